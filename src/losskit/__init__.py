@@ -1,0 +1,34 @@
+"""losskit: loss functions that stay correct where textbook formulas return NaN.
+
+One implementation for NumPy, PyTorch, JAX, CuPy and Dask arrays (via the array API),
+with closed-form gradients and Hessian diagonals::
+
+    import losskit as lk
+    lk.binary_cross_entropy(y_true, y_pred, from_logits=True)
+    lk.binary_cross_entropy.grad_hess(y_true, y_pred, from_logits=True)
+    lk.get("bce", label_smoothing=0.1)
+"""
+
+from ._validate import LossInputError
+from .core import Loss, LossFunction
+from .registry import ALIASES, LOSSES, available, get
+
+__version__ = "0.1.0"
+
+# Flat public names: every registered loss under its canonical name and each alias
+# (the registry is the one explicit list; the course's own names are among the aliases).
+globals().update(LOSSES)
+globals().update({alias: LOSSES[name] for alias, name in ALIASES.items()})
+
+__all__ = [
+    "LossInputError",
+    "Loss",
+    "LossFunction",
+    "ALIASES",
+    "LOSSES",
+    "available",
+    "get",
+    "__version__",
+    *sorted(LOSSES),
+    *sorted(ALIASES),
+]

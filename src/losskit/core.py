@@ -1,0 +1,159 @@
+"""The :class:`Loss` record and the reduction-aware public callable built from it.
+
+A loss is three small pure kernels on per-sample values plus metadata:
+
+- ``prepare(xp, y_true, y_pred, opts, validate)`` checks and canonicalises the inputs and
+  options (dtype, label conventions, label smoothing, ...) and returns them;
+- ``value(xp, y_true, y_pred, **opts)`` the per-sample losses;
+- ``grad`` / ``hess`` the derivative / Hessian diagonal of ``sum(per-sample losses)``
+  with respect to ``y_pred``, shaped like ``y_pred``.
+
+:class:`LossFunction` does the rest once for every loss: namespace dispatch, option
+checking, weights and reductions (through :mod:`losskit.reductions`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import reductions as _red
+from ._validate import LossInputError
+from ._xp import as_array, namespace
+
+__all__ = ["Loss", "LossFunction", "COMMON_OPTIONS"]
+
+COMMON_OPTIONS = ("reduction", "sample_weight", "validate")
+
+
+def _no_axes(ndim, opts):
+    return ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """Everything losskit knows about one loss."""
+
+    name: str
+    aliases: tuple = ()
+    value: Callable = None
+    grad: Callable = None
+    hess: Callable = None
+    prepare: Callable = None
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    structure: str = "elementwise"  # "elementwise" | "distribution" | "overlap"
+    task: str = "regression"
+    inputs: str = ""
+    summary: str = ""
+    reduced_axes: Callable = _no_axes  # (y_pred.ndim, opts) -> axes of y_pred summed into a sample
+    implicit_weight: Callable | None = None  # (xp, y_true, y_pred, **opts) -> per-sample weights or None
+    doc: str = ""
+    streamable: bool = True
+
+
+class LossFunction:
+    """A loss as users call it: ``loss(y_true, y_pred, *, reduction="mean", sample_weight=None,
+    validate=True, **options)``, with ``.grad`` and ``.grad_hess`` taking the same arguments."""
+
+    def __init__(self, record: Loss, bound: Mapping[str, Any] | None = None):
+        self.record = record
+        self.bound = dict(bound or {})
+        self.__name__ = record.name
+        self.__qualname__ = record.name
+        self.__doc__ = record.doc
+        self.__module__ = "losskit"
+
+    # -- configuration ---------------------------------------------------------------
+    def configured(self, **options) -> LossFunction:
+        """A copy with ``options`` bound as new defaults (what :func:`losskit.get` returns)."""
+        self._split(options)  # reject unknown names now, not at the first call
+        return LossFunction(self.record, {**self.bound, **options})
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    def __repr__(self):
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.bound.items())
+        return f"<losskit loss {self.record.name}({opts})>"
+
+    def __reduce__(self):  # picklable by name, for process pools and Dask workers
+        return (_rebuild, (self.record.name, self.bound))
+
+    # -- evaluation ------------------------------------------------------------------
+    def __call__(self, y_true, y_pred, **kwargs):
+        return self._run(y_true, y_pred, kwargs, order=0)
+
+    def grad(self, y_true, y_pred, **kwargs):
+        """d value / d y_pred, shaped like ``y_pred`` (of the sum when ``reduction="none"``)."""
+        return self._run(y_true, y_pred, kwargs, order=1)
+
+    def grad_hess(self, y_true, y_pred, **kwargs):
+        """``(gradient, Hessian diagonal)`` of the value with respect to ``y_pred``."""
+        return self._run(y_true, y_pred, kwargs, order=2)
+
+    def _split(self, kwargs):
+        known = self.record.options
+        common, opts = {}, {}
+        for k, v in kwargs.items():
+            if k in COMMON_OPTIONS:
+                common[k] = v
+            elif k in known:
+                opts[k] = v
+            else:
+                allowed = ", ".join(sorted(list(known) + list(COMMON_OPTIONS)))
+                raise LossInputError(f"{self.record.name} got an unknown option {k!r}; options are: {allowed}")
+        return common, opts
+
+    def _run(self, y_true, y_pred, kwargs, order):
+        rec = self.record
+        common, opts = self._split({**self.bound, **kwargs})
+        reduction = _red.check_reduction(common.get("reduction", "mean"))
+        validate = bool(common.get("validate", True))
+        sample_weight = common.get("sample_weight")
+        opts = {**rec.options, **opts}
+
+        xp = namespace(y_true, y_pred, sample_weight)
+        y_pred = as_array(xp, y_pred)
+        y_true = None if y_true is None else as_array(xp, y_true, like=y_pred)
+        y_true, y_pred, opts = rec.prepare(xp, y_true, y_pred, opts, validate)
+
+        values = rec.value(xp, y_true, y_pred, **opts)
+        weight = _red.prepare_weight(
+            xp, sample_weight, values.shape, dtype=values.dtype, like=y_pred, validate=validate
+        )
+        if rec.implicit_weight is not None:
+            implicit = rec.implicit_weight(xp, y_true, y_pred, **opts)
+            if implicit is not None:
+                weight = implicit if weight is None else weight * implicit
+        if order == 0:
+            return _red.reduce(xp, values, weight, reduction)
+
+        axes = rec.reduced_axes(y_pred.ndim, opts)
+        scale = _red.expand_axes(xp, _red.derivative_scale(xp, values, weight, reduction), axes, y_pred.ndim)
+        g = rec.grad(xp, y_true, y_pred, **opts) * scale
+        if order == 1:
+            return g
+        return g, rec.hess(xp, y_true, y_pred, **opts) * scale
+
+
+def _rebuild(name, bound):
+    from .registry import get
+
+    return get(name, **bound)
+
+
+def signature_doc(record: Loss) -> str:
+    """``name(y_true, y_pred, *, opt=default, ...)`` for help texts."""
+    params = [inspect.Parameter("y_true", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+              inspect.Parameter("y_pred", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for k, v in record.options.items():
+        params.append(inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v))
+    params += [
+        inspect.Parameter("reduction", inspect.Parameter.KEYWORD_ONLY, default="mean"),
+        inspect.Parameter("sample_weight", inspect.Parameter.KEYWORD_ONLY, default=None),
+        inspect.Parameter("validate", inspect.Parameter.KEYWORD_ONLY, default=True),
+    ]
+    return f"{record.name}{inspect.Signature(params)}"

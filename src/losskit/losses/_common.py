@@ -1,0 +1,60 @@
+"""Input preparation shared by the loss families (dtype, shape and value checks)."""
+
+from __future__ import annotations
+
+import math
+
+from .._validate import LossInputError, check_finite, check_number, check_range, check_real, check_same_shape
+from .._xp import as_array, compute_dtype
+
+__all__ = ["float_pair", "prob_epsilon", "option_array", "check_unit_interval"]
+
+
+def float_pair(xp, y_true, y_pred, validate, *, same_shape=True):
+    """Cast ``y_pred`` to its compute dtype and ``y_true`` to the same; check shapes and finiteness."""
+    if y_true is None:
+        raise LossInputError("y_true is required")
+    check_real(y_pred, xp=xp, name="y_pred")
+    check_real(y_true, xp=xp, name="y_true")
+    dtype = compute_dtype(xp, y_pred)
+    y_pred = as_array(xp, y_pred, dtype=dtype)
+    y_true = as_array(xp, y_true, dtype=dtype)
+    if same_shape:
+        check_same_shape(y_true, y_pred)
+    if validate:
+        check_finite(y_true, xp=xp, name="y_true")
+        check_finite(y_pred, xp=xp, name="y_pred")
+    return y_true, y_pred
+
+
+def check_unit_interval(x, *, xp, name, validate, what="probabilities in [0, 1]"):
+    if validate:
+        check_range(x, 0.0, 1.0, xp=xp, name=name, what=what)
+
+
+# Default probability floor: the largest round cap on -log(p) at which the loss, gradient
+# (1/p) and Hessian (1/p^2) all stay finite in the dtype. float64: -log p <= 100, exactly
+# PyTorch's BCELoss clamp; float32 (and upcast float16/bfloat16): -log p <= 40.
+_DEFAULT_LOG_CAP = {64: 100.0, 32: 40.0}
+
+
+def prob_epsilon(xp, dtype, epsilon):
+    """The probability floor for ``epsilon`` (None = the dtype's default, see above)."""
+    if epsilon is None:
+        bits = xp.finfo(dtype).bits
+        return math.exp(-_DEFAULT_LOG_CAP.get(bits, 40.0))
+    return check_number(epsilon, name="epsilon", lo=0.0, hi=0.5, lo_open=True)
+
+
+def option_array(xp, value, *, name, like, validate, lo=None):
+    """An array-valued option (class weights, pos_weight) in ``like``'s namespace, dtype and device."""
+    if value is None:
+        return None
+    arr = as_array(xp, value, like=like)
+    check_real(arr, xp=xp, name=name)
+    arr = as_array(xp, arr, dtype=like.dtype)
+    if validate:
+        check_finite(arr, xp=xp, name=name)
+        if lo is not None:
+            check_range(arr, lo, None, xp=xp, name=name, what=f"values >= {lo:g}")
+    return arr

@@ -1,0 +1,5 @@
+"""Overlap losses for segmentation: Dice and relatives."""
+
+from __future__ import annotations
+
+LOSSES = ()

@@ -1,0 +1,67 @@
+"""The explicit list of losses, their aliases, :func:`get` and :func:`available`.
+
+Adding a loss is one entry in its family module's ``LOSSES`` tuple; its record carries
+its aliases, so nothing here changes.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from ._validate import LossInputError
+from .core import LossFunction
+from .losses import _categorical, _classification, _divergence, _margin, _regression, _segmentation
+
+_RECORDS = (
+    *_regression.LOSSES,
+    *_classification.LOSSES,
+    *_categorical.LOSSES,
+    *_margin.LOSSES,
+    *_divergence.LOSSES,
+    *_segmentation.LOSSES,
+)
+
+LOSSES = {rec.name: LossFunction(rec) for rec in _RECORDS}
+ALIASES = {alias: rec.name for rec in _RECORDS for alias in rec.aliases}
+
+assert len(LOSSES) == len(_RECORDS), "duplicate loss name"
+assert not set(ALIASES) & set(LOSSES), "an alias shadows a loss name"
+
+__all__ = ["ALIASES", "LOSSES", "get", "available", "resolve", "aliases_of"]
+
+
+def resolve(name: str) -> str:
+    """Canonical name of ``name`` (a canonical name or an alias; case and '-' vs '_' ignored)."""
+    if not isinstance(name, str):
+        raise LossInputError(f"loss name must be a string; got {name!r}")
+    key = name.strip().lower().replace("-", "_")
+    key = ALIASES.get(key, key)
+    if key not in LOSSES:
+        close = difflib.get_close_matches(key, list(LOSSES) + list(ALIASES), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see losskit.available()"
+        raise LossInputError(f"unknown loss {name!r}{hint}")
+    return key
+
+
+def get(name: str, **options) -> LossFunction:
+    """The loss called ``name`` (canonical or alias), with ``options`` bound as defaults.
+
+    >>> import losskit as lk
+    >>> bce = lk.get("bce", from_logits=True)
+    >>> bce.name
+    'binary_cross_entropy'
+    """
+    fn = LOSSES[resolve(name)]
+    return fn.configured(**options) if options else fn
+
+
+def available(*, aliases: bool = True) -> list[str]:
+    """Sorted canonical loss names (and aliases, unless ``aliases=False``)."""
+    names = set(LOSSES)
+    if aliases:
+        names |= set(ALIASES)
+    return sorted(names)
+
+
+def aliases_of(name: str) -> list[str]:
+    return sorted(a for a, c in ALIASES.items() if c == name)

@@ -1,0 +1,3 @@
+"""Naive float64 references for the margin family."""
+
+CASES = []
