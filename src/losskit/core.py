@@ -50,7 +50,12 @@ class Loss:
     reduced_axes: Callable = _no_axes  # (y_pred.ndim, opts) -> axes of y_pred summed into a sample
     implicit_weight: Callable | None = None  # (xp, y_true, y_pred, **opts) -> per-sample weights or None
     doc: str = ""
-    streamable: bool = True
+    # Global (axis=None) overlap losses stream through additive sufficient statistics:
+    # stats(xp, y_true, y_pred, **opts) -> tuple of arrays whose sums over chunks are exact,
+    # from_stats(xp, stats, **opts) -> the loss value from those totals.
+    stats: Callable | None = None
+    from_stats: Callable | None = None
+    streamable: bool = True  # False: the loss cannot be evaluated chunk by chunk (says why in docs)
 
 
 class LossFunction:
