@@ -112,7 +112,13 @@ class LossFunction:
                 raise LossInputError(f"{self.record.name} got an unknown option {k!r}; options are: {allowed}")
         return common, opts
 
-    def _run(self, y_true, y_pred, kwargs, order):
+    def per_sample(self, y_true, y_pred, **kwargs):
+        """``(values, weight)``: the per-sample losses and the combined sample/class weights
+        (None when unweighted) before any reduction. Streaming accumulators build on this."""
+        call = self._bind(y_true, y_pred, kwargs)
+        return call.values, call.weight
+
+    def _bind(self, y_true, y_pred, kwargs):
         rec = self.record
         common, opts = self._split({**self.bound, **kwargs})
         reduction = _red.check_reduction(common.get("reduction", "mean"))
@@ -133,15 +139,35 @@ class LossFunction:
             implicit = rec.implicit_weight(xp, y_true, y_pred, **opts)
             if implicit is not None:
                 weight = implicit if weight is None else weight * implicit
-        if order == 0:
-            return _red.reduce(xp, values, weight, reduction)
+        return _Call(xp, y_true, y_pred, opts, values, weight, reduction)
 
-        axes = rec.reduced_axes(y_pred.ndim, opts)
-        scale = _red.expand_axes(xp, _red.derivative_scale(xp, values, weight, reduction), axes, y_pred.ndim)
-        g = rec.grad(xp, y_true, y_pred, **opts) * scale
+    def _run(self, y_true, y_pred, kwargs, order):
+        rec = self.record
+        c = self._bind(y_true, y_pred, kwargs)
+        xp = c.xp
+        if order == 0:
+            return _red.reduce(xp, c.values, c.weight, c.reduction)
+        axes = rec.reduced_axes(c.y_pred.ndim, c.opts)
+        scale = _red.expand_axes(
+            xp, _red.derivative_scale(xp, c.values, c.weight, c.reduction), axes, c.y_pred.ndim
+        )
+        g = rec.grad(xp, c.y_true, c.y_pred, **c.opts) * scale
         if order == 1:
             return g
-        return g, rec.hess(xp, y_true, y_pred, **opts) * scale
+        return g, rec.hess(xp, c.y_true, c.y_pred, **c.opts) * scale
+
+
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """One bound evaluation: prepared inputs and options, per-sample values and weights."""
+
+    xp: Any
+    y_true: Any
+    y_pred: Any
+    opts: dict
+    values: Any
+    weight: Any
+    reduction: str
 
 
 def _rebuild(name, bound):
