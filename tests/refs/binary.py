@@ -37,8 +37,16 @@ def _logit_extremes():
     return [(np.array([1.0, 0.0, 1.0, 0.0, 0.5]), np.array([1e4, -1e4, -1e4, 1e4, 0.0]))]
 
 
+def _bce_invalid():
+    return [
+        (np.array([1.0, 0.0]), np.array([1.5, 0.2])),  # probability > 1
+        (np.array([1.0, 0.0]), np.array([-0.1, 0.2])),  # probability < 0
+        (np.array([2.0, 0.0]), np.array([0.5, 0.2])),  # target > 1
+    ]
+
+
 CASES = [
-    Case("binary_cross_entropy", _probs, bce_ref, extremes=_bce_extremes),
+    Case("binary_cross_entropy", _probs, bce_ref, extremes=_bce_extremes, invalid=_bce_invalid),
     Case("binary_cross_entropy", _hard_probs, bce_ref, {"label_smoothing": 0.2}, extremes=_bce_extremes),
     Case("binary_cross_entropy", _logits, bce_ref, {"from_logits": True}, extremes=_logit_extremes),
     Case("binary_cross_entropy", _logits, bce_ref, {"from_logits": True, "pos_weight": [0.5, 2.0, 3.0]},

@@ -23,6 +23,7 @@ class Case:
     reference: Callable[..., np.ndarray]  # (y_true, y_pred, **options) -> per-sample values
     options: dict = dataclasses.field(default_factory=dict)
     extremes: Callable[[], list] | None = None  # -> [(y_true, y_pred), ...] that must give finite results
+    invalid: Callable[[], list] | None = None  # -> [(y_true, y_pred), ...] outside the loss's domain: LossInputError
     name: str = ""
     twice_differentiable: bool = True  # False: Hessian checked against autodiff only, not by differences
     fd_step: float = 1e-6

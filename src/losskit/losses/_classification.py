@@ -5,7 +5,7 @@ from __future__ import annotations
 from .._math import sigmoid, softplus
 from .._validate import check_number
 from ..core import Loss
-from ._common import check_unit_interval, float_pair, option_array, prob_epsilon
+from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon
 
 
 def _sigmoid_pair(x, *, xp):
@@ -27,7 +27,8 @@ def _bce_prepare(xp, y_true, y_pred, opts, validate):
         y_true = y_true * (1.0 - ls) + 0.5 * ls
     pw = option_array(xp, opts["pos_weight"], name="pos_weight", like=y_pred, validate=validate, lo=0.0)
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
-    return y_true, y_pred, {"from_logits": bool(opts["from_logits"]), "pos_weight": pw, "epsilon": eps}
+    floors = (eps, complement_floor(xp, y_pred.dtype, eps))  # floors for p and for 1 - p
+    return y_true, y_pred, {"from_logits": bool(opts["from_logits"]), "pos_weight": pw, "epsilon": floors}
 
 
 def _pos(y, pw):
@@ -38,10 +39,11 @@ def _bce_value(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     a, b = _pos(y_true, pos_weight), 1.0 - y_true
     if from_logits:
         return a * softplus(-y_pred, xp=xp) + b * softplus(y_pred, xp=xp)
-    log_p = xp.log(xp.clip(y_pred, min=epsilon))
+    p_floor, q_floor = epsilon
+    log_p = xp.log(xp.clip(y_pred, min=p_floor))
     # 1 - p is exact for p > 1/2 (Sterbenz); below that log1p(-p) keeps tiny p accurate.
     q = 1.0 - y_pred
-    log_q = xp.where(y_pred > 0.5, xp.log(xp.clip(q, min=epsilon)), xp.log1p(-xp.clip(y_pred, max=0.5)))
+    log_q = xp.where(y_pred > 0.5, xp.log(xp.clip(q, min=q_floor)), xp.log1p(-xp.clip(y_pred, max=0.5)))
     return -(a * log_p + b * log_q)
 
 
@@ -51,7 +53,7 @@ def _bce_grad(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
         s = sigmoid(y_pred, xp=xp)
         return b * s - a * sigmoid(-y_pred, xp=xp)
     one = xp.ones_like(y_pred)
-    p_ok, q_ok = y_pred > epsilon, (1.0 - y_pred) > epsilon
+    p_ok, q_ok = y_pred > epsilon[0], (1.0 - y_pred) > epsilon[1]
     inv_p = xp.where(p_ok, 1.0 / xp.where(p_ok, y_pred, one), 0.0 * one)
     inv_q = xp.where(q_ok, 1.0 / xp.where(q_ok, 1.0 - y_pred, one), 0.0 * one)
     return b * inv_q - a * inv_p
@@ -63,7 +65,7 @@ def _bce_hess(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
         _, s1s = _sigmoid_pair(y_pred, xp=xp)
         return (a + b) * s1s
     one = xp.ones_like(y_pred)
-    p_ok, q_ok = y_pred > epsilon, (1.0 - y_pred) > epsilon
+    p_ok, q_ok = y_pred > epsilon[0], (1.0 - y_pred) > epsilon[1]
     inv_p = xp.where(p_ok, 1.0 / xp.where(p_ok, y_pred, one), 0.0 * one)
     inv_q = xp.where(q_ok, 1.0 / xp.where(q_ok, 1.0 - y_pred, one), 0.0 * one)
     return a * inv_p * inv_p + b * inv_q * inv_q
@@ -90,8 +92,10 @@ BINARY_CROSS_ENTROPY = Loss(
       ``p`` and ``1 - p`` are floored at ``epsilon`` inside the logs only, so ``0 log 0 = 0``
       and a confident wrong prediction costs ``-log(epsilon)``: 100 in float64 (PyTorch's
       ``BCELoss`` clamp) and 40 in float32 by default (the largest caps at which the
-      Hessian ``1/p^2`` stays finite). Below the floor the gradient is 0, as autodiff of
-      the clamp gives. Keras clips at ``epsilon=1e-7``; pass it to reproduce Keras.
+      Hessian ``1/p^2`` stays finite). ``1 - p`` is floored at ``max(eps, 1 - fl(1 - eps))``,
+      i.e. exactly "p clipped to [eps, 1 - eps] in the compute dtype". Below a floor the
+      gradient is 0, as autodiff of the clamp gives. Keras clips at ``epsilon=1e-7`` in
+      float32; pass ``epsilon=1e-7`` with float32 inputs to reproduce Keras to the bit.
     - ``from_logits=True``: ``l = w+ y softplus(-x) + (1 - y) softplus(x)``, exact for every
       finite logit (no clipping); gradient ``(1 - y) sigmoid(x) - w+ y sigmoid(-x)``, Hessian
       ``(w+ y + 1 - y) sigmoid(x) sigmoid(-x)``.

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .._validate import LossInputError, check_finite, check_number, check_range, check_real, check_same_shape
 from .._xp import as_array, compute_dtype
 
-__all__ = ["float_pair", "prob_epsilon", "option_array", "check_unit_interval"]
+__all__ = ["float_pair", "prob_epsilon", "complement_floor", "option_array", "check_unit_interval"]
 
 
 def float_pair(xp, y_true, y_pred, validate, *, same_shape=True):
@@ -44,6 +46,17 @@ def prob_epsilon(xp, dtype, epsilon):
         bits = xp.finfo(dtype).bits
         return math.exp(-_DEFAULT_LOG_CAP.get(bits, 40.0))
     return check_number(epsilon, name="epsilon", lo=0.0, hi=0.5, lo_open=True)
+
+
+def complement_floor(xp, dtype, eps):
+    """Floor for ``1 - p`` matching "clip p to [eps, 1 - eps] in the compute dtype".
+
+    Where ``1 - eps`` rounds to 1 (every default) this is ``eps`` itself; for Keras's
+    ``eps = 1e-7`` in float32, ``1 - eps`` rounds to 0.99999988, so the floor is 1.19e-7,
+    exactly what Keras computes.
+    """
+    np_dtype = np.float32 if xp.finfo(dtype).bits == 32 else np.float64
+    return max(eps, 1.0 - float(np_dtype(1.0) - np_dtype(eps)))
 
 
 def option_array(xp, value, *, name, like, validate, lo=None):

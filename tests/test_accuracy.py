@@ -1,0 +1,150 @@
+"""Accuracy against a 50-digit mpmath reference on adversarial inputs.
+
+Naive forms lose all relative accuracy here: log(1 + e^-40) rounds to 0, log(t/q) with
+t/q near 1 cancels, 1 - p loses p's low digits. losskit's per-element float64 values must
+be within 4 ulp of the exact value of the loss at the given float64 inputs.
+"""
+
+import mpmath
+import numpy as np
+import pytest
+
+import losskit as lk
+
+mpmath.mp.dps = 60
+MAX_ULP = 4
+
+
+def ulp_error(got, exact):
+    got = np.asarray(got, dtype=np.float64)
+    exact_f = np.array([float(e) for e in np.ravel(exact)]).reshape(got.shape)
+    err = np.array([abs(mpmath.mpf(float(g)) - e) for g, e in zip(np.ravel(got), np.ravel(exact))])
+    return err.reshape(got.shape) / np.spacing(np.abs(exact_f))
+
+
+def _mp(x):
+    return mpmath.mpf(float(x))
+
+
+def _softplus(x):
+    return mpmath.log1p(mpmath.exp(x))
+
+
+# --- binary cross-entropy ------------------------------------------------------------
+LOGITS = np.array([1e4, -1e4, 40.0, -40.0, 700.0, -700.0, 36.5, -36.5, 20.0, 1e-8, -1e-8, 0.0, 3.0, -3.0])
+
+
+@pytest.mark.parametrize("y", [0.0, 1.0, 0.3])
+def test_bce_from_logits_within_4_ulp(y):
+    yy = np.full_like(LOGITS, y)
+    got = lk.binary_cross_entropy(yy, LOGITS, from_logits=True, reduction="none")
+    exact = [_mp(y) * _softplus(-_mp(x)) + (1 - _mp(y)) * _softplus(_mp(x)) for x in LOGITS]
+    assert ulp_error(got, exact).max() <= MAX_ULP
+
+
+# 1e-40 is just above the float64 probability floor e^-100 (documented clamp).
+PROBS = np.array([1e-15, 1 - 1e-15, 1e-40, 0.5, 1e-8, 1 - 1e-8, 0.999, 0.001, np.nextafter(1.0, 0.0)])
+
+
+@pytest.mark.parametrize("y", [0.0, 1.0, 0.25])
+def test_bce_from_probabilities_within_4_ulp(y):
+    yy = np.full_like(PROBS, y)
+    got = lk.binary_cross_entropy(yy, PROBS, reduction="none")
+    exact = [-(_mp(y) * mpmath.log(_mp(p)) + (1 - _mp(y)) * mpmath.log1p(-_mp(p))) for p in PROBS]
+    assert ulp_error(got, exact).max() <= MAX_ULP
+
+
+# --- categorical cross-entropy ---------------------------------------------------------
+ROWS = np.array([
+    [40.0, 0.0, 0.0],
+    [1e4, -1e4, 0.0],
+    [0.0, 1e-8, -1e-8],
+    [-1e4, 1e4, 1e4],
+    [30.0, 29.0, -5.0],
+    [700.0, 0.0, 690.0],
+])
+
+
+def _lse(row):
+    return mpmath.log(mpmath.fsum(mpmath.exp(_mp(v)) for v in row))
+
+
+def test_sparse_cce_from_logits_within_4_ulp():
+    labels = np.array([0, 0, 1, 1, 0, 0])
+    got = lk.sparse_categorical_cross_entropy(labels, ROWS, from_logits=True, reduction="none")
+    exact = [_lse(r) - _mp(r[k]) for r, k in zip(ROWS, labels)]
+    assert ulp_error(got, exact).max() <= MAX_ULP
+
+
+def test_cce_from_logits_with_soft_targets_within_4_ulp():
+    targets = np.array([[1.0, 0, 0], [0.75, 0.25, 0], [0, 0.5, 0.5], [0, 0.5, 0.5], [0.5, 0.5, 0], [1.0, 0, 0]])
+    got = lk.categorical_cross_entropy(targets, ROWS, from_logits=True, reduction="none")
+    exact = [mpmath.fsum(_mp(t) * (_lse(r) - _mp(x)) for t, x in zip(tr, r)) for tr, r in zip(targets, ROWS)]
+    assert ulp_error(got, exact).max() <= MAX_ULP
+
+
+def test_cce_from_probabilities_near_one_within_4_ulp():
+    p = np.array([[1 - 2.0**-40, 2.0**-41, 2.0**-41], [1 - 2.0**-52, 2.0**-53, 2.0**-53], [0.5, 0.25, 0.25]])
+    y = np.eye(3)[[0, 0, 1]]
+    got = lk.categorical_cross_entropy(y, p, reduction="none")
+    exact = [-mpmath.log(_mp(p[i, k])) for i, k in enumerate([0, 0, 1])]
+    assert ulp_error(got, exact).max() <= MAX_ULP
+
+
+# --- Kullback-Leibler ---------------------------------------------------------------------
+def _dyadic_pairs():
+    """Nearly equal distributions that are EXACTLY normalised in float64 (dyadic entries)."""
+    base = np.array([0.5, 0.25, 0.125, 0.125])
+    rows_t, rows_q = [], []
+    for k in (10, 20, 30, 40):
+        d = 2.0**-k
+        rows_t.append(base + np.array([d, -d, d, -d]))
+        rows_q.append(base)
+        rows_t.append(base + np.array([d, d, -d, -d]))
+        rows_q.append(base + np.array([-d, 0, 0, d]))
+    return np.array(rows_t), np.array(rows_q)
+
+
+def _kl_exact(t, q):
+    return mpmath.fsum(_mp(a) * mpmath.log(_mp(a) / _mp(b)) for a, b in zip(t, q) if a != 0)
+
+
+def test_kl_nearly_equal_distributions_within_4_ulp():
+    t, q = _dyadic_pairs()
+    assert np.all(t.sum(axis=1) == 1.0) and np.all(q.sum(axis=1) == 1.0)
+    got = lk.kl_divergence(t, q, reduction="none")
+    exact = [_kl_exact(a, b) for a, b in zip(t, q)]
+    assert ulp_error(got, exact).max() <= MAX_ULP
+
+
+def test_kl_one_hot_targets_within_4_ulp():
+    t = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    q = np.array([[0.8, 0.1, 0.1], [0.25, 0.5, 0.25], [2.0**-30, 0.5, 0.5 - 2.0**-30]])
+    got = lk.kl_divergence(t, q, reduction="none")
+    exact = [_kl_exact(a, b) for a, b in zip(t, q)]
+    assert ulp_error(got, exact).max() <= MAX_ULP
+
+
+# --- the course's failing inputs (COURSE.md) ----------------------------------------------
+def test_course_failing_inputs_are_finite_and_correct():
+    bce = lk.binary_crossentropy(np.array([1, 0, 1, 0.0]), np.array([1, 0, 0.9, 0.1]))
+    assert bce == pytest.approx(-np.log(0.9) / 2, rel=1e-15)
+    cce = lk.categorical_crossentropy(np.array([[1.0, 0, 0]]), np.array([[0.9, 0.1, 0.0]]))
+    assert cce == pytest.approx(-np.log(0.9), rel=1e-15)
+    kl = lk.kld(np.array([[1.0, 0, 0]]), np.array([[0.8, 0.1, 0.1]]))
+    assert kl == pytest.approx(-np.log(0.8), rel=1e-15)
+    assert lk.hinge(np.array([0, 1]), np.array([-2.0, 2.0])) == 0.0
+    with pytest.raises(lk.LossInputError, match=r"\(3, 1\).*\(3,\)"):
+        lk.mse(np.zeros((3, 1)), np.zeros(3))
+
+
+def test_naive_course_formulas_really_fail_on_those_inputs():
+    """The oracle above is meaningful: the course's one-liners give NaN/wrong there."""
+    with np.errstate(all="ignore"):
+        y, p = np.array([1, 0, 1, 0.0]), np.array([1, 0, 0.9, 0.1])
+        assert np.isnan(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        y, p = np.array([1.0, 0, 0]), np.array([0.9, 0.1, 0.0])
+        assert np.isnan(-np.sum(y * np.log(p)))
+        y, p = np.array([1.0, 0, 0]), np.array([0.8, 0.1, 0.1])
+        assert np.isnan(-np.sum(y * np.log(p / y)))
+        assert np.mean(np.maximum(0, 1 - np.array([0, 1]) * np.array([-2.0, 2.0]))) == 0.5

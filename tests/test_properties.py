@@ -1,0 +1,108 @@
+"""Property tests (hypothesis): valid inputs give finite results; invalid inputs give
+LossInputError, never another exception, a NaN or a silent broadcast."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from refs import CASES
+
+import losskit as lk
+
+IDS = [c.id for c in CASES]
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _all_finite(*arrays):
+    return all(np.all(np.isfinite(np.asarray(a))) for a in arrays)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(["float32", "float64"]),
+       reduction=st.sampled_from(["mean", "sum", "none", "sum_over_batch_size"]))
+def test_valid_inputs_give_finite_results(case, seed, dtype, reduction):
+    y, p = case.make(np.random.default_rng(seed))
+    y = y.astype(dtype) if y.dtype.kind == "f" else y
+    f = lk.get(case.loss, **case.options)
+    value = f(y, p.astype(dtype), reduction=reduction)
+    g, h = f.grad_hess(y, p.astype(dtype), reduction=reduction)
+    assert _all_finite(value, g, h)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), where=st.floats(0, 1), bad=st.sampled_from([np.nan, np.inf, -np.inf]),
+       target=st.sampled_from(["y_true", "y_pred"]))
+def test_non_finite_inputs_are_rejected(case, seed, where, bad, target):
+    y, p = case.make(np.random.default_rng(seed))
+    arr = p if target == "y_pred" or y.dtype.kind != "f" else y
+    flat = arr.reshape(-1)
+    flat[int(where * (flat.size - 1))] = bad
+    with pytest.raises(lk.LossInputError, match="must be finite"):
+        lk.get(case.loss, **case.options)(y, p)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_shape_mismatch_is_rejected_not_broadcast(case):
+    y, p = case.make(np.random.default_rng(0))
+    f = lk.get(case.loss, **case.options)
+    with pytest.raises(lk.LossInputError, match="y_true|y_pred|shape"):
+        f(y[:-1], p)
+    with pytest.raises(lk.LossInputError):
+        f(y[..., None], p)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_bad_options_and_weights_are_rejected(case):
+    y, p = case.make(np.random.default_rng(0))
+    f = lk.get(case.loss, **case.options)
+    with pytest.raises(lk.LossInputError, match="unknown option 'no_such_option'"):
+        f(y, p, no_such_option=1)
+    with pytest.raises(lk.LossInputError, match="reduction"):
+        f(y, p, reduction="average")
+    values = f(y, p, reduction="none")
+    if values.ndim:
+        with pytest.raises(lk.LossInputError, match="sample_weight"):
+            f(y, p, sample_weight=np.ones(values.shape[0] + 1))
+        with pytest.raises(lk.LossInputError, match="sample_weight"):
+            f(y, p, sample_weight=-np.ones(values.shape[0]))
+        with pytest.raises(lk.LossInputError, match="sample_weight"):
+            f(y, p, sample_weight=np.full(values.shape[0], np.nan))
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.invalid], ids=[c.id for c in CASES if c.invalid])
+def test_domain_violations_are_rejected(case):
+    f = lk.get(case.loss, **case.options)
+    for y, p in case.invalid():
+        with pytest.raises(lk.LossInputError):
+            f(y, p)
+
+
+def test_mixed_array_libraries_raise_type_error():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="one array library"):
+        lk.mean_squared_error(np.zeros(3), torch.zeros(3))
+
+
+_LOSS_NAMES = lk.available(aliases=False)
+_ANY_ARRAY = hnp.arrays(
+    dtype=st.sampled_from([np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_, np.uint8]),
+    shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
+)  # default elements include NaN, inf, subnormals and extremes
+
+
+@pytest.mark.parametrize("name", _LOSS_NAMES)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(y=_ANY_ARRAY, p=_ANY_ARRAY, reduction=st.sampled_from(["mean", "none"]))
+def test_arbitrary_arrays_raise_loss_input_error_or_give_finite_values(name, y, p, reduction):
+    """Fuzz: whatever arrays come in, the answer is finite or a LossInputError; never a
+    crash from deep inside, never a NaN."""
+    f = lk.get(name)
+    try:
+        value = f(y, p, reduction=reduction)
+        g, h = f.grad_hess(y, p, reduction=reduction)
+    except lk.LossInputError:
+        return
+    assert _all_finite(value, g, h), (name, y, p, value)
