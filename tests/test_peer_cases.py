@@ -78,10 +78,26 @@ def optax(name, *, post=None, labels=None, rename=None, **fixed):
     return run
 
 
+# --- scikit-learn ---------------------------------------------------------------------------
+def sklearn_hinge(case):
+    """sklearn.metrics.hinge_loss: two labels map to -1/+1 (smaller -> -1); more labels are
+    Crammer-Singer over decision columns in sorted label order; the mean."""
+    y, s = np.asarray(case["y_true"]), np.asarray(case["y_pred"], dtype=np.float64)
+    if s.ndim == 1:
+        return lk.hinge(np.where(y == y.max(), 1, -1), s)
+    return lk.categorical_hinge(np.searchsorted(np.unique(y), y), s)
+
+
 ADAPTERS = {
     ("keras", "binary_crossentropy"): keras("binary_cross_entropy", elementwise=True, epsilon=1e-7),
     ("keras", "mean_squared_error"): keras("mean_squared_error", elementwise=True),
+    ("keras", "hinge"): keras("hinge", elementwise=True),
+    ("keras", "squared_hinge"): keras("squared_hinge", elementwise=True),
+    ("keras", "categorical_hinge"): keras("categorical_hinge", elementwise=False, convention="keras"),
     ("optax", "sigmoid_binary_cross_entropy"): optax("binary_cross_entropy", from_logits=True),
+    ("optax", "multiclass_hinge"): optax("categorical_hinge", labels=np.int64),
+    ("optax", "perceptron"): optax("perceptron"),
+    ("sklearn", "hinge_sklearn"): sklearn_hinge,
 }
 
 
