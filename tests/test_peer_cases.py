@@ -45,6 +45,8 @@ def keras(name, *, elementwise, rename=None, labels=None, **fixed):
             sw = np.asarray(sw, dtype=np.float32)
             if elementwise and sw.ndim == y_pred.ndim - 1 and sw.ndim > 1:
                 sw = sw[..., None]  # a per-timestep weight covers the averaged last axis
+            if not elementwise and sw.ndim == y_pred.ndim and sw.shape[-1] == 1:
+                sw = sw[..., 0]  # Keras squeezes (N, 1) weights onto (N,) per-sample losses
         loss = lk.get(name, **opts)
         if not elementwise:
             return loss(y_true, y_pred, sample_weight=sw, reduction=_KERAS_REDUCTION[reduction])
@@ -88,12 +90,36 @@ def sklearn_hinge(case):
     return lk.categorical_hinge(np.searchsorted(np.unique(y), y), s)
 
 
+def sklearn_log_loss(case):
+    """sklearn.metrics.log_loss: y_true holds labels whose sorted order (or ``labels=``) names
+    the columns; the mean (``normalize=False``: the sum)."""
+    opts = case["options"]
+    y = np.asarray(case["y_true"])
+    classes = np.asarray(opts.get("labels", np.unique(y)))
+    reduction = "sum" if opts.get("normalize") is False else "mean"
+    return lk.sparse_categorical_cross_entropy(
+        np.searchsorted(classes, y), np.asarray(case["y_pred"], dtype=np.float64),
+        renormalize=bool(opts.get("renormalize_rows", False)), reduction=reduction,
+    )
+
+
 ADAPTERS = {
     ("keras", "binary_crossentropy"): keras("binary_cross_entropy", elementwise=True, epsilon=1e-7),
     ("keras", "mean_squared_error"): keras("mean_squared_error", elementwise=True),
     ("keras", "hinge"): keras("hinge", elementwise=True),
     ("keras", "squared_hinge"): keras("squared_hinge", elementwise=True),
     ("keras", "categorical_hinge"): keras("categorical_hinge", elementwise=False, convention="keras"),
+    ("keras", "categorical_crossentropy"): keras(
+        "categorical_cross_entropy", elementwise=False, renormalize=True, epsilon=1e-7),
+    ("keras", "sparse_categorical_crossentropy"): keras(
+        "sparse_categorical_cross_entropy", elementwise=False, labels=np.int64,
+        rename={"ignore_class": "ignore_index"}, renormalize=True, epsilon=1e-7),
+    ("keras", "categorical_focal_crossentropy"): keras(
+        "categorical_focal_cross_entropy", elementwise=False, renormalize=True, epsilon=1e-7),
+    ("keras", "categorical_generalized_cross_entropy"): keras(
+        "generalized_cross_entropy", elementwise=False, labels=np.int64),
+    ("optax", "poly_loss_cross_entropy"): optax("poly1_cross_entropy"),
+    ("sklearn", "log_loss"): sklearn_log_loss,
     ("optax", "sigmoid_binary_cross_entropy"): optax("binary_cross_entropy", from_logits=True),
     ("optax", "multiclass_hinge"): optax("categorical_hinge", labels=np.int64),
     ("optax", "perceptron"): optax("perceptron"),

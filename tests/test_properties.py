@@ -51,7 +51,7 @@ def test_shape_mismatch_is_rejected_not_broadcast(case):
     with pytest.raises(lk.LossInputError, match="y_true|y_pred|shape"):
         f(y[:-1], p)
     with pytest.raises(lk.LossInputError):
-        f(y[..., None], p)
+        f(y[..., None, None], p)  # two new axes: (N, 1) labels are Keras's accepted sparse layout
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

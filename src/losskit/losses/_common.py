@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .._validate import LossInputError, check_finite, check_number, check_range, check_real, check_same_shape
-from .._xp import as_array, compute_dtype
+from .._xp import as_array, compute_dtype, device_of
 
 __all__ = ["float_pair", "prob_epsilon", "complement_floor", "option_array", "check_unit_interval"]
 
@@ -63,9 +63,12 @@ def option_array(xp, value, *, name, like, validate, lo=None):
     """An array-valued option (class weights, pos_weight) in ``like``'s namespace, dtype and device."""
     if value is None:
         return None
-    arr = as_array(xp, value, like=like)
-    check_real(arr, xp=xp, name=name)
-    arr = as_array(xp, arr, dtype=like.dtype)
+    if isinstance(value, (list, tuple, int, float)):  # straight to the compute dtype: no float32 detour
+        arr = xp.asarray(value, dtype=like.dtype, device=device_of(like))
+    else:
+        arr = as_array(xp, value, like=like)
+        check_real(arr, xp=xp, name=name)
+        arr = as_array(xp, arr, dtype=like.dtype)
     if validate:
         check_finite(arr, xp=xp, name=name)
         if lo is not None:
