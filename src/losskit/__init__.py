@@ -12,6 +12,7 @@ with closed-form gradients and Hessian diagonals::
 from ._validate import LossInputError
 from .core import Loss, LossFunction
 from .registry import ALIASES, LOSSES, available, get
+from .streaming import Accumulator
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,7 @@ __all__ = [
     "LossInputError",
     "Loss",
     "LossFunction",
+    "Accumulator",
     "ALIASES",
     "LOSSES",
     "available",

@@ -1,0 +1,628 @@
+"""The ``losskit`` command line (also ``python -m losskit``).
+
+Subcommands:
+
+- ``losskit eval``: losses of labels vs predictions read from CSV/TSV, NPY, NPZ or Parquet
+  files, streamed in chunks with constant memory; prints a table, JSON or CSV.
+- ``losskit list``: the registered losses, their aliases, task and inputs.
+- ``losskit explain NAME``: formula, gradient, when to use it, pitfalls, peers (``--lang ko``).
+- ``losskit plot NAME[,NAME...]``: value and gradient curves written to PNG/SVG.
+
+Every expected problem (bad files, columns, values, unknown losses or options) ends the
+command with exit status 2 and one line on stderr; ``main(argv)`` returns the status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+import time
+
+from ._io import DataError, open_table, parse_source
+from ._validate import LossInputError
+
+__all__ = ["main", "CliError"]
+
+PROG = "losskit"
+
+
+class CliError(Exception):
+    """A usage problem the command reports in one line (exit status 2)."""
+
+
+# -- argument parsing ----------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2 (argparse's convention), plus a usage hint
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = _Parser(
+        prog=PROG,
+        description="Loss functions from the shell: evaluate prediction files, list, explain and plot losses.",
+        epilog="Run 'losskit COMMAND --help' for a command's options.",
+    )
+    p.add_argument("--version", action="version", version=f"losskit {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate losses of labels vs predictions read from files",
+        description=textwrap.dedent("""\
+            Evaluate one or more losses of labels vs predictions read from CSV/TSV (.csv .tsv .tab .txt,
+            optionally .gz), NPY, NPZ or Parquet files. Files are read in chunks, so memory stays
+            constant however long they are; the result equals the one-shot library call on the same arrays.
+
+            A source is FILE, FILE:COLUMNS or, when a DATA file is given, just COLUMNS. COLUMNS is a
+            comma-separated list of names, globs (p*) and ranges (p0..p9), in file order; one column gives
+            a vector, several a (rows, columns) block (e.g. class probabilities). Headerless CSV columns
+            are named 0, 1, 2, ...; a 2-D .npy has columns 0..k-1; FILE.npz:KEY picks an array of an .npz."""),
+        epilog=textwrap.dedent("""\
+            examples:
+              losskit eval data.csv --labels y --pred p --loss bce
+              losskit eval iris.csv --labels label --pred 'p*' --loss sparse_categorical_cross_entropy --format json
+              losskit eval --labels y.npy --pred logits.npy --loss bce,hinge --from-logits
+              losskit eval preds.parquet --labels target --pred pred --loss huber --option delta=2 --weight w"""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ev.add_argument("data", nargs="?", metavar="DATA", help="default data file for --labels/--pred/--weight given as COLUMNS")
+    ev.add_argument("-l", "--labels", required=True, metavar="SOURCE", help="targets (y_true): FILE[:COLUMNS] or COLUMNS of DATA")
+    ev.add_argument("-p", "--pred", required=True, metavar="SOURCE", help="predictions (y_pred): FILE[:COLUMNS] or COLUMNS of DATA")
+    ev.add_argument("-L", "--loss", required=True, metavar="NAME[,NAME...]",
+                    help="loss names or aliases (see 'losskit list'); several give one result each")
+    ev.add_argument("-w", "--weight", metavar="SOURCE", help="per-row sample weights: FILE:COLUMN or COLUMN of DATA")
+    ev.add_argument("--from-logits", action="store_true", help="predictions are logits (sets from_logits=True on losses that take it)")
+    ev.add_argument("-O", "--option", action="append", default=[], metavar="[LOSS.]KEY=VALUE",
+                    help="a loss option, e.g. delta=2 or label_smoothing=0.1 or 'class_weight=[1,2,3]' (JSON values); "
+                         "prefix with a loss name to set it on that loss only (huber.delta=2); repeatable")
+    ev.add_argument("-r", "--reduction", default="mean", choices=("mean", "sum", "sum_over_batch_size"),
+                    help="how per-sample losses are combined (default: mean; weighted mean with --weight)")
+    ev.add_argument("-f", "--format", choices=("table", "json", "csv"), default=None,
+                    help="output format (default: table, or from the --output extension)")
+    ev.add_argument("-o", "--output", metavar="FILE", help="write the result to FILE (atomically) instead of stdout")
+    ev.add_argument("--chunk-rows", type=_positive_int, default=None, metavar="N",
+                    help="rows per chunk (default: about one million numbers per chunk)")
+    ev.add_argument("--delimiter", metavar="CHAR", help="CSV field delimiter (default: from the extension; 'tab' for tabs)")
+    hdr = ev.add_mutually_exclusive_group()
+    hdr.add_argument("--no-header", dest="header", action="store_false", default=None,
+                     help="CSV files have no header row (columns are named 0, 1, 2, ...)")
+    hdr.add_argument("--header", dest="header", action="store_true", help="CSV files start with a header row (default: detected)")
+    ev.add_argument("--no-validate", action="store_true", help="skip the losses' range checks (faster; wrong inputs give wrong numbers)")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=cmd_eval)
+
+    ls = sub.add_parser("list", help="list the losses, aliases, task and inputs",
+                        description="List the registered losses with their aliases, task, structure and inputs.")
+    ls.add_argument("--json", action="store_true", help="print JSON (with options, defaults and summaries)")
+    ls.set_defaults(func=cmd_list)
+
+    ex = sub.add_parser("explain", help="explain a loss: formula, gradient, use, pitfalls, peers",
+                        description="Explain a loss: formula, gradient, when to use it, pitfalls and the peers' "
+                                    "equivalents. The course's six losses (mse, bce, categorical cross-entropy, hinge, "
+                                    "KL divergence, Dice) get a full lesson with a live check of the naive formula.")
+    ex.add_argument("name", metavar="NAME", help="loss name or alias")
+    ex.add_argument("--lang", choices=("en", "ko"), default="en", help="language: en (default) or ko (Korean)")
+    ex.set_defaults(func=cmd_explain)
+
+    pl = sub.add_parser(
+        "plot", help="plot value and gradient curves of losses (needs matplotlib)",
+        description="Plot each loss's value and gradient against the prediction for the relevant targets "
+                    "(y = 0 and 1 for binary losses, the residual for regression, the true class's probability "
+                    "or logit for categorical losses, a foreground and a background pixel for overlap losses). "
+                    "Needs matplotlib: pip install 'losskit[plot]'.",
+    )
+    pl.add_argument("names", metavar="NAME[,NAME...]", help="losses to draw on one figure")
+    pl.add_argument("-o", "--output", metavar="FILE", help="image file, .png or .svg (default: losskit-plot.png)")
+    pl.add_argument("--target", metavar="Y[,Y...]", help="target values for elementwise losses (default: 0,1 for binary, 0 for regression)")
+    pl.add_argument("--range", dest="x_range", metavar="LO,HI", help="prediction range on the x axis")
+    pl.add_argument("--points", type=_positive_int, default=201, help="points per curve (default: 201)")
+    pl.add_argument("--from-logits", action="store_true", help="plot against logits (losses that take from_logits)")
+    pl.add_argument("-O", "--option", action="append", default=[], metavar="[LOSS.]KEY=VALUE", help="a loss option (as in eval)")
+    pl.add_argument("--dpi", type=_positive_int, default=100, help="PNG resolution (default: 100)")
+    pl.set_defaults(func=cmd_plot)
+    return p
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return v
+
+
+# -- options -------------------------------------------------------------------------------
+def parse_value(text: str):
+    """An option value from the command line: JSON (numbers, true/false/null, lists), Python
+    literals (True, None, (1, 2)), else the plain string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def resolve_losses(spec: str):
+    """Canonical names (duplicates removed, order kept) for ``NAME[,NAME...]``."""
+    from .registry import resolve
+
+    names = []
+    for token in spec.split(","):
+        token = token.strip()
+        if not token:
+            raise CliError(f"empty loss name in {spec!r}")
+        name = resolve(token)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def route_options(names, option_args, from_logits=False):
+    """``{loss: {key: value}}`` from ``[LOSS.]KEY=VALUE`` strings; unscoped options go to every
+    loss that takes them and must be taken by at least one."""
+    from .core import COMMON_OPTIONS
+    from .registry import LOSSES, resolve
+
+    per = {n: {} for n in names}
+    items = [("from_logits", True, None)] if from_logits else []
+    for arg in option_args:
+        if "=" not in arg:
+            raise CliError(f"--option {arg!r}: expected KEY=VALUE (e.g. delta=2)")
+        key, value = arg.split("=", 1)
+        key = key.strip().replace("-", "_")
+        scope = None
+        if "." in key:
+            scope_name, key = key.rsplit(".", 1)
+            scope = resolve(scope_name)
+            if scope not in per:
+                raise CliError(f"--option {arg!r}: {scope} is not among the losses being used ({', '.join(names)})")
+        items.append((key, parse_value(value.strip()), scope))
+    for key, value, scope in items:
+        if key == "reduction":
+            raise CliError("set the reduction with --reduction, not --option")
+        if key == "sample_weight":
+            raise CliError("give sample weights with --weight FILE:COLUMN, not --option")
+        targets = [scope] if scope else [n for n in names if key in LOSSES[n].record.options or key in COMMON_OPTIONS]
+        if not targets:
+            flag = "--from-logits" if key == "from_logits" and value is True and scope is None else f"option {key!r}"
+            known = sorted({k for n in names for k in LOSSES[n].record.options})
+            raise CliError(f"{flag} does not apply to {', '.join(names)}; their options are: {', '.join(known) or '(none)'}")
+        for n in targets:
+            per[n][key] = value
+    for n in names:  # reject unknown names with the library's message
+        LOSSES[n].configured(**per[n])
+    return per
+
+
+# -- eval ----------------------------------------------------------------------------------
+class _Progress:
+    """A one-line progress bar on stderr when it is a terminal."""
+
+    def __init__(self, enabled, label):
+        self.enabled = enabled and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        self.label = label
+        self.last = 0.0
+        self.shown = False
+
+    def update(self, rows, fraction):
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        width = 30
+        if fraction is None:
+            bar = f"{rows:,} rows"
+        else:
+            done = int(width * min(max(fraction, 0.0), 1.0))
+            bar = f"[{'#' * done}{'.' * (width - done)}] {100 * fraction:5.1f}%  {rows:,} rows"
+        sys.stderr.write(f"\r{self.label}: {bar}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self):
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _default_chunk_rows(widths):
+    per_row = max(1, sum(widths))
+    return int(min(1 << 18, max(1024, (1 << 20) // per_row)))
+
+
+def cmd_eval(args):
+    from .streaming import Accumulator
+
+    names = resolve_losses(args.loss)
+    opts = route_options(names, args.option, args.from_logits)
+    if args.no_validate:
+        for n in names:
+            opts[n]["validate"] = False
+    accs = [Accumulator(n, reduction=args.reduction, **opts[n]) for n in names]
+
+    if args.data is not None and not os.path.isfile(args.data):
+        raise DataError(f"no such file: {args.data}" if not os.path.isdir(args.data) else f"{args.data} is a directory")
+    roles = [("labels", "--labels", args.labels), ("pred", "--pred", args.pred)]
+    if args.weight is not None:
+        roles.append(("weight", "--weight", args.weight))
+    tables, requests = {}, []
+    try:
+        for role, flag, text in roles:
+            path, sel = parse_source(text, args.data, flag)
+            member = None
+            if path.lower().endswith(".npz"):
+                member, sel = sel, None
+            key = (os.path.realpath(path), member)
+            if key not in tables:
+                tables[key] = open_table(path, member=member, delimiter=args.delimiter, header=args.header)
+            table = tables[key]
+            idx, cols = table.select(sel, flag)
+            requests.append((role, table, idx, cols, f"{table.display}" + (f":{sel}" if sel else "")))
+        return _run_eval(args, names, accs, tables, requests)
+    finally:
+        for t in tables.values():
+            t.close()
+
+
+def _run_eval(args, names, accs, tables, requests):
+    by_table = {}
+    for role, table, idx, _cols, _desc in requests:
+        by_table.setdefault(id(table), (table, []))[1].append((role, idx))
+    table_of = {r[0]: r[1] for r in requests}
+    counts = {role: tab.n_rows for role, tab in table_of.items() if tab.n_rows is not None}
+    if len(set(counts.values())) > 1:  # known before reading (NPY, NPZ, Parquet)
+        desc = ", ".join(f"--{role} {table_of[role].display} has {n:,} rows" for role, n in counts.items())
+        raise DataError(f"length mismatch: {desc}")
+    weight_req = [r for r in requests if r[0] == "weight"]
+    if weight_req and weight_req[0][2] is not None and len(weight_req[0][2]) != 1:
+        raise DataError(f"--weight must name one column; got {len(weight_req[0][2])} ({', '.join(weight_req[0][3])})")
+
+    widths = [len(idx) if idx is not None else _row_width(t) for _r, t, idx, _c, _d in requests]
+    chunk_rows = args.chunk_rows or _default_chunk_rows(widths)
+    gens = []
+    for table, sels in by_table.values():
+        gens.append((table, [r for r, _ in sels], table.reader([idx for _, idx in sels], chunk_rows)))
+    total = next((t.n_rows for t, _, _ in gens if t.n_rows is not None), None)
+    progress = _Progress(not args.quiet, "losskit eval")
+    rows = 0
+    try:
+        while True:
+            got = {}
+            ended, live = [], []
+            for table, roles, gen in gens:
+                chunk = next(gen, None)
+                if chunk is None:
+                    ended.append(table)
+                    continue
+                live.append((table, chunk.rows))
+                for role, arr in zip(roles, chunk.arrays):
+                    got[role] = arr
+            if not live:
+                break
+            sizes = {n for _, n in live}
+            if ended or len(sizes) > 1:
+                raise DataError(_mismatch(gens, rows, ended, live, chunk_rows))
+            m = live[0][1]
+            y, p, w = got["labels"], got["pred"], got.get("weight")
+            if w is not None and w.ndim != 1:
+                raise DataError(f"--weight must be one column per row; got shape {w.shape}")
+            for acc in accs:
+                try:
+                    acc.update(y, p, sample_weight=w)
+                except LossInputError as e:
+                    raise LossInputError(_locate(acc, y, p, w, rows, gens, e)) from None
+            rows += m
+            progress.update(rows, (rows / total) if total else _fraction(gens))
+    finally:
+        progress.close()
+    if rows == 0:
+        raise DataError(f"no data rows in {', '.join(sorted({t.display for t, _, _ in gens}))}")
+    results = [{"loss": acc.name, "options": _plain(acc.options), "value": acc.result()} for acc in accs]
+    out = {
+        "rows": rows,
+        "reduction": args.reduction,
+        "labels": next(r[4] for r in requests if r[0] == "labels"),
+        "pred": next(r[4] for r in requests if r[0] == "pred"),
+        "weight": next((r[4] for r in requests if r[0] == "weight"), None),
+        "results": results,
+    }
+    fmt = args.format or _format_from_path(args.output)
+    text = render(out, fmt)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _row_width(table):
+    shape = getattr(table, "shape", None)
+    if shape is None:
+        return 1
+    n = 1
+    for s in shape[1:]:
+        n *= s
+    return n
+
+
+def _fraction(gens):
+    for table, _, _ in gens:
+        f = getattr(table, "progress", lambda: None)()
+        if f is not None:
+            return f
+    return None
+
+
+def _mismatch(gens, rows, ended, live, chunk_rows):
+    """Which sources ran out first: exact counts where a source reached its end."""
+    parts = []
+    for table, roles, _ in gens:
+        flags = "/".join(f"--{r}" for r in roles)
+        if table in ended:
+            parts.append(f"{flags} {table.display} has {rows:,} rows")
+            continue
+        m = next(k for t, k in live if t is table)
+        if m < chunk_rows:
+            parts.append(f"{flags} {table.display} has {rows + m:,} rows")
+        else:
+            parts.append(f"{flags} {table.display} has at least {rows + m:,} rows")
+    return "length mismatch: " + ", ".join(parts)
+
+
+def _locate(acc, y, p, w, offset, gens, err):
+    """The error of a chunk with the first offending row located (when the check is row-local)."""
+    fn = acc.loss
+
+    def bad(lo, hi):
+        try:
+            kw = {} if w is None else {"sample_weight": w[lo:hi]}
+            fn.per_sample(y[lo:hi], p[lo:hi], **kw)
+        except LossInputError:
+            return True
+        except Exception:  # noqa: BLE001 - a slice the loss cannot take is not a location
+            return False
+        return False
+
+    n = len(p)
+    msg = str(err)
+    where = None
+    if bad(0, 0):  # fails without any row: an option or the arrays' shapes, not a value
+        return f"{acc.name}: {msg}"
+    if n > 1 and acc.mode != "stats" and "shape" not in msg:
+        lo, hi = 1, n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if bad(0, mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        r = lo - 1
+        if bad(r, r + 1):
+            where = _where(gens, offset + r)
+    if where is None:
+        if "shape" in msg:
+            return f"{acc.name}: {msg} (--labels and --pred as read from {_sources(gens)})"
+        where = f"rows {offset}-{offset + n - 1} of {_sources(gens)}"
+    return f"{acc.name}: {where}: {msg}"
+
+
+def _sources(gens):
+    return ", ".join(sorted({t.display for t, _, _ in gens}))
+
+
+def _where(gens, row):
+    parts = [f"{t.display} {t.where(row)}" for t, _, _ in gens]
+    return ", ".join(parts)
+
+
+def _plain(opts):
+    out = {}
+    for k, v in opts.items():
+        try:
+            json.dumps(v)
+            out[k] = v
+        except TypeError:
+            out[k] = repr(v)
+    return out
+
+
+def _format_from_path(path):
+    if path:
+        ext = os.path.splitext(path)[1].lower()
+        if ext == ".json":
+            return "json"
+        if ext in (".csv", ".tsv"):
+            return "csv"
+    return "table"
+
+
+def _opts_text(opts):
+    return " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in opts.items())
+
+
+def render(out, fmt):
+    """The eval result as text: an aligned table, JSON or CSV."""
+    if fmt == "json":
+        return json.dumps(out, indent=2) + "\n"
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        wr = csv.writer(buf, lineterminator="\n")
+        wr.writerow(["loss", "options", "reduction", "value", "rows"])
+        for r in out["results"]:
+            wr.writerow([r["loss"], _opts_text(r["options"]), out["reduction"], repr(r["value"]), out["rows"]])
+        return buf.getvalue()
+    header = ["loss", "options", "value"]
+    body = [[r["loss"], _opts_text(r["options"]) or "-", f"{r['value']:.10g}"] for r in out["results"]]
+    if all(b[1] == "-" for b in body):
+        header.pop(1)
+        body = [[b[0], b[2]] for b in body]
+    lines = _table([header, *body], right={len(header) - 1})
+    src = f"{out['reduction']} over {out['rows']:,} rows · labels {out['labels']} · pred {out['pred']}"
+    if out.get("weight"):
+        src += f" · weight {out['weight']}"
+    return "\n".join(lines) + "\n" + src + "\n"
+
+
+def _table(rows, right=(), wrap_last=None):
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for k, r in enumerate(rows):
+        cells = [str(c).rjust(widths[i]) if i in right else str(c).ljust(widths[i]) for i, c in enumerate(r)]
+        lines.append("  ".join(cells).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def write_atomic(path, text, *, binary=False):
+    """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise DataError(f"--output {path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".losskit-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# -- list ------------------------------------------------------------------------------------
+def loss_catalog():
+    """One dict per registered loss (name, aliases, task, structure, inputs, summary, options, streams)."""
+    from .registry import LOSSES, aliases_of
+
+    out = []
+    for name in sorted(LOSSES):
+        rec = LOSSES[name].record
+        out.append({
+            "name": name,
+            "aliases": aliases_of(name),
+            "task": rec.task,
+            "structure": rec.structure,
+            "inputs": rec.inputs,
+            "summary": rec.summary,
+            "options": _plain(dict(rec.options)),
+            "streamable": bool(rec.streamable),
+        })
+    return out
+
+
+def _input_kind(inputs):
+    """The y_pred part of a record's inputs text (what kind of prediction it takes)."""
+    text = inputs or ""
+    key = "y_pred:"
+    if key in text:
+        text = text.split(key, 1)[1]
+    return text.strip().rstrip(".") or "-"
+
+
+def cmd_list(args):
+    cat = loss_catalog()
+    if args.json:
+        sys.stdout.write(json.dumps(cat, indent=2) + "\n")
+        return 0
+    width = shutil.get_terminal_size((120, 24)).columns
+    name_w = max(len(c["name"]) for c in cat)
+    task_w = min(28, max(len(c["task"] or "-") for c in cat))
+    room = max(30, width - name_w - task_w - 4)
+    lines = [f"{'name'.ljust(name_w)}  {'task'.ljust(task_w)}  input (y_pred)",
+             f"{'-' * name_w}  {'-' * task_w}  {'-' * min(room, 40)}"]
+    for c in cat:
+        task = textwrap.wrap(c["task"] or "-", task_w) or ["-"]
+        inp = textwrap.wrap(_input_kind(c["inputs"]), room) or [""]
+        for k in range(max(len(task), len(inp))):
+            left = c["name"] if k == 0 else ""
+            mid = task[k] if k < len(task) else ""
+            right = inp[k] if k < len(inp) else ""
+            lines.append(f"{left.ljust(name_w)}  {mid.ljust(task_w)}  {right}".rstrip())
+        if c["aliases"]:
+            lines.extend(textwrap.wrap("aliases: " + ", ".join(c["aliases"]), max(40, width - 4),
+                                       initial_indent="    ", subsequent_indent="      "))
+    lines.append(f"{len(cat)} losses; 'losskit explain NAME' for details")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+# -- explain / plot --------------------------------------------------------------------------
+def cmd_explain(args):
+    from .explain import explain
+
+    sys.stdout.write(explain(args.name, lang=args.lang).rstrip() + "\n")
+    return 0
+
+
+def cmd_plot(args):
+    from .plot import MissingMatplotlib, parse_range, parse_targets, plot
+
+    names = resolve_losses(args.names)
+    opts = route_options(names, args.option, args.from_logits)
+    output = args.output or "losskit-plot.png"
+    try:
+        path = plot(names, output=output, options=opts, targets=parse_targets(args.target),
+                    x_range=parse_range(args.x_range), points=args.points, dpi=args.dpi)
+    except MissingMatplotlib as e:
+        raise CliError(str(e)) from None
+    sys.stdout.write(f"wrote {path}\n")
+    return 0
+
+
+# -- entry point -------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, usage errors
+        return int(e.code) if isinstance(e.code, int) else (0 if e.code is None else 2)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, DataError, LossInputError) as e:
+        _fail(e)
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 141
+    except OSError as e:
+        name = f" {e.filename}" if getattr(e, "filename", None) else ""
+        sys.stderr.write(f"{PROG}: error:{name}: {e.strerror or e}\n")
+        return 2
+
+
+def _fail(err):
+    msg = " ".join(str(err).split())  # one line
+    sys.stderr.write(f"{PROG}: error: {msg}\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
