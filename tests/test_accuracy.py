@@ -148,3 +148,14 @@ def test_naive_course_formulas_really_fail_on_those_inputs():
         y, p = np.array([1.0, 0, 0]), np.array([0.8, 0.1, 0.1])
         assert np.isnan(-np.sum(y * np.log(p / y)))
         assert np.mean(np.maximum(0, 1 - np.array([0, 1]) * np.array([-2.0, 2.0]))) == 0.5
+
+
+def test_autodiff_of_logit_losses_is_exact_at_zero():
+    """softplus/sigmoid avoid abs(): torch's second derivative at x = 0 is 1/4, not 0."""
+    torch = pytest.importorskip("torch")
+    x = torch.zeros(3, dtype=torch.float64)
+    y = torch.tensor([1.0, 0.0, 0.5], dtype=torch.float64)
+    h = torch.autograd.functional.hessian(lambda z: lk.binary_cross_entropy(y, z, from_logits=True, reduction="sum"), x)
+    np.testing.assert_allclose(torch.diagonal(h).numpy(), [0.25, 0.25, 0.25], rtol=1e-15)
+    _, hess = lk.binary_cross_entropy.grad_hess(y, x, from_logits=True, reduction="sum")
+    np.testing.assert_allclose(hess.numpy(), [0.25, 0.25, 0.25], rtol=1e-15)

@@ -103,6 +103,35 @@ def sklearn_log_loss(case):
     )
 
 
+# --- MONAI ----------------------------------------------------------------------------------
+# MONAI calls loss(input, target): input = y_pred (channel-first logits), target = y_true.
+def _monai_onehot(case, x):
+    opts = dict(case["options"])
+    y = np.asarray(case["y_true"], dtype=np.float32)
+    if opts.get("to_onehot_y", False):  # (B, 1, ...) class ids -> one-hot channels
+        y = np.moveaxis(np.eye(x.shape[1], dtype=np.float32)[y[:, 0].astype(int)], -1, 1)
+    return y
+
+
+def monai_focal(case):
+    """MONAI FocalLoss on logits; 'mean' averages over every element (B x C x spatial).
+    Sigmoid mode is elementwise binary focal; softmax mode is categorical focal over the
+    channel axis with alpha = (1 - a) for channel 0 and a for the others, and its per-element
+    mean is losskit's per-pixel mean divided by the channel count."""
+    opts = dict(case["options"])
+    x = np.asarray(case["y_pred"], dtype=np.float32)
+    y = _monai_onehot(case, x)
+    gamma, alpha = opts.get("gamma", 2.0), opts.get("alpha")
+    if not opts.get("include_background", True):
+        x, y = x[:, 1:], y[:, 1:]
+    if not opts.get("use_softmax", False):
+        return lk.binary_focal_cross_entropy(y, x, from_logits=True, gamma=gamma, alpha=alpha)
+    n_classes = x.shape[1]
+    class_alpha = None if alpha is None else [1 - alpha] + [alpha] * (n_classes - 1)
+    value = lk.categorical_focal_cross_entropy(y, x, from_logits=True, axis=1, gamma=gamma, alpha=class_alpha)
+    return value / n_classes
+
+
 ADAPTERS = {
     ("keras", "binary_crossentropy"): keras("binary_cross_entropy", elementwise=True, epsilon=1e-7),
     ("keras", "mean_squared_error"): keras("mean_squared_error", elementwise=True),
@@ -119,6 +148,9 @@ ADAPTERS = {
     ("keras", "categorical_generalized_cross_entropy"): keras(
         "generalized_cross_entropy", elementwise=False, labels=np.int64),
     ("optax", "poly_loss_cross_entropy"): optax("poly1_cross_entropy"),
+    ("keras", "binary_focal_crossentropy"): keras("binary_focal_cross_entropy", elementwise=True, epsilon=1e-7),
+    ("optax", "sigmoid_focal_loss"): optax("binary_focal_cross_entropy", from_logits=True),
+    ("monai", "focal"): monai_focal,
     ("sklearn", "log_loss"): sklearn_log_loss,
     ("optax", "sigmoid_binary_cross_entropy"): optax("binary_cross_entropy", from_logits=True),
     ("optax", "multiclass_hinge"): optax("categorical_hinge", labels=np.int64),

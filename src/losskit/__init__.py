@@ -12,6 +12,7 @@ with closed-form gradients and Hessian diagonals::
 from ._validate import LossInputError
 from .core import Loss, LossFunction
 from .registry import ALIASES, LOSSES, available, get
+from . import gbdt  # objectives for XGBoost/LightGBM; the libraries themselves load lazily
 from .streaming import Accumulator
 
 __version__ = "0.1.0"
@@ -26,6 +27,7 @@ __all__ = [
     "Loss",
     "LossFunction",
     "Accumulator",
+    "gbdt",
     "ALIASES",
     "LOSSES",
     "available",

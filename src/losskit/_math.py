@@ -17,6 +17,7 @@ __all__ = [
     "xlogy",
     "bregman_kl",
     "clamp",
+    "logistic_parts",
 ]
 
 
@@ -29,8 +30,12 @@ def clamp(x, lo=None, hi=None, *, xp):
 
 def softplus(x, *, xp):
     """log(1 + e^x) as max(x, 0) + log1p(e^-|x|): exp never overflows, and log1p keeps
-    the tiny values at large negative x (softplus(-40) = 4.2e-18, not 0)."""
-    return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
+    the tiny values at large negative x (softplus(-40) = 4.2e-18, not 0). Both pieces are
+    written with ``where`` rather than ``abs``/``maximum`` so autodiff is exact at x = 0
+    to every order (abs's derivative 0 there would zero the Hessian)."""
+    pos = x >= 0
+    zero = xp.zeros_like(x)
+    return xp.where(pos, x, zero) + xp.log1p(xp.exp(xp.where(pos, -x, x)))
 
 
 def log_sigmoid(x, *, xp):
@@ -39,9 +44,11 @@ def log_sigmoid(x, *, xp):
 
 
 def sigmoid(x, *, xp):
-    """1 / (1 + e^-x) evaluated with e^-|x| so neither branch overflows."""
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    """1 / (1 + e^-x) evaluated with e^-|x| so neither branch overflows (``where`` instead of
+    ``abs`` keeps autodiff exact at x = 0)."""
+    pos = x >= 0
+    e = xp.exp(xp.where(pos, -x, x))
+    return xp.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _max_and_log1p_rest(x, axis, *, xp):
@@ -108,3 +115,22 @@ def bregman_kl(t, q, *, xp):
     direct = (1.0 + safe_r) * xp.log1p(safe_r) - safe_r
     f = xp.where(near, series, xp.where(t == 0, xp.ones_like(r), direct))
     return q * f
+
+
+def logistic_parts(x, *, xp):
+    """``(softplus(x), softplus(-x), sigmoid(x), sigmoid(-x))`` from one ``e = exp(-|x|)``.
+
+    Stable like :func:`softplus` and :func:`sigmoid` (exp never overflows, log1p keeps the
+    tails), and each branch is written as an analytic function of ``x`` (``-|x|`` is
+    ``where(x >= 0, -x, x)``, not ``-abs(x)``), so autodiff of anything built on these parts
+    is exact at ``x == 0`` too, to every order (``abs``'s derivative 0 at 0 would drop terms).
+    """
+    pos = x >= 0
+    zero = xp.zeros_like(x)
+    e = xp.exp(xp.where(pos, -x, x))
+    l1 = xp.log1p(e)
+    inv = 1.0 / (1.0 + e)
+    small = e * inv
+    sp_pos = xp.where(pos, x, zero) + l1
+    sp_neg = xp.where(pos, zero, -x) + l1
+    return sp_pos, sp_neg, xp.where(pos, inv, small), xp.where(pos, small, inv)
