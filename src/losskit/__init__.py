@@ -9,10 +9,10 @@ with closed-form gradients and Hessian diagonals::
     lk.get("bce", label_smoothing=0.1)
 """
 
+from . import gbdt  # objectives for XGBoost/LightGBM; the libraries themselves load lazily
 from ._validate import LossInputError
 from .core import Loss, LossFunction
 from .registry import ALIASES, LOSSES, available, get
-from . import gbdt  # objectives for XGBoost/LightGBM; the libraries themselves load lazily
 from .streaming import Accumulator
 
 __version__ = "0.1.0"
