@@ -135,6 +135,15 @@ def monai_focal(case):
 ADAPTERS = {
     ("keras", "binary_crossentropy"): keras("binary_cross_entropy", elementwise=True, epsilon=1e-7),
     ("keras", "mean_squared_error"): keras("mean_squared_error", elementwise=True),
+    ("keras", "mean_absolute_error"): keras("mean_absolute_error", elementwise=True),
+    ("keras", "mean_absolute_percentage_error"): keras(
+        "mean_absolute_percentage_error", elementwise=True, epsilon=1e-7),
+    ("keras", "mean_squared_logarithmic_error"): keras(
+        "mean_squared_logarithmic_error", elementwise=True, epsilon=1e-7),
+    ("keras", "huber"): keras("huber", elementwise=True),
+    ("keras", "log_cosh"): keras("log_cosh", elementwise=True),
+    ("keras", "poisson"): keras("poisson", elementwise=True, epsilon=1e-7),
+    ("optax", "log_cosh"): optax("log_cosh"),
     ("keras", "hinge"): keras("hinge", elementwise=True),
     ("keras", "squared_hinge"): keras("squared_hinge", elementwise=True),
     ("keras", "categorical_hinge"): keras("categorical_hinge", elementwise=False, convention="keras"),
