@@ -144,6 +144,14 @@ ADAPTERS = {
     ("keras", "log_cosh"): keras("log_cosh", elementwise=True),
     ("keras", "poisson"): keras("poisson", elementwise=True, epsilon=1e-7),
     ("optax", "log_cosh"): optax("log_cosh"),
+    ("keras", "kl_divergence"): keras(
+        "kl_divergence", elementwise=False, normalized=False, epsilon=1e-7, clip_target=True),
+    ("keras", "cosine_similarity"): keras("cosine_similarity", elementwise=False, epsilon=1e-7),
+    ("optax", "kl_divergence_optax"): optax("kl_divergence", from_logits=True, normalized=False),
+    ("optax", "kl_divergence_with_log_targets"): optax(
+        "kl_divergence", from_logits=True, log_target=True, normalized=False),
+    ("optax", "cosine_distance"): optax("cosine_distance"),
+    ("optax", "cosine_similarity_optax"): optax("cosine_similarity", form="similarity"),
     ("keras", "hinge"): keras("hinge", elementwise=True),
     ("keras", "squared_hinge"): keras("squared_hinge", elementwise=True),
     ("keras", "categorical_hinge"): keras("categorical_hinge", elementwise=False, convention="keras"),

@@ -1,5 +1,794 @@
-"""Divergences and similarities between distributions or vectors: KL and relatives."""
+"""Divergences and similarities between distributions or vectors: KL and relatives.
+
+Every loss here reduces a class (feature) ``axis`` (default -1) into one value per sample
+(``structure="distribution"``). Probability inputs are floored at a documented ``epsilon``
+only where a logarithm would otherwise be infinite; logits are used exactly.
+
+Accuracy: the textbook ``sum t log(t/q)`` cancels when ``t`` and ``q`` nearly agree (the
+terms have both signs and sum to a tiny value). Here every divergence is written as a sum
+of non-negative Bregman terms ``t log(t/q) - t + q`` (series near ``t = q``) plus the
+exactly summed differences ``sum (t - q)``, which vanish for normalised rows.
+"""
 
 from __future__ import annotations
 
-LOSSES = ()
+import math
+
+from .._math import bregman_kl, log_softmax
+from .._validate import (
+    LossInputError,
+    check_axis,
+    check_choice,
+    check_number,
+    check_range,
+    check_rows_sum_to_one,
+)
+from ..core import Loss
+from ._common import check_unit_interval, float_pair, prob_epsilon
+
+_LN2 = math.log(2.0)
+
+
+# -- option and input helpers ---------------------------------------------------------------
+def _flag(value, name):
+    if value is not True and value is not False:
+        try:  # numpy.bool_ and friends
+            import numpy as np
+
+            if isinstance(value, np.bool_):
+                return bool(value)
+        except ImportError:  # pragma: no cover
+            pass
+        raise LossInputError(f"{name} must be True or False; got {value!r}")
+    return value
+
+
+def _input_eps(xp, *arrays):
+    """Machine epsilon of the least precise floating input (before float16 upcasting)."""
+    eps = 0.0
+    for a in arrays:
+        if a is None or not xp.isdtype(a.dtype, "real floating"):
+            continue
+        try:
+            e = float(xp.finfo(a.dtype).eps)
+        except (TypeError, ValueError):  # bfloat16 in namespaces without its finfo
+            e = 2.0**-7
+        eps = max(eps, e)
+    return eps
+
+
+def _row_tol(in_eps, n, dtype_eps):
+    """Tolerance of the "rows sum to 1" check, as for categorical cross-entropy: sqrt(eps) of
+    the input dtype (as scikit-learn; float16 0.031), at least the rounding of n float32
+    probabilities (n 2^-24), so float32 data converted to float64 passes."""
+    e = in_eps or dtype_eps
+    return max(math.sqrt(e), n * 2.0**-24)
+
+
+def _check_rows(xp, x, axis, *, name, tol, validate, hint):
+    if validate:
+        check_rows_sum_to_one(x, axis, xp=xp, name=name, tol=tol, hint=hint)
+
+
+def _prepare_axis(y_pred, axis):
+    axis = check_axis(axis, y_pred.ndim)
+    if y_pred.shape[axis] == 0:
+        raise LossInputError(f"y_pred must have at least one entry along axis {axis}; got shape {tuple(y_pred.shape)}")
+    return axis
+
+
+def _reduced_axes(ndim, opts):
+    return (check_axis(opts.get("axis", -1), ndim),)
+
+
+# -- accurate building blocks ---------------------------------------------------------------
+def _sum_hi_lo(d, axis, *, xp):
+    """Sum of ``d`` along ``axis`` as ``(hi, lo)``: ``hi`` exact, ``lo`` a tiny remainder.
+
+    Error-free extraction (Rump, Ogita and Oishi 2008): with ``sigma >= 4 n max|d|`` each
+    ``(sigma + d) - sigma`` is ``d`` rounded to a multiple of one power of two, so those
+    parts add up exactly; ``d - part`` is exact too and its sum is second order.
+    """
+    n = d.shape[axis]
+    m = xp.max(xp.abs(d), axis=axis, keepdims=True)
+    sigma = m * (4.0 * n)
+    hi = (sigma + d) - sigma
+    lo = d - hi
+    return xp.sum(hi, axis=axis), xp.sum(lo, axis=axis)
+
+
+def _sum_diff(a, b, axis, *, xp):
+    """``sum(a - b)`` along ``axis`` to nearly full relative accuracy, even when the sum is
+    far smaller than its terms (normalised rows: it is 0 up to the rows' rounding)."""
+    s = a - b
+    bb = s - a  # TwoSum (Knuth): s + err == a - b exactly
+    err = (a - (s - bb)) + (-b - bb)
+    hi, lo = _sum_hi_lo(s, axis, xp=xp)
+    return hi + (lo + xp.sum(err, axis=axis))
+
+
+def _sum_minus_one(t, axis, *, xp):
+    """``sum(t) - 1`` along ``axis`` without losing the low digits of the sum."""
+    hi, lo = _sum_hi_lo(t, axis, xp=xp)
+    return (hi - 1.0) + lo
+
+
+def _softmax_chain(xp, q, qg, w, axis):
+    """Gradient and Hessian diagonal w.r.t. logits ``x`` of ``sum_j l_j(q_j)``, ``q = softmax(x)``.
+
+    Inputs: ``qg = q * dl/dq`` and ``w = q^2 d2l/dq2``. With ``G = sum qg`` and ``W = sum w``:
+    gradient ``gamma = qg - q G``, Hessian diagonal ``(1 - 2q)(gamma + w) + q^2 W``.
+    """
+    gamma = qg - q * xp.sum(qg, axis=axis, keepdims=True)
+    hess = (1.0 - 2.0 * q) * (gamma + w) + q * q * xp.sum(w, axis=axis, keepdims=True)
+    return gamma, hess
+
+
+def _inv_above(xp, q, floor):
+    """1/q where q > floor, else 0 (the clamp's zero derivative), without dividing by 0."""
+    ok = q > floor
+    return xp.where(ok, 1.0 / xp.where(ok, q, xp.ones_like(q)), xp.zeros_like(q))
+
+
+# -- Kullback-Leibler: KL(y_true || y_pred) -----------------------------------------------------
+_NORM_HINT = "Pass normalized=False for rows that need not sum to 1 (Keras's convention)."
+
+
+def _kl_prepare(xp, y_true, y_pred, opts, validate):
+    in_eps = _input_eps(xp, y_true, y_pred)
+    y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
+    axis = _prepare_axis(y_pred, opts["axis"])
+    from_logits = _flag(opts["from_logits"], "from_logits")
+    log_target = _flag(opts["log_target"], "log_target")
+    normalized = _flag(opts["normalized"], "normalized")
+    clip_target = _flag(opts["clip_target"], "clip_target")
+    eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
+    tol = _row_tol(in_eps, y_pred.shape[axis], float(xp.finfo(y_pred.dtype).eps))
+    if log_target:
+        if validate:
+            check_range(y_true, None, 0.0, xp=xp, name="y_true",
+                        what="log-probabilities <= 0 (log_target=True)")
+        y_true = xp.exp(y_true)
+    else:
+        check_unit_interval(y_true, xp=xp, name="y_true", validate=validate,
+                            what="probabilities in [0, 1] (pass log_target=True for log-probabilities)")
+    if normalized:
+        _check_rows(xp, y_true, axis, name="y_true" + (" (as exp(y_true))" if log_target else ""),
+                    tol=tol, validate=validate, hint=_NORM_HINT)
+    if not from_logits:
+        check_unit_interval(y_pred, xp=xp, name="y_pred", validate=validate,
+                            what="probabilities in [0, 1] (pass from_logits=True for logits or log-probabilities)")
+        if normalized:
+            _check_rows(xp, y_pred, axis, name="y_pred", tol=tol, validate=validate,
+                        hint=_NORM_HINT + " Pass from_logits=True for logits or log-probabilities.")
+    if clip_target:
+        y_true = xp.clip(y_true, min=eps)
+    return y_true, y_pred, {"axis": axis, "from_logits": from_logits, "epsilon": eps}
+
+
+def _kl_value(xp, y_true, y_pred, *, axis, from_logits, epsilon):
+    t = y_true
+    if from_logits:
+        lq = log_softmax(y_pred, axis, xp=xp)
+        terms = bregman_kl(t, xp.exp(lq), log_b=lq, xp=xp)
+        return xp.sum(terms, axis=axis) + _sum_minus_one(t, axis, xp=xp)
+    q = xp.clip(y_pred, min=epsilon)
+    return xp.sum(bregman_kl(t, q, xp=xp), axis=axis) + _sum_diff(t, q, axis, xp=xp)
+
+
+def _kl_grad(xp, y_true, y_pred, *, axis, from_logits, epsilon):
+    t = y_true
+    if from_logits:
+        q = xp.exp(log_softmax(y_pred, axis, xp=xp))
+        return xp.sum(t, axis=axis, keepdims=True) * q - t
+    return -t * _inv_above(xp, y_pred, epsilon)
+
+
+def _kl_hess(xp, y_true, y_pred, *, axis, from_logits, epsilon):
+    t = y_true
+    if from_logits:
+        q = xp.exp(log_softmax(y_pred, axis, xp=xp))
+        return xp.sum(t, axis=axis, keepdims=True) * q * (1.0 - q)
+    inv = _inv_above(xp, y_pred, epsilon)
+    return t * inv * inv
+
+
+KL_DIVERGENCE = Loss(
+    name="kl_divergence",
+    aliases=("kld", "kl_div", "kullback_leibler_divergence"),
+    value=_kl_value,
+    grad=_kl_grad,
+    hess=_kl_hess,
+    prepare=_kl_prepare,
+    options={"from_logits": False, "log_target": False, "normalized": True, "epsilon": None,
+             "clip_target": False, "axis": -1},
+    structure="distribution",
+    reduced_axes=_reduced_axes,
+    task="distribution matching",
+    inputs="y_true: target distribution (probabilities, or log-probabilities with log_target=True); "
+           "y_pred: predicted probabilities, or logits / log-probabilities with from_logits=True",
+    summary="Kullback-Leibler divergence KL(y_true || y_pred) over the class axis.",
+    doc="""Kullback-Leibler divergence ``KL(t || q)`` of the prediction from the target.
+
+    Per sample (over ``axis``): ``l = sum_c t_c log(t_c / q_c)`` with ``0 log 0 = 0`` exactly,
+    so one-hot targets are fine: ``KL([1, 0, 0] || [0.8, 0.1, 0.1]) = -log 0.8`` (the
+    textbook ``sum(t * log(t / q))`` gives NaN there). ``"mean"`` is the mean over samples.
+
+    - probabilities (default): ``q`` is floored at ``epsilon`` inside the logarithm
+      (``None``: e^-100 in float64, e^-40 in float32, as for cross-entropy), so ``q = 0``
+      where ``t > 0`` costs ``t log(t / epsilon)``. Gradient ``-t / q`` and Hessian
+      ``t / q^2`` (0 where ``q <= epsilon``: the clamp's derivative).
+    - ``from_logits=True``: ``q = softmax(y_pred)`` through ``log_softmax``, exact for every
+      finite logit. Log-probabilities are accepted as they are (``log_softmax`` leaves a
+      normalised row unchanged), which is PyTorch's ``F.kl_div`` and optax's input form.
+      Gradient ``S softmax(x) - t`` with ``S = sum_c t_c``; Hessian ``S p (1 - p)``.
+    - ``log_target=True``: ``y_true`` holds log-probabilities (``t = exp(y_true)``), as
+      PyTorch's ``log_target=True`` and optax's ``kl_divergence_with_log_targets``.
+
+    Accuracy: evaluated as ``sum_c [t log(t/q) - t + q] + sum_c (t - q)``; the bracket is a
+    non-negative Bregman term (a series near ``t = q``) and the differences are summed
+    exactly, so nearly equal distributions keep full relative accuracy (the direct sum of
+    ``t log(t/q)`` cancels to a few correct digits there).
+
+    Options: ``from_logits=False``, ``log_target=False``, ``normalized=True`` (rows of
+    ``y_true``, and of ``y_pred`` unless ``from_logits``, must sum to 1 within
+    ``max(sqrt(eps), C 2^-24)`` for the input dtype and ``C`` classes, as for
+    categorical cross-entropy; ``False`` skips that check and evaluates the same formula
+    on unnormalised rows), ``epsilon=None``,
+    ``clip_target=False`` (also floor ``y_true`` at ``epsilon``, as Keras does),
+    ``axis=-1`` (the class axis).
+
+    Peers and the options that reproduce them:
+
+    - Keras ``KLDivergence`` / ``keras.losses.kl_divergence`` (clips both to ``[1e-7, 1]``,
+      no row check): ``kl_divergence(t, q, normalized=False, epsilon=1e-7,
+      clip_target=True, reduction="sum_over_batch_size")``.
+    - PyTorch ``F.kl_div(input, target)`` (``input`` = log-probabilities):
+      ``kl_divergence(target, input, from_logits=True)``; ``log_target=True`` maps to
+      ``log_target=True``; ``reduction="batchmean"`` is losskit's ``"mean"`` for 2-D input
+      (for more dimensions: ``"sum"`` divided by ``input.shape[0]``); ``"sum"`` is
+      ``"sum"``; PyTorch's ``"mean"`` is losskit's ``"mean"`` divided by the class count;
+      PyTorch's ``"none"`` is elementwise (no class sum). The gradient here is w.r.t. the
+      logits (``S softmax - t``), not w.r.t. log-probabilities (``-t``).
+    - optax ``kl_divergence(log_predictions, targets)``: ``kl_divergence(targets,
+      log_predictions, from_logits=True, reduction="none")``;
+      ``kl_divergence_with_log_targets``: add ``log_target=True``. optax does not reduce.
+    - Neither PyTorch nor optax checks that rows sum to 1: add ``normalized=False`` for
+      targets that do not. Log-probabilities that are not normalised are renormalised by
+      ``from_logits=True`` (PyTorch and optax use them as they are); for the normalised
+      log-probabilities they expect, the two agree to rounding.
+    - ``scipy.special.rel_entr(t, q).sum(-1)`` / ``scipy.stats.entropy(t, q)``: the default
+      (scipy's ``entropy`` renormalises its inputs first).
+
+    Reference: S. Kullback and R. A. Leibler, "On information and sufficiency", Ann. Math.
+    Statist. 22 (1951) 79-86.
+
+    >>> import numpy as np, losskit as lk
+    >>> y, p = np.array([[1.0, 0.0, 0.0]]), np.array([[0.8, 0.1, 0.1]])
+    >>> bool(lk.kl_divergence(y, p) == -np.log(0.8))   # the course formula gives nan here
+    True
+    >>> round(float(lk.kld(np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]]), from_logits=True)), 12)
+    0.120114506958
+    """,
+)
+
+
+# -- reverse KL: KL(y_pred || y_true) ---------------------------------------------------------
+def _rkl_prepare(xp, y_true, y_pred, opts, validate):
+    in_eps = _input_eps(xp, y_true, y_pred)
+    y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
+    axis = _prepare_axis(y_pred, opts["axis"])
+    from_logits = _flag(opts["from_logits"], "from_logits")
+    normalized = _flag(opts["normalized"], "normalized")
+    eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
+    tol = _row_tol(in_eps, y_pred.shape[axis], float(xp.finfo(y_pred.dtype).eps))
+    check_unit_interval(y_true, xp=xp, name="y_true", validate=validate)
+    if normalized:
+        _check_rows(xp, y_true, axis, name="y_true", tol=tol, validate=validate, hint=_NORM_HINT)
+    if not from_logits:
+        check_unit_interval(y_pred, xp=xp, name="y_pred", validate=validate,
+                            what="probabilities in [0, 1] (pass from_logits=True for logits)")
+        if normalized:
+            _check_rows(xp, y_pred, axis, name="y_pred", tol=tol, validate=validate,
+                        hint=_NORM_HINT + " Pass from_logits=True for logits.")
+    y_true = xp.clip(y_true, min=eps)  # the target sits in the denominator: floor it once here
+    return y_true, y_pred, {"axis": axis, "from_logits": from_logits, "epsilon": eps}
+
+
+def _rkl_value(xp, y_true, y_pred, *, axis, from_logits, epsilon):
+    t = y_true  # already floored at epsilon
+    if from_logits:
+        lq = log_softmax(y_pred, axis, xp=xp)
+        terms = bregman_kl(xp.exp(lq), t, log_a=lq, xp=xp)
+        return xp.sum(terms, axis=axis) - _sum_minus_one(t, axis, xp=xp)
+    q = y_pred
+    qc = xp.clip(q, min=epsilon)
+    below = (q - qc) * xp.log(qc / t)  # q log(eps/t) - eps log(eps/t) where q < eps, else 0
+    return xp.sum(bregman_kl(qc, t, xp=xp) + below, axis=axis) + _sum_diff(qc, t, axis, xp=xp)
+
+
+def _rkl_parts(xp, y_true, y_pred, axis):
+    lq = log_softmax(y_pred, axis, xp=xp)
+    q = xp.exp(lq)
+    a = lq - xp.log(y_true)
+    f = xp.sum(q * a, axis=axis, keepdims=True)
+    return q, a - f
+
+
+def _rkl_grad(xp, y_true, y_pred, *, axis, from_logits, epsilon):
+    if from_logits:
+        q, af = _rkl_parts(xp, y_true, y_pred, axis)
+        return q * af
+    qc = xp.clip(y_pred, min=epsilon)
+    return xp.log(qc / y_true) + xp.where(y_pred > epsilon, xp.ones_like(qc), xp.zeros_like(qc))
+
+
+def _rkl_hess(xp, y_true, y_pred, *, axis, from_logits, epsilon):
+    if from_logits:
+        q, af = _rkl_parts(xp, y_true, y_pred, axis)
+        return q * (1.0 - 2.0 * q) * af + q * (1.0 - q)
+    return _inv_above(xp, y_pred, epsilon)
+
+
+REVERSE_KL_DIVERGENCE = Loss(
+    name="reverse_kl_divergence",
+    aliases=("reverse_kl", "reverse_kld", "exclusive_kl_divergence"),
+    value=_rkl_value,
+    grad=_rkl_grad,
+    hess=_rkl_hess,
+    prepare=_rkl_prepare,
+    options={"from_logits": False, "normalized": True, "epsilon": None, "axis": -1},
+    structure="distribution",
+    reduced_axes=_reduced_axes,
+    task="distribution matching",
+    inputs="y_true: target probabilities; y_pred: predicted probabilities, or logits with from_logits=True",
+    summary="Reverse (exclusive, mode-seeking) KL divergence KL(y_pred || y_true).",
+    doc="""Reverse Kullback-Leibler divergence ``KL(q || t)`` (exclusive, mode-seeking).
+
+    Per sample: ``l = sum_c q_c log(q_c / t_c)`` with ``0 log 0 = 0``. The target sits in
+    the denominator and is floored at ``epsilon`` (``None``: e^-100 in float64, e^-40 in
+    float32), so mass the prediction puts where the target has none costs
+    ``q log(q / epsilon)`` instead of infinity.
+
+    - probabilities: ``q`` is also floored at ``epsilon`` inside the logarithm (so ``q = 0``
+      gives exactly 0). Gradient ``log(q / t) + 1``, Hessian ``1 / q`` for ``q > epsilon``;
+      below the floor the gradient is ``log(epsilon / t)`` and the Hessian 0 (the clamp's
+      derivative), so both stay finite at ``q = 0``.
+    - ``from_logits=True``: ``q = softmax(x)``, exact. With ``a = log q - log t`` and
+      ``F = sum q a`` (the loss): gradient ``q (a - F)``, Hessian
+      ``q (1 - 2q)(a - F) + q (1 - q)``.
+
+    Evaluated, like :func:`kl_divergence`, as non-negative Bregman terms plus an exactly
+    summed ``sum (q - t)``. Options: ``from_logits=False``, ``normalized=True`` (rows must
+    sum to 1; see :func:`kl_divergence`), ``epsilon=None``, ``axis=-1``.
+
+    Peers: none ship it as a loss; ``torch.nn.functional.kl_div(log_t, q, reduction="sum")``
+    with the arguments swapped (``input = log t``, ``target = q``) gives the same value, as
+    does ``optax.kl_divergence(log t, q)`` and ``scipy.special.rel_entr(q, t).sum(-1)``.
+
+    Reference: T. Minka, "Divergence measures and message passing", MSR-TR-2005-173.
+
+    >>> import numpy as np, losskit as lk
+    >>> round(float(lk.reverse_kl_divergence(np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]))), 12)
+    0.69314718056
+    """,
+)
+
+
+# -- generalized KL (I-divergence) between unnormalised measures -------------------------------
+def _gkl_prepare(xp, y_true, y_pred, opts, validate):
+    y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
+    axis = _prepare_axis(y_pred, opts["axis"])
+    log_input = _flag(opts["log_input"], "log_input")
+    eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
+    if validate:
+        check_range(y_true, 0.0, None, xp=xp, name="y_true", what="non-negative values")
+        if not log_input:
+            check_range(y_pred, 0.0, None, xp=xp, name="y_pred",
+                        what="non-negative values (pass log_input=True for log-intensities)")
+    return y_true, y_pred, {"axis": axis, "log_input": log_input, "epsilon": eps}
+
+
+def _gkl_value(xp, y_true, y_pred, *, axis, log_input, epsilon):
+    t = y_true
+    if log_input:
+        terms = bregman_kl(t, xp.exp(y_pred), log_b=y_pred, xp=xp)
+    else:
+        q = y_pred
+        zero_t = t == 0
+        # t = 0: the term is q itself (no log), kept exact and unclamped
+        terms = xp.where(zero_t, q, bregman_kl(t, xp.clip(q, min=epsilon), xp=xp))
+    return xp.sum(terms, axis=axis)
+
+
+def _gkl_grad(xp, y_true, y_pred, *, axis, log_input, epsilon):
+    t = y_true
+    if log_input:
+        return xp.exp(y_pred) - t
+    one = xp.ones_like(y_pred)
+    return xp.where(t == 0, one, xp.where(y_pred > epsilon, one, 0.0 * one) - t * _inv_above(xp, y_pred, epsilon))
+
+
+def _gkl_hess(xp, y_true, y_pred, *, axis, log_input, epsilon):
+    t = y_true
+    if log_input:
+        return xp.exp(y_pred) + 0.0 * t
+    inv = _inv_above(xp, y_pred, epsilon)
+    return t * inv * inv
+
+
+GENERALIZED_KL_DIVERGENCE = Loss(
+    name="generalized_kl_divergence",
+    aliases=("generalized_kld", "i_divergence", "generalized_kullback_leibler_divergence"),
+    value=_gkl_value,
+    grad=_gkl_grad,
+    hess=_gkl_hess,
+    prepare=_gkl_prepare,
+    options={"log_input": False, "epsilon": None, "axis": -1},
+    structure="distribution",
+    reduced_axes=_reduced_axes,
+    task="non-negative regression / matching unnormalised measures",
+    inputs="y_true: non-negative values; y_pred: non-negative values, or log-values with log_input=True",
+    summary="Generalized KL (I-divergence) sum t log(t/q) - t + q between unnormalised measures.",
+    doc="""Generalized Kullback-Leibler divergence (Csiszar's I-divergence).
+
+    Per sample (over ``axis``): ``l = sum_c [t log(t / q) - t + q]``, each term ``>= 0``;
+    ``t = 0`` gives ``q`` exactly. It is the Bregman divergence of ``x log x - x`` and, for
+    normalised rows, equals :func:`kl_divergence`.
+
+    - values (default): ``q`` is floored at ``epsilon`` inside the logarithm where ``t > 0``
+      (``None``: e^-100 in float64, e^-40 in float32). Gradient ``1 - t / q``, Hessian
+      ``t / q^2`` (below the floor: gradient ``1`` if ``t = 0`` else 0, Hessian 0).
+    - ``log_input=True``: ``y_pred = log q``, no clamping; gradient ``exp(x) - t``, Hessian
+      ``exp(x)``. Overflows to inf where ``exp(x)`` does (x > 709 in float64), as the value
+      itself does.
+
+    Options: ``log_input=False``, ``epsilon=None``, ``axis=-1``.
+
+    Peers: ``optax.generalized_kl_divergence(log_predictions, targets)`` is
+    ``generalized_kl_divergence(targets, log_predictions, log_input=True, reduction="none")``.
+    ``torch.nn.PoissonNLLLoss`` is the same up to a term free of ``y_pred``:
+    ``PoissonNLLLoss(log_input=True, full=False)(x, t)`` equals ``(exp(x) - t x)`` elementwise,
+    and ``t log t - t + exp(x) - t x`` is this loss's term, so gradients agree (per element,
+    ``reduction="sum"``). With ``log_input=False`` PyTorch adds its own ``eps=1e-8`` inside
+    the log instead of a floor. Keras's ``Poisson`` likewise (``q - t log(q + 1e-7)``,
+    averaged over the last axis).
+
+    Reference: I. Csiszar, "Why least squares and maximum entropy?", Ann. Statist. 19 (1991).
+
+    >>> import numpy as np, losskit as lk
+    >>> round(float(lk.generalized_kl_divergence(np.array([[2.0, 0.0]]), np.array([[1.0, 3.0]]))), 10)
+    3.3862943611
+    """,
+)
+
+
+# -- Jensen-Shannon divergence ------------------------------------------------------------------
+# phi(r) = (1 + r) log(1 + r) + (1 - r) log(1 - r) = sum_k r^(2k) / (k (2k - 1)), k >= 1;
+# 24 terms reach double precision for |r| <= 1/2.
+_JS_COEFFS = tuple(1.0 / (k * (2 * k - 1)) for k in range(1, 25))
+
+
+def _js_phi(r, *, xp):
+    """phi(r) for r in [-1, 1]: the series in r^2 near 0 (no cancellation), the direct form
+    elsewhere, and 2 log 2 at |r| = 1 (one of the two masses is 0)."""
+    one = xp.ones_like(r)
+    ar = xp.abs(r)
+    near = ar <= 0.5
+    edge = ar >= 1.0
+    rs = xp.where(near, r, 0.0 * one)
+    z = rs * rs
+    p = xp.zeros_like(z) + _JS_COEFFS[-1]
+    for c in reversed(_JS_COEFFS[:-1]):
+        p = p * z + c
+    rd = xp.where(near | edge, 0.75 * one, r)
+    direct = (1.0 + rd) * xp.log1p(rd) + (1.0 - rd) * xp.log1p(-rd)
+    return xp.where(near, z * p, xp.where(edge, (2.0 * _LN2) * one, direct))
+
+
+def _js_terms(xp, t, q):
+    """Per-class JS terms ``(t + q)/4 phi((t - q)/(t + q))`` (= 1/2 t log(t/m) + 1/2 q log(q/m)
+    with m = (t + q)/2, since sum(t - m) + sum(q - m) = 0 term by term)."""
+    s = t + q
+    pos = t > 0
+    r = xp.where(pos, (t - q) / xp.where(pos, s, xp.ones_like(s)), xp.zeros_like(s))
+    # t = 0: the term is q log(2) / 2, written linearly so autodiff gives log(2)/2 at q = 0 too
+    return xp.where(pos, 0.25 * s * _js_phi(r, xp=xp), (0.5 * _LN2) * q)
+
+
+def _js_prepare(xp, y_true, y_pred, opts, validate):
+    in_eps = _input_eps(xp, y_true, y_pred)
+    y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
+    axis = _prepare_axis(y_pred, opts["axis"])
+    from_logits = _flag(opts["from_logits"], "from_logits")
+    normalized = _flag(opts["normalized"], "normalized")
+    eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
+    tol = _row_tol(in_eps, y_pred.shape[axis], float(xp.finfo(y_pred.dtype).eps))
+    check_unit_interval(y_true, xp=xp, name="y_true", validate=validate)
+    if normalized:
+        _check_rows(xp, y_true, axis, name="y_true", tol=tol, validate=validate, hint=_NORM_HINT)
+    if not from_logits:
+        check_unit_interval(y_pred, xp=xp, name="y_pred", validate=validate,
+                            what="probabilities in [0, 1] (pass from_logits=True for logits)")
+        if normalized:
+            _check_rows(xp, y_pred, axis, name="y_pred", tol=tol, validate=validate,
+                        hint=_NORM_HINT + " Pass from_logits=True for logits.")
+    return y_true, y_pred, {"axis": axis, "from_logits": from_logits, "epsilon": eps}
+
+
+def _js_floor(xp, t, q, epsilon):
+    """Probabilities: q floored at epsilon where t > 0 (where d/dq = log(2q/(t+q))/2 would be -inf)."""
+    return xp.where(t > 0, xp.clip(q, min=epsilon), q)
+
+
+def _js_value(xp, y_true, y_pred, *, axis, from_logits, epsilon):
+    t = y_true
+    q = xp.exp(log_softmax(y_pred, axis, xp=xp)) if from_logits else _js_floor(xp, t, y_pred, epsilon)
+    return xp.sum(_js_terms(xp, t, q), axis=axis)
+
+
+def _js_dq(xp, t, q, lq=None):
+    """(g, w): dJS/dq = log(2q/(t+q))/2 = log1p(-r)/2, and w = q^2 d2JS/dq2 = t q / (2(t+q))."""
+    one = xp.ones_like(q)
+    s = t + q
+    pos = s > 0
+    s_safe = xp.where(pos, s, one)
+    r = xp.where(pos, (t - q) / s_safe, -one)
+    inner = r > -1.0
+    g = 0.5 * xp.log1p(-xp.where(inner & (r < 1.0), r, 0.0 * one))
+    if lq is not None:  # q underflowed to 0 while t > 0: log(2q/(t+q)) from the log-probability
+        g = xp.where(r < 1.0, g, 0.5 * (_LN2 + lq - xp.log(s_safe)))
+    g = xp.where(inner, g, 0.5 * _LN2 * one)  # t == 0: log(2q/q)/2
+    w = xp.where(pos, 0.5 * t * q / s_safe, 0.0 * one)
+    return g, w
+
+
+def _js_grad(xp, y_true, y_pred, *, axis, from_logits, epsilon):
+    t = y_true
+    if from_logits:
+        lq = log_softmax(y_pred, axis, xp=xp)
+        q = xp.exp(lq)
+        g, w = _js_dq(xp, t, q, lq)
+        return _softmax_chain(xp, q, q * g, w, axis)[0]
+    q = y_pred
+    g, _ = _js_dq(xp, t, _js_floor(xp, t, q, epsilon))
+    return xp.where((t > 0) & (q <= epsilon), xp.zeros_like(g), g)
+
+
+def _js_hess(xp, y_true, y_pred, *, axis, from_logits, epsilon):
+    t = y_true
+    if from_logits:
+        lq = log_softmax(y_pred, axis, xp=xp)
+        q = xp.exp(lq)
+        g, w = _js_dq(xp, t, q, lq)
+        return _softmax_chain(xp, q, q * g, w, axis)[1]
+    q = y_pred
+    ok = q > epsilon
+    q_s = xp.where(ok, q, xp.ones_like(q))
+    return xp.where(ok, 0.5 * t / (q_s * (t + q_s)), xp.zeros_like(q))
+
+
+JENSEN_SHANNON = Loss(
+    name="jensen_shannon_divergence",
+    aliases=("jensen_shannon", "js_divergence", "jsd"),
+    value=_js_value,
+    grad=_js_grad,
+    hess=_js_hess,
+    prepare=_js_prepare,
+    options={"from_logits": False, "normalized": True, "epsilon": None, "axis": -1},
+    structure="distribution",
+    reduced_axes=_reduced_axes,
+    task="distribution matching",
+    inputs="y_true: target probabilities; y_pred: predicted probabilities, or logits with from_logits=True",
+    summary="Jensen-Shannon divergence: symmetric, bounded by log 2, finite for disjoint supports.",
+    doc="""Jensen-Shannon divergence ``JS(t, q) = KL(t || m)/2 + KL(q || m)/2``, ``m = (t + q)/2``.
+
+    Symmetric, in ``[0, log 2]`` (natural log; divide by ``log 2`` for bits), finite even
+    where one distribution is 0 and the other is not. Per class it is evaluated as
+    ``(t + q)/4 phi(r)`` with ``r = (t - q)/(t + q)`` and
+    ``phi(r) = (1 + r) log(1 + r) + (1 - r) log(1 - r)`` (a series in ``r^2`` near 0), so
+    nearly equal distributions keep full relative accuracy and ``0 log 0 = 0`` exactly.
+
+    Derivative w.r.t. ``q`` (the dependence of ``m`` included): ``dJS/dq = log(2q/(t+q))/2``,
+    ``d2JS/dq2 = t / (2 q (t + q))``.
+
+    - probabilities: ``q`` is floored at ``epsilon`` where ``t > 0`` (``None``: e^-100 in
+      float64, e^-40 in float32), where the derivative ``log(2q/(t+q))/2`` is otherwise
+      -inf at ``q = 0``; below the floor gradient and Hessian are 0. Where ``t = 0`` the
+      term is ``q log(2)/2`` with gradient ``log(2)/2``.
+    - ``from_logits=True``: ``q = softmax(x)``, no clamp; with ``g = dJS/dq``,
+      ``w = q^2 d2JS/dq2``, ``G = sum q g``, ``W = sum w``: gradient ``gamma = q (g - G)``,
+      Hessian ``(1 - 2q)(gamma + w) + q^2 W``.
+
+    Options: ``from_logits=False``, ``normalized=True`` (rows must sum to 1; see
+    :func:`kl_divergence`), ``epsilon=None``, ``axis=-1``.
+
+    Peers: ``scipy.spatial.distance.jensenshannon(t, q, axis=-1) ** 2`` (scipy returns the
+    square root, the JS distance, and renormalises its inputs); no deep-learning framework
+    ships it as a loss.
+
+    Reference: J. Lin, "Divergence measures based on the Shannon entropy", IEEE Trans. Inf.
+    Theory 37 (1991) 145-151.
+
+    >>> import numpy as np, losskit as lk
+    >>> bool(lk.jensen_shannon(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])) == np.log(2))
+    True
+    """,
+)
+
+
+# -- cosine similarity -----------------------------------------------------------------------------
+_COSINE_FORMS = ("negative", "similarity", "distance")
+
+
+def _unit(xp, x, axis, eps):
+    """``(x^, u, ss, ok, norm)``: ``x^ = x / max(|x|, eps)``, ``u = x / 2^k`` (``2^k <= max|x| <
+    2^(k+1)``), ``ss = sum u^2``,
+    ``ok = |x| >= eps`` and ``norm = max(|x|, eps)``. The norm is computed on ``u``, so huge or
+    tiny entries neither overflow nor underflow in the squares; ``x / eps`` below the floor
+    (a linear map, so its derivatives are exact)."""
+    one = xp.ones_like(x)
+    s = xp.max(xp.abs(x), axis=axis, keepdims=True)
+    # scale by the power of two 2^floor(log2 max|x|): exact, and constant for autodiff (floor's
+    # derivative is 0), so no derivative flows through the max and none overflows for tiny x
+    s_safe = 2.0 ** xp.floor(xp.log2(xp.where(s > 0, s, xp.ones_like(s))))
+    u = x / s_safe
+    ss = xp.sum(u * u, axis=axis, keepdims=True)
+    pos = ss > 0
+    nu = xp.sqrt(xp.where(pos, ss, xp.ones_like(ss)))  # sqrt never sees 0 (its derivative is inf there)
+    ok = pos & (s_safe * nu >= eps)
+    nu_ok = xp.where(ok, nu, xp.ones_like(nu))
+    unit = xp.where(ok, u / nu_ok, x / eps)
+    norm = xp.where(ok, s_safe * nu_ok, eps * xp.ones_like(nu))
+    return unit, xp.where(ok, u, 0.0 * one), xp.where(ok, ss, xp.ones_like(ss)), ok, norm
+
+
+def _unit_vectors(xp, y_true, y_pred, axis, eps):
+    """(t^, p^, cos, max(|p|, eps), t_ok, p_ok). When neither norm is floored,
+    ``cos = <u_t, u_p> / sqrt(ss_t ss_p)`` (one rounding fewer than <t^, p^>: parallel vectors
+    give exactly 1)."""
+    t_hat, ut, sst, okt, _ = _unit(xp, y_true, axis, eps)
+    p_hat, up, ssp, okp, n_p = _unit(xp, y_pred, axis, eps)
+    both = okt & okp
+    c_scaled = xp.sum(ut * up, axis=axis, keepdims=True) / xp.sqrt(sst * ssp)
+    c_plain = xp.sum(t_hat * p_hat, axis=axis, keepdims=True)
+    return t_hat, p_hat, xp.where(both, c_scaled, c_plain), n_p, okt, okp
+
+
+def _cos_prepare(xp, y_true, y_pred, opts, validate):
+    y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
+    axis = _prepare_axis(y_pred, opts["axis"])
+    form = check_choice(opts["form"], _COSINE_FORMS, name="form")
+    eps = check_number(opts["epsilon"], name="epsilon", lo=0.0, lo_open=True)
+    return y_true, y_pred, {"axis": axis, "form": form, "epsilon": eps}
+
+
+def _cos_value(xp, y_true, y_pred, *, axis, form, epsilon):
+    t_hat, p_hat, c, _, t_ok, p_ok = _unit_vectors(xp, y_true, y_pred, axis, epsilon)
+    if form == "distance":
+        # 1 - cos = |t^ - p^|^2 / 2 for unit vectors: no cancellation when they nearly align.
+        # A clamped (short) vector is not unit: add back its 1 - |x^|^2.
+        def deficit(x_hat, ok):
+            sq = xp.sum(x_hat * x_hat, axis=axis, keepdims=True)
+            return xp.where(ok, 0.0 * sq, 1.0 - sq)
+
+        d = t_hat - p_hat
+        total = xp.sum(d * d, axis=axis, keepdims=True) + deficit(t_hat, t_ok) + deficit(p_hat, p_ok)
+        return 0.5 * xp.squeeze(total, axis=axis)
+    c = xp.squeeze(c, axis=axis)
+    return -c if form == "negative" else c
+
+
+def _cos_parts(xp, y_true, y_pred, axis, epsilon):
+    t_hat, p_hat, c, n_p, _, p_ok = _unit_vectors(xp, y_true, y_pred, axis, epsilon)
+    g = xp.where(p_ok, (t_hat - c * p_hat) / n_p, t_hat / epsilon)  # d cos / d p
+    h = xp.where(p_ok, -2.0 * g * p_hat / n_p - (c * (1.0 - p_hat * p_hat) / n_p) / n_p, 0.0 * g)
+    return g, h
+
+
+def _cos_grad(xp, y_true, y_pred, *, axis, form, epsilon):
+    g, _ = _cos_parts(xp, y_true, y_pred, axis, epsilon)
+    return g if form == "similarity" else -g
+
+
+def _cos_hess(xp, y_true, y_pred, *, axis, form, epsilon):
+    _, h = _cos_parts(xp, y_true, y_pred, axis, epsilon)
+    return h if form == "similarity" else -h
+
+
+_COS_DOC_COMMON = """
+    Per sample (over ``axis``): ``cos = <t, p> / (max(|t|, eps) max(|p|, eps))``. A zero
+    (or shorter than ``eps``) vector has cosine 0 with everything, never NaN: its
+    normalised form is ``x / eps``, so for ``|p| < eps`` the gradient is ``t^ / eps``
+    (large but finite) and the Hessian 0, as autodiff of the clamp gives.
+
+    With ``t^ = t / max(|t|, eps)``, ``p^ = p / |p|``, ``n = |p| >= eps``:
+    ``d cos / dp = (t^ - cos p^) / n``; Hessian diagonal
+    ``d2 cos / dp_j2 = -2 p^_j (t^_j - cos p^_j) / n^2 - cos (1 - p^_j^2) / n^2``.
+    Norms are computed on ``x / max|x|``, so huge or tiny entries neither overflow nor
+    underflow.
+
+    ``form`` picks the sign convention (the value and its derivatives follow it):
+
+    - ``"negative"``: ``-cos`` in ``[-1, 1]``, minimised when the vectors align: Keras's
+      ``CosineSimilarity`` / ``keras.losses.cosine_similarity``.
+    - ``"similarity"``: ``+cos``: optax's ``cosine_similarity`` and PyTorch's
+      ``F.cosine_similarity`` (a similarity, not a loss).
+    - ``"distance"``: ``1 - cos`` in ``[0, 2]``: optax's ``cosine_distance``, PyTorch's
+      ``CosineEmbeddingLoss`` for target ``+1``, scipy's ``cosine``. Computed as
+      ``|t^ - p^|^2 / 2``, accurate when the vectors nearly align.
+
+    ``epsilon`` floors each norm: Keras uses ``1e-7`` (``epsilon=1e-7``), PyTorch ``1e-8``
+    (the default here); optax floors the SQUARED norm at its ``epsilon`` (default 0, NaN for
+    zero vectors): ``epsilon=sqrt(optax_epsilon)``, or the default for optax's 0 on nonzero
+    vectors. Keras reduces with ``reduction="sum_over_batch_size"``; optax does not reduce
+    (``reduction="none"``); arguments are ``(y_true, y_pred)`` here, ``(predictions,
+    targets)`` in optax (the value is symmetric; the derivative is w.r.t. ``y_pred``).
+
+    Reference: https://en.wikipedia.org/wiki/Cosine_similarity
+"""
+
+COSINE_SIMILARITY = Loss(
+    name="cosine_similarity",
+    aliases=("cosine_proximity",),
+    value=_cos_value,
+    grad=_cos_grad,
+    hess=_cos_hess,
+    prepare=_cos_prepare,
+    options={"form": "negative", "epsilon": 1e-8, "axis": -1},
+    structure="distribution",
+    reduced_axes=_reduced_axes,
+    task="embedding / direction matching",
+    inputs="y_true, y_pred: real vectors along axis",
+    summary="Cosine similarity loss: -cos(y_true, y_pred) by default (Keras's sign), or +cos, or 1 - cos.",
+    doc="""Cosine similarity as a loss; by default the NEGATIVE cosine (Keras's convention), so
+    minimising it aligns ``y_pred`` with ``y_true``.
+""" + _COS_DOC_COMMON + """
+    Options: ``form="negative"``, ``epsilon=1e-8``, ``axis=-1``. See also
+    :func:`cosine_distance` (``form="distance"`` by default).
+
+    >>> import numpy as np, losskit as lk
+    >>> y, p = np.array([[0.0, 1.0], [1.0, 1.0], [0.0, 0.0]]), np.array([[1.0, 0.0], [2.0, 2.0], [1.0, 2.0]])
+    >>> lk.cosine_similarity(y, p, reduction="none").tolist()   # a zero vector gives 0, not nan
+    [-0.0, -1.0, -0.0]
+    """,
+)
+
+
+def _cosd_prepare(xp, y_true, y_pred, opts, validate):
+    return _cos_prepare(xp, y_true, y_pred, {**opts, "form": "distance"}, validate)
+
+
+COSINE_DISTANCE = Loss(
+    name="cosine_distance",
+    aliases=(),
+    value=_cos_value,
+    grad=_cos_grad,
+    hess=_cos_hess,
+    prepare=_cosd_prepare,
+    options={"epsilon": 1e-8, "axis": -1},
+    structure="distribution",
+    reduced_axes=_reduced_axes,
+    task="embedding / direction matching",
+    inputs="y_true, y_pred: real vectors along axis",
+    summary="Cosine distance 1 - cos(y_true, y_pred), in [0, 2].",
+    doc="""Cosine distance ``1 - cos(y_true, y_pred)``: :func:`cosine_similarity` with
+    ``form="distance"``.
+""" + _COS_DOC_COMMON + """
+    Options: ``epsilon=1e-8``, ``axis=-1``.
+
+    >>> import numpy as np, losskit as lk
+    >>> lk.cosine_distance(np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([[0.0, 3.0], [-2.0, 0.0]]), reduction="none").tolist()
+    [1.0, 2.0]
+    """,
+)
+
+LOSSES = (
+    KL_DIVERGENCE,
+    REVERSE_KL_DIVERGENCE,
+    GENERALIZED_KL_DIVERGENCE,
+    JENSEN_SHANNON,
+    COSINE_SIMILARITY,
+    COSINE_DISTANCE,
+)
+
