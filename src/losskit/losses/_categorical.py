@@ -28,7 +28,6 @@ Conventions shared by the family:
 
 from __future__ import annotations
 
-import math
 import numbers
 
 from .._math import _max_and_log1p_rest, log_softmax
@@ -45,23 +44,11 @@ from .._validate import (
 )
 from .._xp import as_array, compute_dtype, device_of, is_concrete
 from ..core import Loss
-from ._common import option_array, prob_epsilon
+from ._common import option_array, prob_epsilon, row_sum_tolerance
 
 # ---------------------------------------------------------------------------------------
 # shared helpers
 # ---------------------------------------------------------------------------------------
-
-
-def _row_tolerance(xp, dtype, n_classes):
-    """How far a probability row may sum from 1: sqrt(eps) of the array's own dtype (as
-    scikit-learn), at least the rounding of C float32 probabilities (float32 data in float64)."""
-    eps = 2.0**-52
-    if xp.isdtype(dtype, "real floating"):
-        try:
-            eps = float(xp.finfo(dtype).eps)
-        except (TypeError, ValueError):  # bfloat16 in some namespaces
-            eps = 2.0**-7
-    return max(math.sqrt(eps), n_classes * 2.0**-24)
 
 
 def _as_bool_target(xp, y, like):
@@ -103,7 +90,7 @@ def _check_probabilities(xp, y_pred, axis, n, orig, renormalize, validate):
     check_range(y_pred, 0.0, 1.0, xp=xp, name="y_pred",
                 what="probabilities in [0, 1] (pass from_logits=True for logits)")
     check_rows_sum_to_one(
-        y_pred, axis, xp=xp, name="y_pred", tol=_row_tolerance(xp, orig, n),
+        y_pred, axis, xp=xp, name="y_pred", tol=row_sum_tolerance(xp, n, orig),
         hint="Pass renormalize=True to divide each row by its sum first (Keras's behaviour), "
              "or from_logits=True if y_pred holds logits.",
     )
@@ -338,7 +325,7 @@ def _dense_target(xp, y_true, y_pred, axis, n, validate, *, name="y_true"):
         check_finite(y_true, xp=xp, name=name)
         check_range(y_true, 0.0, None, xp=xp, name=name, what="non-negative target probabilities")
         check_rows_sum_to_one(
-            y_true, axis, xp=xp, name=name, tol=_row_tolerance(xp, orig, n),
+            y_true, axis, xp=xp, name=name, tol=row_sum_tolerance(xp, n, orig),
             hint="Targets must be one-hot or probability rows; for integer class ids use "
                  "sparse_categorical_cross_entropy.",
         )

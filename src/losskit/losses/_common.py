@@ -9,7 +9,9 @@ import numpy as np
 from .._validate import LossInputError, check_finite, check_number, check_range, check_real, check_same_shape
 from .._xp import as_array, compute_dtype, device_of
 
-__all__ = ["float_pair", "prob_epsilon", "complement_floor", "option_array", "check_unit_interval"]
+__all__ = [
+    "float_pair", "prob_epsilon", "complement_floor", "option_array", "check_unit_interval", "row_sum_tolerance",
+]
 
 
 def float_pair(xp, y_true, y_pred, validate, *, same_shape=True):
@@ -57,6 +59,25 @@ def complement_floor(xp, dtype, eps):
     """
     np_dtype = np.float32 if xp.finfo(dtype).bits == 32 else np.float64
     return max(eps, 1.0 - float(np_dtype(1.0) - np_dtype(eps)))
+
+
+def row_sum_tolerance(xp, n_classes, *dtypes, fallback=None):
+    """How far a probability row may sum from 1: sqrt(eps) of the least precise floating
+    dtype among ``dtypes`` (the arrays as given, before upcasting; as scikit-learn), at
+    least the rounding of ``n_classes`` float32 probabilities (n 2^-24), so float32 data
+    stored as float64 passes. ``fallback`` is used when no dtype is floating."""
+    floating = [d for d in dtypes if d is not None and xp.isdtype(d, "real floating")]
+    if not floating and fallback is not None:
+        floating = [fallback]
+    eps = max((_machine_eps(xp, d) for d in floating), default=2.0**-52)
+    return max(math.sqrt(eps), n_classes * 2.0**-24)
+
+
+def _machine_eps(xp, dtype):
+    try:
+        return float(xp.finfo(dtype).eps)
+    except (TypeError, ValueError):  # bfloat16 in namespaces without its finfo
+        return 2.0**-7
 
 
 def option_array(xp, value, *, name, like, validate, lo=None):

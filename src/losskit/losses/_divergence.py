@@ -24,7 +24,7 @@ from .._validate import (
     check_rows_sum_to_one,
 )
 from ..core import Loss
-from ._common import check_unit_interval, float_pair, prob_epsilon
+from ._common import check_unit_interval, float_pair, prob_epsilon, row_sum_tolerance
 
 _LN2 = math.log(2.0)
 
@@ -41,28 +41,6 @@ def _flag(value, name):
             pass
         raise LossInputError(f"{name} must be True or False; got {value!r}")
     return value
-
-
-def _input_eps(xp, *arrays):
-    """Machine epsilon of the least precise floating input (before float16 upcasting)."""
-    eps = 0.0
-    for a in arrays:
-        if a is None or not xp.isdtype(a.dtype, "real floating"):
-            continue
-        try:
-            e = float(xp.finfo(a.dtype).eps)
-        except (TypeError, ValueError):  # bfloat16 in namespaces without its finfo
-            e = 2.0**-7
-        eps = max(eps, e)
-    return eps
-
-
-def _row_tol(in_eps, n, dtype_eps):
-    """Tolerance of the "rows sum to 1" check, as for categorical cross-entropy: sqrt(eps) of
-    the input dtype (as scikit-learn; float16 0.031), at least the rounding of n float32
-    probabilities (n 2^-24), so float32 data converted to float64 passes."""
-    e = in_eps or dtype_eps
-    return max(math.sqrt(e), n * 2.0**-24)
 
 
 def _check_rows(xp, x, axis, *, name, tol, validate, hint):
@@ -135,7 +113,7 @@ _NORM_HINT = "Pass normalized=False for rows that need not sum to 1 (Keras's con
 
 
 def _kl_prepare(xp, y_true, y_pred, opts, validate):
-    in_eps = _input_eps(xp, y_true, y_pred)
+    given_dtypes = (getattr(y_true, "dtype", None), y_pred.dtype)  # before float_pair upcasts them
     y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
     axis = _prepare_axis(y_pred, opts["axis"])
     from_logits = _flag(opts["from_logits"], "from_logits")
@@ -143,7 +121,7 @@ def _kl_prepare(xp, y_true, y_pred, opts, validate):
     normalized = _flag(opts["normalized"], "normalized")
     clip_target = _flag(opts["clip_target"], "clip_target")
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
-    tol = _row_tol(in_eps, y_pred.shape[axis], float(xp.finfo(y_pred.dtype).eps))
+    tol = row_sum_tolerance(xp, y_pred.shape[axis], *given_dtypes, fallback=y_pred.dtype)
     if log_target:
         if validate:
             check_range(y_true, None, 0.0, xp=xp, name="y_true",
@@ -275,13 +253,13 @@ KL_DIVERGENCE = Loss(
 
 # -- reverse KL: KL(y_pred || y_true) ---------------------------------------------------------
 def _rkl_prepare(xp, y_true, y_pred, opts, validate):
-    in_eps = _input_eps(xp, y_true, y_pred)
+    given_dtypes = (getattr(y_true, "dtype", None), y_pred.dtype)  # before float_pair upcasts them
     y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
     axis = _prepare_axis(y_pred, opts["axis"])
     from_logits = _flag(opts["from_logits"], "from_logits")
     normalized = _flag(opts["normalized"], "normalized")
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
-    tol = _row_tol(in_eps, y_pred.shape[axis], float(xp.finfo(y_pred.dtype).eps))
+    tol = row_sum_tolerance(xp, y_pred.shape[axis], *given_dtypes, fallback=y_pred.dtype)
     check_unit_interval(y_true, xp=xp, name="y_true", validate=validate)
     if normalized:
         _check_rows(xp, y_true, axis, name="y_true", tol=tol, validate=validate, hint=_NORM_HINT)
@@ -497,13 +475,13 @@ def _js_terms(xp, t, q):
 
 
 def _js_prepare(xp, y_true, y_pred, opts, validate):
-    in_eps = _input_eps(xp, y_true, y_pred)
+    given_dtypes = (getattr(y_true, "dtype", None), y_pred.dtype)  # before float_pair upcasts them
     y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
     axis = _prepare_axis(y_pred, opts["axis"])
     from_logits = _flag(opts["from_logits"], "from_logits")
     normalized = _flag(opts["normalized"], "normalized")
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
-    tol = _row_tol(in_eps, y_pred.shape[axis], float(xp.finfo(y_pred.dtype).eps))
+    tol = row_sum_tolerance(xp, y_pred.shape[axis], *given_dtypes, fallback=y_pred.dtype)
     check_unit_interval(y_true, xp=xp, name="y_true", validate=validate)
     if normalized:
         _check_rows(xp, y_true, axis, name="y_true", tol=tol, validate=validate, hint=_NORM_HINT)
