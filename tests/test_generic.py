@@ -57,7 +57,7 @@ def test_weights_and_reductions(case):
     y, p = case.make(rng_for(case))
     ref = case.reference(y, p, **case.options)
     w = rng_for(case, 1).uniform(0.1, 2.0, size=_rows(ref.shape))
-    wb = w.reshape((-1,) + (1,) * (ref.ndim - 1)) if ref.ndim else w
+    wb = w.reshape((-1,) + (1,) * (ref.ndim - 1)) if ref.ndim else w[0]
     out = _call(case, np, y, p, sample_weight=w if ref.ndim else float(w[0]))
     expect = (wb * ref).sum() / np.broadcast_to(wb, ref.shape).sum()
     np.testing.assert_allclose(out, expect, rtol=1e-10)

@@ -132,6 +132,43 @@ def monai_focal(case):
     return value / n_classes
 
 
+_MONAI_LOSS = {"dice": "dice", "generalized_dice": "generalized_dice", "tversky": "tversky"}
+_MONAI_PASSTHROUGH = ("include_background", "soft_label", "alpha", "beta", "w_type", "squared_pred")
+
+
+def monai_overlap(case):
+    """MONAI DiceLoss / GeneralizedDiceLoss / TverskyLoss: scores per (batch, channel) over the
+    spatial axes (``batch=True`` also sums the batch): losskit's ``axis``; ``sigmoid`` /
+    ``softmax`` / ``other_act=tanh``: ``activation``; ``to_onehot_y``: nothing (a (B, 1, ...)
+    label map is recognised by its shape); ``jaccard=True``: losskit's jaccard with half the
+    smoothing (MONAI doubles both sides of the ratio); smoothing defaults 1e-5."""
+    opts = dict(case["options"])
+    y_pred = np.asarray(case["y_pred"], dtype=np.float64)
+    name = _MONAI_LOSS[case["loss"]]
+    kw = {
+        "axis": ((0,) if opts.pop("batch", False) else ()) + tuple(range(2, y_pred.ndim)),
+        "smooth_nr": opts.pop("smooth_nr", 1e-5),
+        "smooth_dr": opts.pop("smooth_dr", 1e-5),
+        "reduction": opts.pop("reduction", "mean"),
+    }
+    for flag in ("sigmoid", "softmax"):
+        if opts.pop(flag, False):
+            kw["activation"] = flag
+    if opts.pop("other_act", None) == "tanh":
+        kw["activation"] = "tanh"
+    opts.pop("to_onehot_y", None)
+    if opts.pop("jaccard", False):
+        name = "jaccard"
+        kw["smooth_nr"] /= 2
+        kw["smooth_dr"] /= 2
+    kw.update({k: opts.pop(k) for k in _MONAI_PASSTHROUGH if k in opts})
+    assert not opts, f"unmapped MONAI options {opts}"
+    out = lk.get(name)(np.asarray(case["y_true"], dtype=np.float64), y_pred, **kw)
+    if kw["reduction"] == "none":  # MONAI keeps size-1 axes in place of the summed ones
+        out = np.reshape(out, np.shape(case["expected"]))
+    return out
+
+
 ADAPTERS = {
     ("keras", "binary_crossentropy"): keras("binary_cross_entropy", elementwise=True, epsilon=1e-7),
     ("keras", "mean_squared_error"): keras("mean_squared_error", elementwise=True),
@@ -168,6 +205,13 @@ ADAPTERS = {
     ("keras", "binary_focal_crossentropy"): keras("binary_focal_cross_entropy", elementwise=True, epsilon=1e-7),
     ("optax", "sigmoid_focal_loss"): optax("binary_focal_cross_entropy", from_logits=True),
     ("monai", "focal"): monai_focal,
+    ("monai", "dice"): monai_overlap,
+    ("monai", "generalized_dice"): monai_overlap,
+    ("monai", "tversky"): monai_overlap,
+    # Keras Dice/Tversky: no numerator smoothing, 1e-7 in the denominator, one global score;
+    # Keras accepts targets outside [0, 1] (its test feeds 2s), which losskit validates.
+    ("keras", "dice"): keras("dice", elementwise=False, smooth_nr=0.0, smooth_dr=1e-7, validate=False),
+    ("keras", "tversky"): keras("tversky", elementwise=False, smooth_nr=0.0, smooth_dr=1e-7, validate=False),
     ("sklearn", "log_loss"): sklearn_log_loss,
     ("optax", "sigmoid_binary_cross_entropy"): optax("binary_cross_entropy", from_logits=True),
     ("optax", "multiclass_hinge"): optax("categorical_hinge", labels=np.int64),

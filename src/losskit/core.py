@@ -19,9 +19,10 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import engine as _engine
 from . import reductions as _red
 from ._validate import LossInputError
-from ._xp import as_array, namespace
+from ._xp import as_array, device_of, namespace
 
 __all__ = ["Loss", "LossFunction", "COMMON_OPTIONS"]
 
@@ -56,6 +57,11 @@ class Loss:
     stats: Callable | None = None
     from_stats: Callable | None = None
     streamable: bool = True  # False: the loss cannot be evaluated chunk by chunk (says why in docs)
+    # True: grad/hess take ``cotangent=`` (d reduced value / d per-sample value, shaped like the
+    # values) and return the vector-Jacobian product. Needed where per-sample values share
+    # y_pred entries (a softmax over a class axis that is not summed couples the classes of a
+    # pixel), so scaling each sample's own derivative by its weight would be wrong.
+    vjp: bool = False
 
 
 class LossFunction:
@@ -118,17 +124,22 @@ class LossFunction:
         call = self._bind(y_true, y_pred, kwargs)
         return call.values, call.weight
 
-    def _bind(self, y_true, y_pred, kwargs):
+    def _arguments(self, y_true, y_pred, kwargs):
+        """``(xp, y_true, y_pred, opts, sample_weight, reduction, validate)``: options split
+        and checked, inputs as arrays of their namespace (not yet prepared)."""
         rec = self.record
         common, opts = self._split({**self.bound, **kwargs})
         reduction = _red.check_reduction(common.get("reduction", "mean"))
         validate = bool(common.get("validate", True))
         sample_weight = common.get("sample_weight")
-        opts = {**rec.options, **opts}
-
         xp = namespace(y_true, y_pred, sample_weight)
         y_pred = as_array(xp, y_pred)
         y_true = None if y_true is None else as_array(xp, y_true, like=y_pred)
+        return xp, y_true, y_pred, {**rec.options, **opts}, sample_weight, reduction, validate
+
+    def _bind(self, y_true, y_pred, kwargs, args=None):
+        rec = self.record
+        xp, y_true, y_pred, opts, sample_weight, reduction, validate = args or self._arguments(y_true, y_pred, kwargs)
         y_true, y_pred, opts = rec.prepare(xp, y_true, y_pred, opts, validate)
 
         values = rec.value(xp, y_true, y_pred, **opts)
@@ -143,14 +154,21 @@ class LossFunction:
 
     def _run(self, y_true, y_pred, kwargs, order):
         rec = self.record
-        c = self._bind(y_true, y_pred, kwargs)
+        args = self._arguments(y_true, y_pred, kwargs)
+        if _engine.accepts(args[0], args[2]):  # large NumPy input: chunked, threaded, constant memory
+            out = _engine.run(rec, *args, order)
+            if out is not None:
+                return out
+        c = self._bind(y_true, y_pred, kwargs, args)
         xp = c.xp
         if order == 0:
             return _red.reduce(xp, c.values, c.weight, c.reduction)
-        axes = rec.reduced_axes(c.y_pred.ndim, c.opts)
-        scale = _red.expand_axes(
-            xp, _red.derivative_scale(xp, c.values, c.weight, c.reduction), axes, c.y_pred.ndim
-        )
+        dscale = _red.derivative_scale(xp, c.values, c.weight, c.reduction)
+        if rec.vjp:
+            ct = xp.broadcast_to(xp.asarray(dscale, dtype=c.values.dtype, device=device_of(c.values)), c.values.shape)
+            g = rec.grad(xp, c.y_true, c.y_pred, cotangent=ct, **c.opts)
+            return g if order == 1 else (g, rec.hess(xp, c.y_true, c.y_pred, cotangent=ct, **c.opts))
+        scale = _red.expand_axes(xp, dscale, rec.reduced_axes(c.y_pred.ndim, c.opts), c.y_pred.ndim)
         g = rec.grad(xp, c.y_true, c.y_pred, **c.opts) * scale
         if order == 1:
             return g
