@@ -20,7 +20,7 @@ argument-order and reduction mapping written down as code. A row names
 A mapping that fails because losskit is wrong stays in the table as a strict xfail (``xfail``
 for the row, ``grad_xfail`` when only the gradient is: the value then runs as its own param).
 
-The conventions that recur (see also docs/coming_from.md):
+The conventions that recur (README, "Coming from ..."):
 
 - Argument order: losskit and Keras and scikit-learn take ``(y_true, y_pred)``; PyTorch, MONAI
   and optax take the prediction first.
