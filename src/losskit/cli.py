@@ -24,7 +24,7 @@ import tempfile
 import textwrap
 import time
 
-from ._io import DataError, open_table, parse_source
+from ._io import DataError, is_dataset, open_table, parse_source
 from ._validate import LossInputError
 
 __all__ = ["main", "CliError"]
@@ -65,13 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
             A source is FILE, FILE:COLUMNS or, when a DATA file is given, just COLUMNS. COLUMNS is a
             comma-separated list of names, globs (p*) and ranges (p0..p9), in file order; one column gives
             a vector, several a (rows, columns) block (e.g. class probabilities). Headerless CSV columns
-            are named 0, 1, 2, ...; a 2-D .npy has columns 0..k-1; FILE.npz:KEY picks an array of an .npz."""),
+            are named 0, 1, 2, ...; a 2-D .npy has columns 0..k-1; FILE.npz:KEY picks an array of an .npz.
+
+            DATA may also be a dataset of many CSV or Parquet files: a glob ('preds/*.parquet', quoted) or a
+            directory. It is read through dask.dataframe, each partition is evaluated into a streaming
+            accumulator and the accumulators are merged (exactly) up a tree: in this process with threads, on a
+            local cluster of worker processes (--local-cluster N) or on a running Dask cluster (--scheduler).
+            Needs pip install 'losskit[dask]'."""),
         epilog=textwrap.dedent("""\
             examples:
               losskit eval data.csv --labels y --pred p --loss bce
               losskit eval iris.csv --labels label --pred 'p*' --loss sparse_categorical_cross_entropy --format json
               losskit eval --labels y.npy --pred logits.npy --loss bce,hinge --from-logits
-              losskit eval preds.parquet --labels target --pred pred --loss huber --option delta=2 --weight w"""),
+              losskit eval preds.parquet --labels target --pred pred --loss huber --option delta=2 --weight w
+              losskit eval 'preds/*.parquet' --labels y --pred p --loss bce --local-cluster 4
+              losskit eval preds/ -l y -p 'p*' -L scce --scheduler tcp://10.0.0.5:8786"""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ev.add_argument("data", nargs="?", metavar="DATA", help="default data file for --labels/--pred/--weight given as COLUMNS")
@@ -98,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     hdr.add_argument("--header", dest="header", action="store_true", help="CSV files start with a header row (default: detected)")
     ev.add_argument("--no-validate", action="store_true", help="skip the losses' range checks (faster; wrong inputs give wrong numbers)")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    dk = ev.add_argument_group("datasets over many files (Dask; pip install 'losskit[dask]')")
+    where = dk.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="evaluate DATA on the running Dask cluster at ADDRESS (e.g. tcp://10.0.0.5:8786)")
+    where.add_argument("--local-cluster", type=_positive_int, metavar="N",
+                       help="start a local Dask cluster of N single-threaded worker processes (loopback only) for DATA")
+    dk.add_argument("--scheduler-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+                    help="give up connecting to --scheduler after SECONDS (default: 10)")
     ev.set_defaults(func=cmd_eval)
 
     ls = sub.add_parser("list", help="list the losses, aliases, task and inputs",
@@ -139,6 +155,16 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return v
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}")
     return v
 
 
@@ -256,6 +282,8 @@ def cmd_eval(args):
             opts[n]["validate"] = False
     accs = [Accumulator(n, reduction=args.reduction, **opts[n]) for n in names]
 
+    if args.scheduler is not None or args.local_cluster is not None or is_dataset(args.data):
+        return _run_dataset_eval(args, accs)
     if args.data is not None and not os.path.isfile(args.data):
         raise DataError(f"no such file: {args.data}" if not os.path.isdir(args.data) else f"{args.data} is a directory")
     roles = [("labels", "--labels", args.labels), ("pred", "--pred", args.pred)]
@@ -349,6 +377,93 @@ def _run_eval(args, names, accs, tables, requests):
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _run_dataset_eval(args, accs):
+    """DATA as a dataset of CSV/Parquet files through dask.dataframe: one accumulator per
+    partition, merged up a tree, on threads, a local cluster or a remote scheduler."""
+    import contextlib
+
+    from . import distributed as dist
+
+    if args.data is None:
+        raise CliError("--scheduler and --local-cluster evaluate a dataset: give DATA (a CSV/Parquet file, a quoted "
+                       "glob or a directory) and --labels/--pred/--weight as COLUMNS of it")
+    if args.chunk_rows is not None:
+        raise CliError("--chunk-rows does not apply to a dataset: each partition (a Parquet file or row group, "
+                       "a 64 MiB block of CSV) is evaluated as one chunk")
+    roles = [("labels", "--labels", args.labels), ("pred", "--pred", args.pred)]
+    if args.weight is not None:
+        roles.append(("weight", "--weight", args.weight))
+    try:
+        ds = dist.read_dataset(args.data, delimiter=args.delimiter, header=args.header)
+    except dist.DaskUnavailable as e:
+        raise CliError(str(e)) from None
+    columns = {}
+    for role, flag, text in roles:
+        path, sel = parse_source(text, args.data, flag)
+        if path != args.data or sel is None:
+            raise CliError(f"{flag} {text!r}: with a dataset DATA ({args.data}) give COLUMNS of DATA, not a file "
+                           "(files of a dataset are read as one table; put labels and predictions in the same files)")
+        _idx, cols = ds.select(sel, flag)
+        columns[role] = (cols, f"{ds.display}:{sel}")
+    if "weight" in columns and len(columns["weight"][0]) != 1:
+        cols = columns["weight"][0]
+        raise DataError(f"--weight must name one column; got {len(cols)} ({', '.join(cols)})")
+
+    if args.local_cluster is not None:
+        where = f"a local cluster of {args.local_cluster} worker process(es)"
+        ctx, scheduler = dist.local_cluster(args.local_cluster, quiet=True), None
+    elif args.scheduler is not None:
+        where = f"the Dask scheduler at {args.scheduler}"
+        ctx, scheduler = dist.connect(args.scheduler, timeout=args.scheduler_timeout), None
+    else:
+        where = "local threads"
+        ctx, scheduler = contextlib.nullcontext(), "threads"
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(ctx)
+        except (CliError, LossInputError):
+            raise
+        except (dist.DaskUnavailable, ConnectionError) as e:
+            raise CliError(str(e)) from None
+        except Exception as e:  # noqa: BLE001 - a cluster that does not start: one line
+            raise CliError(f"cannot start {where}: {type(e).__name__}: {_one_line(e)}") from None
+        try:
+            merged = dist.accumulate(ds, accs, labels=columns["labels"][0], pred=columns["pred"][0],
+                                     weight=columns.get("weight", (None,))[0], scheduler=scheduler)
+        except (DataError, LossInputError, CliError):
+            raise
+        except (ValueError, TypeError, KeyError) as e:  # a partition pandas/pyarrow could not parse
+            raise DataError(f"{ds.display}: cannot read ({type(e).__name__}: {_one_line(e)})") from None
+        except Exception as e:  # noqa: BLE001 - a cluster failure (KilledWorker, lost connection, ...): one line
+            raise CliError(f"the computation on {where} failed: {type(e).__name__}: {_one_line(e)}") from None
+    rows = merged[0].rows if merged else 0
+    if rows == 0:
+        raise DataError(f"no data rows in {ds.display}")
+    results = [{"loss": acc.name, "options": _plain(acc.options), "value": acc.result()} for acc in merged]
+    out = {
+        "rows": rows,
+        "reduction": args.reduction,
+        "labels": columns["labels"][1],
+        "pred": columns["pred"][1],
+        "weight": columns["weight"][1] if "weight" in columns else None,
+        "results": results,
+        "files": len(ds.files) if ds.files else None,
+        "partitions": ds.project([c for cols, _ in columns.values() for c in cols]).npartitions,
+        "scheduler": where,
+    }
+    fmt = args.format or _format_from_path(args.output)
+    text = render(out, fmt)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _one_line(e, limit=300):
+    return " ".join(str(e).split())[:limit] or type(e).__name__
 
 
 def _row_width(table):
@@ -479,6 +594,9 @@ def render(out, fmt):
     src = f"{out['reduction']} over {out['rows']:,} rows · labels {out['labels']} · pred {out['pred']}"
     if out.get("weight"):
         src += f" · weight {out['weight']}"
+    if out.get("partitions") is not None:
+        files = f"{out['files']} file(s), " if out.get("files") else ""
+        src += f" · {files}{out['partitions']} partition(s) on {out['scheduler']}"
     return "\n".join(lines) + "\n" + src + "\n"
 
 
