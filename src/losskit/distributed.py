@@ -9,7 +9,7 @@ axes of overlap losses included: their sums, maxima and log-sum-exps are Dask tr
 reductions, so the result equals the NumPy one (to rounding) however the array is chunked;
 keeping the class axis in one chunk is only faster (fewer tasks). Shapes, dtypes and
 options are checked when the graph is built; value checks (ranges, label sets, finiteness)
-need the values and are skipped on lazy arrays, as under ``jax.jit`` (see docs/dask.md).
+need the values and are skipped on lazy arrays, as under ``jax.jit`` (README, "Dask").
 
 **Data frames.** :func:`accumulate` evaluates losses over a ``dask.dataframe`` (e.g. many
 Parquet or CSV files read by :func:`read_dataset`) with the streaming accumulators as the
