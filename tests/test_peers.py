@@ -997,6 +997,82 @@ for cls_name, lk_name, extra in (("DiceLoss", "dice", {}), ("TverskyLoss", "tver
         lambda f, d: f(d["y"], d["x"]), needs=("monai",))
 
 
+# --- MONAI DiceCELoss / DiceFocalLoss ---
+# MONAI DiceCELoss / DiceFocalLoss(...)(input, target) -> lk.dice_cross_entropy / lk.dice_focal(target, input,
+# axis=(2, ..., n-1) [(0, 2, ..., n-1) with batch=True], activation="softmax"/"sigmoid", ...). DiceCELoss: the
+# cross-entropy covers every class (include_background drops the Dice's class 0 only); weight=w -> class_weight=w
+# with lambda_dice = ld * mean(w') (w' = w[1:] without the background) and lambda_ce = lc for one-hot targets or
+# lc * N / sum(w[y]) for label maps (PyTorch's weighted mean); one channel -> activation="sigmoid",
+# pos_weight=weight; reduction="sum" -> lambda_ce = lc * n / C' (n pixels per sample, C' scored classes).
+# DiceFocalLoss: the focal loss is the sigmoid one whatever the Dice's activation; MONAI's FocalLoss casts to
+# float32 (hence the tolerance); reduction="sum" maps to "sum"; weight=w -> class_weight=w with
+# "sum_over_batch_size" (background included).
+def g_seg_onehot(rng):
+    d = g_seg(rng, labels=True)
+    ids = d["y"][:, 0].astype(int)
+    d["y"] = np.ascontiguousarray(np.moveaxis(np.eye(d["x"].shape[1])[ids], -1, 1))
+    return d
+
+
+def _combo_peer(cls_name, **mo):
+    def peer(d):
+        kw = dict(mo)
+        if kw.pop("weight", False):
+            kw["weight"] = d["cw"] if cls_name == "DiceCELoss" else d["cw"].tolist()
+        return getattr(monai_losses, cls_name)(**kw)(d["x"], d["y"])
+    return peer
+
+
+_SP = {"axis": (2, 3)}
+_F32_FOCAL = (1e-6, 1e-10)  # MONAI's FocalLoss computes in float32
+row("monai DiceCELoss(softmax=True, to_onehot_y=True)", "torch", "dice_cross_entropy", _SP, _seg(labels=True),
+    _combo_peer("DiceCELoss", softmax=True, to_onehot_y=True), lambda f, d: f(d["y"], d["x"]), needs=("monai",))
+row("monai DiceCELoss(softmax, to_onehot_y, include_background=False, batch=True, lambdas, label_smoothing)",
+    "torch", "dice_cross_entropy",
+    {"axis": (0, 2, 3), "include_background": False, "lambda_dice": 0.4, "lambda_ce": 1.6, "label_smoothing": 0.1},
+    _seg(labels=True),
+    _combo_peer("DiceCELoss", softmax=True, to_onehot_y=True, include_background=False, batch=True,
+                lambda_dice=0.4, lambda_ce=1.6, label_smoothing=0.1),
+    lambda f, d: f(d["y"], d["x"]), needs=("monai",))
+row("monai DiceCELoss(softmax, one-hot target, squared_pred, jaccard)", "torch", "dice_cross_entropy",
+    {**_SP, "squared_pred": True, "jaccard": True, "smooth_nr": 5e-4, "smooth_dr": 1e-3}, g_seg_onehot,
+    _combo_peer("DiceCELoss", softmax=True, squared_pred=True, jaccard=True, smooth_nr=1e-3, smooth_dr=2e-3),
+    lambda f, d: f(d["y"], d["x"]), needs=("monai",))
+row("monai DiceCELoss(softmax, to_onehot_y, weight)", "torch", "dice_cross_entropy", _SP, _seg(labels=True),
+    _combo_peer("DiceCELoss", softmax=True, to_onehot_y=True, weight=True),
+    lambda f, d: f(d["y"], d["x"], class_weight=d["cw"], lambda_dice=d["cw"].mean(),
+                   lambda_ce=d["y"].size / d["cw"][d["y"].astype(int)].sum()), needs=("monai",))
+row("monai DiceCELoss(softmax, one-hot target, weight, include_background=False)", "torch", "dice_cross_entropy",
+    {**_SP, "include_background": False}, g_seg_onehot,
+    _combo_peer("DiceCELoss", softmax=True, weight=True, include_background=False),
+    lambda f, d: f(d["y"], d["x"], class_weight=d["cw"], lambda_dice=d["cw"][1:].mean()), needs=("monai",))
+row("monai DiceCELoss(softmax, to_onehot_y, reduction='sum')", "torch", "dice_cross_entropy", _SP,
+    _seg(labels=True), _combo_peer("DiceCELoss", softmax=True, to_onehot_y=True, reduction="sum"),
+    lambda f, d: f(d["y"], d["x"], reduction="sum", lambda_ce=d["x"].shape[2] * d["x"].shape[3] / d["x"].shape[1]),
+    needs=("monai",))
+row("monai DiceCELoss(sigmoid=True, weight) one channel", "torch", "dice_cross_entropy",
+    {**_SP, "activation": "sigmoid"}, lambda rng: g_seg(rng, (2, 1, 4, 3)),
+    _combo_peer("DiceCELoss", sigmoid=True, weight=True),
+    lambda f, d: f(d["y"], d["x"], pos_weight=float(d["cw"][0])), needs=("monai",))
+row("monai DiceFocalLoss(sigmoid=True)", "torch", "dice_focal", _SP, _seg(),
+    _combo_peer("DiceFocalLoss", sigmoid=True), lambda f, d: f(d["y"], d["x"]), needs=("monai",),
+    tol=_F32_FOCAL, gtol=_F32_FOCAL)
+row("monai DiceFocalLoss(softmax, to_onehot_y, batch=True, gamma=0.5, alpha=0.25)", "torch", "dice_focal",
+    {"axis": (0, 2, 3), "activation": "softmax", "gamma": 0.5, "alpha": 0.25}, _seg(labels=True),
+    _combo_peer("DiceFocalLoss", softmax=True, to_onehot_y=True, batch=True, gamma=0.5, alpha=0.25),
+    lambda f, d: f(d["y"], d["x"]), needs=("monai",), tol=_F32_FOCAL, gtol=_F32_FOCAL)
+row("monai DiceFocalLoss(sigmoid, include_background=False, reduction='sum', lambdas, jaccard)", "torch",
+    "dice_focal", {**_SP, "include_background": False, "lambda_dice": 0.3, "lambda_focal": 2.0, "jaccard": True,
+                   "smooth": 5e-6},
+    _seg(), _combo_peer("DiceFocalLoss", sigmoid=True, include_background=False, reduction="sum", lambda_dice=0.3,
+                        lambda_focal=2.0, jaccard=True),
+    lambda f, d: f(d["y"], d["x"], reduction="sum"), needs=("monai",), tol=_F32_FOCAL, gtol=_F32_FOCAL)
+row("monai DiceFocalLoss(sigmoid, weight)", "torch", "dice_focal", _SP, _seg(),
+    _combo_peer("DiceFocalLoss", sigmoid=True, weight=True),
+    lambda f, d: f(d["y"], d["x"], class_weight=d["cw"], reduction="sum_over_batch_size"), needs=("monai",),
+    tol=_F32_FOCAL, gtol=_F32_FOCAL)
+
+
 # --- Keras Dice / Tversky (float32): no smoothing in the numerator, 1e-7 in the denominator;
 # channels-last; default axis=None (one global score) -----------------------------------------
 def g_seg_last(rng, shape=(2, 4, 3, 1)):

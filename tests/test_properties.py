@@ -120,3 +120,9 @@ def test_arbitrary_arrays_raise_loss_input_error_or_give_finite_values(name, y, 
     except lk.LossInputError:
         return
     assert _all_finite(value, g, h), (name, y, p, value)
+
+
+def test_empty_class_axis_is_an_input_error():
+    """Found by the fuzz test above: generalised Dice over a zero-length class axis crashed in max()."""
+    with pytest.raises(lk.LossInputError, match="at least one class"):
+        lk.generalized_dice(np.array([]), np.zeros((0, 0)))

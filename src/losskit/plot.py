@@ -121,6 +121,17 @@ def _pixels(lo, hi):
     return build
 
 
+def _pixels_softmax(lo, hi):
+    """Two pixels, two classes (softmax over axis 1), class ids [1, 0]: vary the class-1 logit of
+    the foreground pixel (t=1) or of the background pixel (t=0); class 0's logits are 0."""
+    def build(x, t):
+        y = np.array([[1, 0]])
+        p = np.zeros((1, 2, 2))
+        p[0, 1] = [x, lo] if t == 1 else [hi, x]
+        return y, p, (0, 1, 0) if t == 1 else (0, 1, 1)
+    return build
+
+
 def _candidates(fn, targets):
     """(kind, builder, targets, label function) candidates for one loss, best first."""
     rec = fn.record
@@ -157,6 +168,8 @@ def _candidates(fn, targets):
         if real_kind is None:  # e.g. a loss without from_logits that takes logits
             out.append(("class-logit", _scores_builder(True), ["c0"], lambda c: "y=one-hot class 0"))
     else:  # overlap and anything else
+        if opts.get("activation") == "softmax":
+            out.append(("pixel-logit", _pixels_softmax(-8.0, 8.0), [1, 0], _pixel_label))
         if logits or "logit" in inputs and "probabilit" not in inputs:
             out.append(("pixel-logit", _pixels(-8.0, 8.0), [1, 0], _pixel_label))
         else:

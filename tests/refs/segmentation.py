@@ -264,6 +264,64 @@ def lovasz_softmax_ref(y, p, axis=None, activation=None, class_axis=1, classes="
     return out
 
 
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _per_sample_mean(term, mask, axis, like):
+    """Sum of ``term * mask`` over ``axis`` divided by the count of ``mask`` (0 when empty),
+    broadcast to the Dice scores' shape ``like``."""
+    m = np.broadcast_to(mask, term.shape)
+    num, cnt = np.sum(term * m, axis=axis), np.sum(m, axis=axis)
+    mean = np.where(cnt > 0, num / np.where(cnt > 0, cnt, 1.0), 0.0)
+    return np.broadcast_to(mean, np.shape(like))
+
+
+def _dice_part(y, p, jaccard, **kw):
+    return (jaccard_ref if jaccard else dice_ref)(y, p, **kw)
+
+
+def dice_cross_entropy_ref(y, p, axis=None, smooth=1e-5, smooth_nr=None, smooth_dr=None, activation="softmax",
+                           class_axis=1, include_background=True, ignore_index=None, soft_label=False,
+                           squared_pred=False, jaccard=False, lambda_dice=1.0, lambda_ce=1.0, label_smoothing=0.0,
+                           pos_weight=None):
+    """lambda_dice * Dice + lambda_ce * the sample's mean cross-entropy (pixels for the softmax,
+    entries for the sigmoid), ignored pixels/entries out of the mean."""
+    kw = dict(axis=axis, smooth=smooth, smooth_nr=smooth_nr, smooth_dr=smooth_dr, activation=activation,
+              class_axis=class_axis, include_background=include_background, ignore_index=ignore_index,
+              soft_label=soft_label, squared_pred=squared_pred)
+    d = _dice_part(y, p, jaccard, **kw)
+    ls = label_smoothing
+    if activation == "softmax":
+        ca = class_axis % p.ndim
+        Y, V = _targets(y, p.shape, class_axis, ignore_index)
+        t = (1 - ls) * Y + ls / p.shape[ca]
+        ce = -np.sum(t * np.log(_softmax(p, ca)), axis=ca, keepdims=True)  # one value per pixel
+        mask = np.min(V, axis=ca, keepdims=True)  # a pixel counts when none of its entries is ignored
+    else:
+        Y, q, mask = _inputs(y, p, activation, class_axis, ignore_index, include_background, axis)
+        t = (1 - ls) * Y + ls / 2
+        pw = 1.0 if pos_weight is None else pos_weight
+        ce = -(pw * t * np.log(q) + (1 - t) * np.log(1 - q))
+    return lambda_dice * d + lambda_ce * _per_sample_mean(ce, mask, axis, d)
+
+
+def dice_focal_ref(y, p, axis=None, smooth=1e-5, smooth_nr=None, smooth_dr=None, activation="sigmoid",
+                   class_axis=1, include_background=True, ignore_index=None, soft_label=False, squared_pred=False,
+                   jaccard=False, lambda_dice=1.0, lambda_focal=1.0, gamma=2.0, alpha=None):
+    """lambda_dice * Dice + lambda_focal * the sample's mean sigmoid focal loss (Lin et al.)."""
+    kw = dict(axis=axis, smooth=smooth, smooth_nr=smooth_nr, smooth_dr=smooth_dr, activation=activation,
+              class_axis=class_axis, include_background=include_background, ignore_index=ignore_index,
+              soft_label=soft_label, squared_pred=squared_pred)
+    d = _dice_part(y, p, jaccard, **kw)
+    Y, _, mask = _inputs(y, p, None, class_axis, ignore_index, include_background, axis)
+    s = _sigmoid(p)
+    pt = Y * s + (1 - Y) * (1 - s)
+    at = 1.0 if alpha is None else alpha * Y + (1 - alpha) * (1 - Y)
+    focal = at * (1 - pt) ** gamma * -(Y * np.log(s) + (1 - Y) * np.log(1 - s))
+    return lambda_dice * d + lambda_focal * _per_sample_mean(focal, mask, axis, d)
+
+
 # -- extremes ----------------------------------------------------------------------------------
 def _prob_extremes():
     z, o = np.zeros(SHAPE), np.ones(SHAPE)
@@ -390,3 +448,48 @@ COUPLED_CASES = [
 ]
 
 CASES += COUPLED_CASES
+
+
+# Dice + cross-entropy / Dice + focal (MONAI's DiceCELoss / DiceFocalLoss): per-(image, class)
+# scores, the batch summed (softmax-coupled per-class samples), global scores with ignored pixels
+# and without the background, channels last, the sigmoid (BCE) pair and soft targets.
+def _onehot_logits(rng):
+    ids, x = _ids_logits(rng)
+    return np.ascontiguousarray(np.moveaxis(np.eye(SHAPE[1])[ids], -1, 1)), x  # contiguous: tests write into it
+
+
+def _onehot_extremes():
+    return [(np.moveaxis(np.eye(SHAPE[1])[y], -1, 1), p) for y, p in _ids_extremes()]
+
+
+COMBO_CASES = [
+    Case("dice_cross_entropy", _ids_logits, dice_cross_entropy_ref, {"axis": (2, 3)}, name="monai,softmax,ids",
+         extremes=_ids_extremes),
+    Case("dice_cross_entropy", _onehot_logits, dice_cross_entropy_ref,
+         {"axis": (0, 2, 3), "squared_pred": True, "label_smoothing": 0.1, "lambda_dice": 0.6, "lambda_ce": 1.4},
+         name="batch,onehot,squared,smoothing", extremes=_onehot_extremes),
+    Case("dice_cross_entropy", _ids1_ignore_logits, dice_cross_entropy_ref,
+         {"include_background": False, "ignore_index": -1, "smooth": 1.0},
+         name="global,no_background,ignore", extremes=_ids1_extremes),
+    Case("dice_cross_entropy", _ids_logits_last, dice_cross_entropy_ref,
+         {"axis": (1, 2), "class_axis": -1, "jaccard": True, "lambda_dice": 0.5},
+         name="channels_last,jaccard", extremes=_ids_last_extremes),
+    Case("dice_cross_entropy", _hard_logits, dice_cross_entropy_ref,
+         {"axis": (2, 3), "activation": "sigmoid", "label_smoothing": 0.05, "pos_weight": 2.0, "smooth": 1e-4},
+         name="sigmoid,bce", extremes=_logit_extremes),
+    Case("dice_cross_entropy", _binary_logits_ignore, dice_cross_entropy_ref,
+         {"axis": (1, 2), "activation": "sigmoid", "ignore_index": 255, "smooth": 0.0},
+         name="sigmoid,ignore,no_smoothing", extremes=_hinge_ignore_extremes),
+    Case("dice_focal", _hard_logits, dice_focal_ref, {"axis": (2, 3)}, name="monai,sigmoid",
+         extremes=_logit_extremes),
+    Case("dice_focal", _ids_logits, dice_focal_ref,
+         {"axis": (0, 2, 3), "activation": "softmax", "gamma": 0.5, "alpha": 0.25},
+         name="batch,softmax,gamma0.5,alpha", extremes=_ids_extremes),
+    Case("dice_focal", _ids1_ignore_logits, dice_focal_ref,
+         {"include_background": False, "ignore_index": -1, "gamma": 1.5, "lambda_focal": 2.0, "lambda_dice": 0.5},
+         name="global,no_background,ignore", extremes=_ids1_extremes),
+    Case("dice_focal", _soft_probs, dice_focal_ref, {"axis": (2, 3), "squared_pred": True, "smooth": 1e-3},
+         name="soft_targets,squared", extremes=_prob_extremes),
+]
+
+CASES += COMBO_CASES

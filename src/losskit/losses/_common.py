@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .._validate import LossInputError, check_finite, check_number, check_range, check_real, check_same_shape
-from .._xp import as_array, compute_dtype, device_of
+from .._xp import as_array, compute_dtype, device_of, namespace
 
 __all__ = [
     "float_pair", "prob_epsilon", "complement_floor", "option_array", "check_unit_interval", "row_sum_tolerance",
@@ -87,6 +87,8 @@ def option_array(xp, value, *, name, like, validate, lo=None):
     if isinstance(value, (list, tuple, int, float)):  # straight to the compute dtype: no float32 detour
         arr = xp.asarray(value, dtype=like.dtype, device=device_of(like))
     else:
+        if namespace(value) is not xp:  # e.g. a NumPy weight vector with torch inputs: copy it over
+            value = xp.asarray(np.asarray(value), device=device_of(like))
         arr = as_array(xp, value, like=like)
         check_real(arr, xp=xp, name=name)
         arr = as_array(xp, arr, dtype=like.dtype)
