@@ -1,0 +1,644 @@
+"""Chunked, threaded evaluation of any loss on NumPy arrays.
+
+:class:`losskit.core.LossFunction` hands every call whose arrays are NumPy arrays with at least
+``threshold`` elements in ``y_pred`` to :func:`run`; every other namespace, and smaller inputs,
+take the plain array-API path. The engine knows no loss: it drives the record's own
+``prepare``/``value``/``grad``/``hess`` kernels (and ``stats``/``from_stats``) on views of the
+inputs, so every loss gets it through one code path.
+
+How a call is evaluated
+-----------------------
+- **Boxes.** ``y_pred`` is tiled into boxes of about ``chunk`` elements (``configure``). A box
+  keeps the loss's reduced axes (``Loss.reduced_axes``: the class axis of a distribution loss,
+  the summed axes of an overlap loss) whole, so every box holds whole samples and a per-sample
+  value never straddles two boxes. Elementwise and distribution losses are cut along any other
+  axis, leading axes first; other losses (overlap: a softmax may couple the classes of a
+  sample) only along the leading axis. ``y_true``, the sample weights and the outputs are cut
+  the same way (basic slicing: views, no copies).
+- **Per box.** ``prepare`` (with the caller's ``validate``: finiteness, ranges and label checks
+  run box by box, so validation never allocates a full-size temporary either), then the value
+  kernel, or the gradient/Hessian kernels. Values are summed in float64 per box; derivatives
+  are multiplied by their reduction scale straight into one preallocated output array, each box
+  writing its own slice. Only box-sized temporaries exist, a few per thread.
+- **Threads.** Boxes are shared out to ``threads`` workers (the calling thread plus a
+  persistent pool; NumPy releases the GIL inside its loops). Box boundaries depend only on
+  the shape and ``chunk``, and the box totals are added with :func:`math.fsum` (exactly rounded,
+  so order-free), so results do not depend on the thread count.
+- **Reductions** follow :mod:`losskit.reductions` exactly (weighted mean ``sum(w l) / sum(w)``,
+  class weights and ``ignore_index`` as implicit per-sample weights, ``"none"``, ``"sum"``,
+  ``"sum_over_batch_size"``). For a weighted mean the derivative needs the total weight: a
+  first pass over the boxes sums it (prepare and weights only), then the derivatives follow.
+- **Global overlap losses** (``axis=None``: one value from sums over every element) stream their
+  values through the record's ``stats``/``from_stats`` (additive sufficient statistics summed
+  in float64). Their derivatives, and such losses without ``stats``, take the plain path.
+
+The engine declines (returns ``None``, and the plain path runs) when the layout does not fit
+boxes: a loss marked ``streamable=False``, no axis left to slice, ``y_true``/``sample_weight``
+shapes that would need broadcasting (the plain path then raises its usual error), or a box
+whose prepared shapes differ from the raw ones. If any box raises, the whole call is re-run on
+the plain path, so error messages (counts of NaNs, offending ranges) are exactly the plain
+path's, computed over the whole input.
+
+Contract for loss authors: ``prepare`` and the kernels must treat samples independently
+(per-element or per-sample checks and transforms, no statistic over the whole batch); a loss
+that cannot must set ``streamable=False``.
+
+The kernels receive NumPy's array-API namespace with one substitution: ``where`` is a bitwise
+blend with the same bits as ``np.where`` (which NumPy runs as a slow scalar loop). Per-sample
+values, gradients and Hessians are therefore the plain path's own numbers; only the final sums
+differ, by rounding (float64 box totals instead of one float64 sum).
+
+Configuration: :func:`configure` (also a context manager) and the environment variables
+``LOSSKIT_ENGINE`` (``0`` turns it off), ``LOSSKIT_THREADS``, ``LOSSKIT_CHUNK`` and
+``LOSSKIT_THRESHOLD`` read at import. :func:`last_route` says how the calling thread's last
+call was evaluated.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import itertools
+import math
+import os
+import threading
+import types
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import reductions as _red
+from ._xp import is_numpy
+
+__all__ = ["configure", "settings", "last_route", "run", "accepts"]
+
+# Bytes of y_pred processed together in one box: 512 KiB (128K float32 or 64K float64
+# elements) keeps a kernel's box-sized temporaries in L2/L3 and makes the per-box Python
+# overhead (prepare, ~1 us per NumPy call) small next to the arithmetic.
+_CHUNK_BYTES = 2**19
+# Bytes of y_pred in flight over all threads. Kernels hold up to ~12 box-sized temporaries at
+# once (measured: KL, BCE), so 1 MiB in flight keeps the extra memory of a call under 16 MB.
+_IN_FLIGHT_BYTES = 2**20
+_MIN_CHUNK_BYTES = 2**16
+_MAX_THREADS = _IN_FLIGHT_BYTES // _MIN_CHUNK_BYTES  # 16: memory-bound losses stop scaling anyway
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _env_int(name):
+    v = os.environ.get(name, "").strip()
+    if not v:
+        return None
+    try:
+        n = int(v)
+        if n >= (0 if name == "LOSSKIT_THRESHOLD" else 1):
+            return n
+    except ValueError:
+        pass
+    warnings.warn(f"losskit: ignoring {name}={v!r} (expected a positive integer)", stacklevel=2)
+    return None
+
+
+_settings = {
+    "enabled": os.environ.get("LOSSKIT_ENGINE", "1").strip().lower() not in ("0", "false", "no", "off"),
+    "threads": _env_int("LOSSKIT_THREADS"),  # None: the usable cores, at most 16
+    "chunk": _env_int("LOSSKIT_CHUNK"),  # None: 512 KiB of y_pred, less with many threads
+    "threshold": _env_int("LOSSKIT_THRESHOLD"),  # None: 2 * chunk
+}
+
+
+_UNSET = object()
+
+
+def settings(itemsize=4) -> dict:
+    """The effective settings (``chunk`` and ``threshold`` in elements of ``itemsize`` bytes):
+    ``enabled``, ``threads``, ``chunk`` and ``threshold``."""
+    s = _settings
+    threads = s["threads"] if s["threads"] else min(_cpu_count(), _MAX_THREADS)
+    if s["chunk"]:
+        chunk = s["chunk"]
+    else:
+        chunk = max(_MIN_CHUNK_BYTES, min(_CHUNK_BYTES, _IN_FLIGHT_BYTES // threads)) // max(int(itemsize), 1)
+    threshold = s["threshold"] if s["threshold"] is not None else 2 * chunk
+    return {"enabled": s["enabled"], "threads": threads, "chunk": chunk, "threshold": threshold}
+
+
+class configure:
+    """Set engine options; as a context manager, restore the previous ones on exit.
+
+    - ``enabled``: False sends every call down the plain array-API path.
+    - ``threads``: worker threads (default: the usable cores, at most 16); 1 runs in the
+      calling thread.
+    - ``chunk``: target elements of ``y_pred`` per box (default: 512 KiB of y_pred, i.e. 131072
+      float32 or 65536 float64 elements, with at most 1 MiB in flight over all threads: less
+      per box from 3 threads on, 64 KiB at 16).
+    - ``threshold``: ``y_pred`` size from which the engine is used (default ``2 * chunk``).
+
+    Pass ``None`` to return an option to its default. The settings are process-wide.
+
+    >>> import losskit.engine as engine
+    >>> with engine.configure(chunk=1024, threads=1):
+    ...     engine.settings()["chunk"]
+    1024
+    """
+
+    def __init__(self, *, enabled=_UNSET, threads=_UNSET, chunk=_UNSET, threshold=_UNSET):
+        new = {"enabled": enabled, "threads": threads, "chunk": chunk, "threshold": threshold}
+        new = {k: v for k, v in new.items() if v is not _UNSET}
+        for k in ("threads", "chunk"):
+            v = new.get(k)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise ValueError(f"{k} must be a positive integer or None; got {v!r}")
+        v = new.get("threshold")
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise ValueError(f"threshold must be a non-negative integer or None; got {v!r}")
+        if "enabled" in new:
+            new["enabled"] = bool(new["enabled"])
+        self._old = dict(_settings)
+        _settings.update(new)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _settings.clear()
+        _settings.update(self._old)
+        return False
+
+
+_local = threading.local()
+
+
+def last_route() -> str:
+    """How this thread's last large NumPy call was evaluated: ``"chunked ..."``, ``"stats ..."``
+    or ``"plain: <reason>"`` (for tests and performance debugging)."""
+    return getattr(_local, "route", "")
+
+
+def _route(text):
+    _local.route = text
+
+
+# ---------------------------------------------------------------------------------------
+# the namespace handed to the kernels: NumPy's, with a faster where() giving the same bits
+# ---------------------------------------------------------------------------------------
+_BLEND_INT = {4: np.int32, 8: np.int64}
+
+
+def _blend_where(condition, x1, x2, /):
+    """``np.where`` for same-shape, same-dtype arrays as a bitwise blend: NumPy's where is a
+    scalar loop (several ns per element, the costliest op in many kernels), the blend is four
+    vectorised integer passes. Bit-identical results; anything else goes to ``np.where``."""
+    if (
+        type(condition) is np.ndarray and type(x1) is np.ndarray and type(x2) is np.ndarray
+        and condition.dtype == np.bool_ and x1.dtype == x2.dtype and x1.dtype.kind in "fiu"
+        and x1.ndim and x1.shape == x2.shape == condition.shape and x1.dtype.itemsize in _BLEND_INT
+    ):
+        it = _BLEND_INT[x1.dtype.itemsize]
+        m = condition.view(np.int8).astype(it)  # 0 / 1
+        np.negative(m, out=m)  # 0 / all bits set
+        out = np.bitwise_and(x1.view(it), m)
+        np.invert(m, out=m)
+        np.bitwise_and(x2.view(it), m, out=m)
+        np.bitwise_or(out, m, out=out)
+        return out.view(x1.dtype)
+    return np.where(condition, x1, x2)
+
+
+class _FastNumpy(types.ModuleType):
+    """array-api-compat's NumPy namespace with :func:`_blend_where` (same bits as ``np.where``);
+    every other name is the namespace's own. The engine passes it to ``prepare`` and the
+    kernels, so per-sample values and derivatives are bit-identical to the plain path's."""
+
+    where = staticmethod(_blend_where)
+
+    def __init__(self, xp):
+        super().__init__(xp.__name__, xp.__doc__)
+        self.__dict__["_xp"] = xp
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["_xp"], name)
+
+
+_fast = {}
+
+
+def _fast_numpy(xp):
+    fx = _fast.get(id(xp))
+    if fx is None:
+        fx = _fast[id(xp)] = _FastNumpy(xp)
+    return fx
+
+
+# ---------------------------------------------------------------------------------------
+# thread pool: the caller plus persistent workers pull box indices from a shared counter
+# ---------------------------------------------------------------------------------------
+_pool = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _forget_pool():  # a forked child has the pool object but none of its threads
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _get_pool(n):
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < n:
+            old = _pool
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="losskit-engine")
+            _pool_size = n
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _for_each(n_items, fn, threads):
+    """``[fn(0), ..., fn(n_items - 1)]`` on ``threads`` threads (the caller among them).
+
+    A failing item stops the others from starting new items; the exception of the
+    lowest-numbered failing item is raised.
+    """
+    results = [None] * n_items
+    errors = {}
+    if threads <= 1 or n_items <= 1 or getattr(_local, "in_worker", False):
+        for i in range(n_items):
+            results[i] = fn(i)
+        return results
+    counter = itertools.count()
+    stop = []
+
+    def work():
+        outer = getattr(_local, "in_worker", False)
+        _local.in_worker = True  # a loss called inside a kernel runs sequentially, never waits on the pool
+        try:
+            while not stop:
+                i = next(counter)  # atomic under the GIL
+                if i >= n_items:
+                    return
+                try:
+                    results[i] = fn(i)
+                except BaseException as e:  # noqa: BLE001 - re-raised below in the caller
+                    errors[i] = e
+                    stop.append(True)
+        finally:
+            _local.in_worker = outer
+
+    pool = _get_pool(threads - 1)
+    # each worker runs in a copy of the caller's context: np.errstate and friends carry over
+    futures = [pool.submit(contextvars.copy_context().run, work) for _ in range(min(threads, n_items) - 1)]
+    try:
+        work()
+    finally:
+        stop.append(True)
+        for f in futures:
+            if not f.cancel():
+                f.result()
+    if errors:
+        raise errors[min(errors)]
+    return results
+
+
+# ---------------------------------------------------------------------------------------
+# tiling y_pred into boxes of whole samples
+# ---------------------------------------------------------------------------------------
+class _Tiling:
+    """Boxes (tuples of slices) that tile an array of ``shape``, splitting only the ``free`` axes.
+
+    Free axes are split outermost first: the free axes before the split axis take one index
+    per box, the split axis a range of ``step`` indices, and every other axis (reduced or not
+    splittable) is whole, so a box holds ``step * inner <= chunk`` elements (or one row when a
+    single row is larger).
+    """
+
+    def __init__(self, shape, free, chunk):
+        self.shape = shape = tuple(shape)
+        self.count = 0
+        if not free:
+            return
+        pos = len(free) - 1
+        for k in range(len(free)):
+            if math.prod(shape[a] for a in range(len(shape)) if a not in free[: k + 1]) <= chunk:
+                pos = k
+                break
+        self.axis = free[pos]
+        self.outer = free[:pos]
+        inner = math.prod(shape[a] for a in range(len(shape)) if a not in free[: pos + 1])
+        n = shape[self.axis]
+        pieces = -(-n // max(1, chunk // max(inner, 1))) if n else 1
+        self.step = -(-n // pieces) if n else 1  # balanced: box sizes differ by at most one index
+        self.per_row = -(-n // self.step) if n else 0
+        self.count = math.prod(shape[a] for a in self.outer) * self.per_row
+
+    def box(self, i):
+        q, r = divmod(i, self.per_row)
+        idx = np.unravel_index(q, tuple(self.shape[a] for a in self.outer)) if self.outer else ()
+        sl = [slice(None)] * len(self.shape)
+        for a, j in zip(self.outer, idx):
+            sl[a] = slice(int(j), int(j) + 1)
+        start = r * self.step
+        sl[self.axis] = slice(start, min(start + self.step, self.shape[self.axis]))
+        return tuple(sl)
+
+
+def _free_axes(rec, ndim, reduced):
+    """Axes a box may cut. Elementwise and distribution losses couple elements only along
+    their reduced axes, so every other axis may be cut; any other loss (overlap: a softmax
+    over a class axis that is not summed) only along the leading sample axis."""
+    if rec.structure in ("elementwise", "distribution"):
+        return [a for a in range(ndim) if a not in reduced]
+    return [0] if ndim and 0 not in reduced else []
+
+
+def _axes(rec, ndim, opts):
+    """The record's reduced axes as a sorted tuple of non-negative ints."""
+    return tuple(sorted({int(a) % ndim for a in rec.reduced_axes(ndim, opts)})) if ndim else ()
+
+
+def _reduced_axes(rec, xp, y_true, y_pred, opts):
+    """Reduced axes from the raw options, or, where the record reads them from prepared
+    options, from ``prepare`` (without validation) on the first leading index only."""
+    try:
+        return _axes(rec, y_pred.ndim, opts)
+    except Exception:  # noqa: BLE001 - the record needs prepared options
+        if y_true is not None and (y_true.ndim == 0 or y_true.shape[0] != y_pred.shape[0]):
+            raise _Decline("y_true's leading axis differs from y_pred's") from None
+        _, yp, o = rec.prepare(xp, None if y_true is None else y_true[:1], y_pred[:1], dict(opts), False)
+        return _axes(rec, yp.ndim, o)
+
+
+def _drop(sl, axes):
+    return tuple(s for a, s in enumerate(sl) if a not in axes)
+
+
+def _sum64(x):
+    """Total of ``x`` accumulated in float64, as a Python float."""
+    return float(np.add.reduce(x, axis=None, dtype=np.float64))
+
+
+def _fsum(parts):
+    return math.fsum(parts)
+
+
+def _values_shape(shape, reduced):
+    return tuple(n for a, n in enumerate(shape) if a not in reduced)
+
+
+class _Decline(Exception):
+    """The layout does not fit boxes: take the plain path."""
+
+
+def _true_slicer(y_true, shape, reduced, tiling):
+    """How to cut y_true for a box of y_pred: by its leading axis when only that axis is cut;
+    else with y_pred's axes (reduced ones may have size 1) or without the reduced axes
+    (integer labels for class probabilities)."""
+    if y_true is None:
+        return lambda sl: None
+    ts = tuple(y_true.shape)
+    if tiling.axis == 0 and not tiling.outer and ts and ts[0] == shape[0]:
+        return lambda sl: y_true[sl[:1]]
+    if len(ts) == len(shape) and all(t == s or (a in reduced and t == 1) for a, (t, s) in enumerate(zip(ts, shape))):
+        return lambda sl: y_true[sl]
+    if reduced and ts == _values_shape(shape, reduced):
+        return lambda sl: y_true[_drop(sl, reduced)]
+    raise _Decline("y_true's shape does not follow y_pred's boxes")
+
+
+def _weight_slicer(sample_weight, vshape):
+    """How to cut the raw sample_weight for a box of values (the slices of the values' axes);
+    the shape rules are those of reductions.prepare_weight, which still checks every box."""
+    w = sample_weight
+    if w is None or np.ndim(w) == 0:
+        return lambda vsl: w
+    w = np.asarray(w)
+    if w.ndim == 1 and len(vshape) >= 1 and w.shape[0] == vshape[0]:
+        w = w.reshape((w.shape[0],) + (1,) * (len(vshape) - 1))
+    if w.ndim != len(vshape) or not all(a in (1, b) for a, b in zip(w.shape, vshape)):
+        raise _Decline("sample_weight's shape does not follow the boxes")
+    return lambda vsl: w[tuple(s if n != 1 else slice(None) for s, n in zip(vsl, w.shape))]
+
+
+# ---------------------------------------------------------------------------------------
+# the entry points used by core.LossFunction._run
+# ---------------------------------------------------------------------------------------
+def accepts(xp, y_pred) -> bool:
+    """Cheap test: NumPy namespace, engine on, and y_pred at least ``threshold`` elements."""
+    s = _settings
+    if not s["enabled"] or not is_numpy(xp) or not isinstance(y_pred, np.ndarray):
+        return False
+    threshold = s["threshold"] if s["threshold"] is not None else settings(y_pred.itemsize)["threshold"]
+    return y_pred.size >= max(threshold, 1)
+
+
+def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order):
+    """Evaluate ``rec`` chunk-wise: the reduced value (order 0), the gradient (1) or
+    ``(gradient, Hessian)`` (2), exactly as ``LossFunction`` would; ``None`` to decline."""
+    try:
+        if not rec.streamable:
+            raise _Decline("loss is not streamable")
+        cfg = settings(max(y_pred.itemsize, 4))
+        xp = _fast_numpy(xp)
+        if y_pred.ndim == 0:
+            raise _Decline("a 0-d y_pred")
+        reduced = _reduced_axes(rec, xp, y_true, y_pred, opts)
+        if len(reduced) == y_pred.ndim:
+            if rec.stats is None or rec.from_stats is None:
+                raise _Decline("one sample spans every axis and the loss has no stats")
+            if order:
+                raise _Decline("derivatives of a global loss need the whole array")
+            return _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, cfg)
+        tiling = _Tiling(y_pred.shape, _free_axes(rec, y_pred.ndim, reduced), cfg["chunk"])
+        if tiling.count < 2:
+            raise _Decline("fewer than two boxes along the axes that may be cut")
+        job = _Job(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling)
+        out = job.execute(cfg["threads"])
+        _route(f"chunked: {tiling.count} boxes of <= {tiling.step} along axis {tiling.axis}, "
+               f"{min(cfg['threads'], tiling.count)} thread(s)")
+        return out
+    except _Decline as e:
+        _route(f"plain: {e}")
+        return None
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the plain path raises its own (whole-array) error
+        _route(f"plain: a box raised {type(e).__name__}")
+        return None
+
+
+class _Job:
+    """One chunked evaluation over the boxes of a tiling."""
+
+    def __init__(self, rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling):
+        self.rec, self.xp, self.y_pred, self.opts = rec, xp, y_pred, opts
+        self.reduction, self.validate, self.order = reduction, validate, order
+        self.reduced, self.tiling = reduced, tiling
+        self.vshape = _values_shape(y_pred.shape, reduced)
+        self.cut_true = _true_slicer(y_true, y_pred.shape, reduced, tiling)
+        self.cut_weight = _weight_slicer(sample_weight, self.vshape)
+        self.has_sw = sample_weight is not None
+        n = math.prod(self.vshape)
+        # d(reduced)/d(per-sample value) = w * factor; a weighted mean's 1/sum(w) comes at the end.
+        self.factor = {"none": 1.0, "sum": 1.0}.get(reduction, (1.0 / n) if n else 0.0)
+        self.denom = None  # total weight of a weighted mean (derivatives)
+        self.out = None
+
+    # -- one box ---------------------------------------------------------------------
+    def _prepared(self, i):
+        rec, xp = self.rec, self.xp
+        sl = self.tiling.box(i)
+        yp = self.y_pred[sl]
+        yt, yp2, o = rec.prepare(xp, self.cut_true(sl), yp, dict(self.opts), self.validate)
+        if tuple(yp2.shape) != tuple(yp.shape):
+            raise _Decline("prepare changed y_pred's shape")
+        if i == 0 and _axes(rec, yp2.ndim, o) != self.reduced:
+            raise _Decline("the reduced axes depend on prepared options")
+        vsl = _drop(sl, self.reduced)
+        vshape = tuple(len(range(*s.indices(n))) for s, n in zip(vsl, self.vshape))
+        w = self.cut_weight(vsl)
+        if self.has_sw:
+            w = _red.prepare_weight(xp, w, vshape, dtype=yp2.dtype, like=yp2, validate=self.validate)
+        if rec.implicit_weight is not None:
+            implicit = rec.implicit_weight(xp, yt, yp2, **o)
+            if implicit is not None:
+                w = implicit if w is None else w * implicit
+        return sl, vsl, vshape, yt, yp2, o, w
+
+    def _value_box(self, i):
+        sl, vsl, vshape, yt, yp, o, w = self._prepared(i)
+        vals = self.rec.value(self.xp, yt, yp, **o)
+        if tuple(vals.shape) != vshape:
+            raise _Decline("the value kernel's shape differs from y_pred's less the reduced axes")
+        if self.reduction == "none":
+            self._output(0, vals.dtype, self.vshape)
+            dst = self.out[0][vsl]
+            np.multiply(vals, w, out=dst) if w is not None else np.copyto(dst, vals)
+            return None
+        weighted = vals if w is None else vals * w
+        wsum = None
+        if w is not None and self.reduction == "mean":
+            wsum = _sum64(np.broadcast_to(w, vshape))
+        return _sum64(weighted), wsum, vals.dtype
+
+    def _deriv_box(self, i):
+        sl, vsl, vshape, yt, yp, o, w = self._prepared(i)
+        # reductions.derivative_scale per box: w * 1/n for "sum_over_batch_size", 1/n for an
+        # unweighted mean, w for "none"/"sum", w / sum(w) for a weighted mean (the total from
+        # a first pass, so the scale has the plain path's bits).
+        if w is None:
+            scale = self.factor
+        elif self.reduction == "sum_over_batch_size":
+            scale = w * self.factor
+        elif self.reduction == "mean":
+            scale = w / self.denom if self.denom != 0 else np.zeros_like(w)
+        else:
+            scale = w
+        xp, rec = self.xp, self.rec
+        if getattr(rec, "vjp", False):
+            # the kernels take the per-sample cotangent and return the vector-Jacobian product
+            ct = xp.broadcast_to(xp.asarray(scale, dtype=yp.dtype), vshape)
+            derivs = [rec.grad(xp, yt, yp, cotangent=ct, **o)]
+            if self.order == 2:
+                derivs.append(rec.hess(xp, yt, yp, cotangent=ct, **o))
+            scale = 1.0
+        else:
+            derivs = [rec.grad(xp, yt, yp, **o)]
+            if self.order == 2:
+                derivs.append(rec.hess(xp, yt, yp, **o))
+            scale = _red.expand_axes(xp, scale, self.reduced, yp.ndim)
+        for k, d in enumerate(derivs):
+            self._output(k, d.dtype, self.y_pred.shape)
+            np.multiply(d, scale, out=self.out[k][sl])
+
+    def _weight_box(self, i):
+        """The box's total sample weight (None when unweighted): the first pass of a weighted mean."""
+        _, _, vshape, _, yp, _, w = self._prepared(i)
+        return None if w is None else (_sum64(np.broadcast_to(w, vshape)), yp.dtype)
+
+    def _output(self, k, dtype, shape):
+        """Allocate output ``k`` on the first box (run before the others, in the caller)."""
+        if self.out is None:
+            self.out = [None, None]
+        if self.out[k] is None:
+            self.out[k] = np.empty(shape, dtype=dtype)
+
+    # -- all boxes -------------------------------------------------------------------
+    def execute(self, threads):
+        count = self.tiling.count
+        if self.order and self.reduction == "mean" and (self.has_sw or self.rec.implicit_weight is not None):
+            totals = _for_each(count, self._weight_box, threads)
+            if totals[0] is not None:  # weighted: the total weight in the values' dtype
+                self.denom = _as(self.xp, _fsum(t[0] for t in totals), totals[0][1])
+        fn = self._value_box if self.order == 0 else self._deriv_box
+        first = fn(0)  # allocates the outputs and fixes dtypes before the workers start
+        parts = [first, *_for_each(count - 1, lambda i: fn(i + 1), threads)]
+        if self.order == 0:
+            return self.out[0] if self.reduction == "none" else self._finish_value(parts)
+        return self.out[0] if self.order == 1 else (self.out[0], self.out[1])
+
+    def _finish_value(self, parts):
+        """reductions.reduce on the box totals (the same arithmetic, float64 totals)."""
+        xp = self.xp
+        dtype = parts[0][2]
+        total = _as(xp, _fsum(p[0] for p in parts), dtype)
+        if self.reduction == "sum":
+            return total
+        n = math.prod(self.vshape)
+        if self.reduction == "sum_over_batch_size" or parts[0][1] is None:
+            return total / n if n else total * 0
+        denom = _as(xp, _fsum(p[1] for p in parts), dtype)
+        safe = xp.where(denom == 0, xp.ones_like(denom), denom)
+        return xp.where(denom == 0, xp.zeros_like(total), total / safe)
+
+
+def _as(xp, total, dtype):
+    """A float64 total as the values' dtype, the way reductions._sum returns it."""
+    t = np.float64(total)
+    return t if dtype == np.float64 else xp.astype(t, dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# global overlap losses: additive statistics over boxes of elements
+# ---------------------------------------------------------------------------------------
+def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, cfg):
+    """A global loss from additive statistics: boxes of whole leading rows, each box's
+    ``stats`` summed (shape kept) in float64 in box order, then ``from_stats`` once."""
+    tiling = _Tiling(y_pred.shape, [0], cfg["chunk"])
+    if tiling.count < 2:
+        raise _Decline("fewer than two boxes along the leading axis")
+    if y_true is not None and (y_true.ndim == 0 or y_true.shape[0] != y_pred.shape[0]):
+        raise _Decline("y_true's leading axis differs from y_pred's")
+    state = {}
+
+    def box(i):
+        sl = tiling.box(i)
+        yt, yp, o = rec.prepare(xp, None if y_true is None else y_true[sl[:1]], y_pred[sl], dict(opts), validate)
+        if rec.implicit_weight is not None and rec.implicit_weight(xp, yt, yp, **o) is not None:
+            raise _Decline("a global loss with implicit weights")
+        if i == 0:
+            state["opts"], state["like"] = o, yp
+        return rec.stats(xp, yt, yp, **o)
+
+    first = box(0)
+    parts = [first, *_for_each(tiling.count - 1, lambda i: box(i + 1), cfg["threads"])]
+    totals = tuple(
+        xp.astype(np.sum(np.stack([np.asarray(p[k], dtype=np.float64) for p in parts]), axis=0), first[k].dtype)
+        for k in range(len(first))
+    )
+    values = rec.from_stats(xp, totals, **state["opts"])
+    weight = _red.prepare_weight(xp, sample_weight, values.shape, dtype=values.dtype,
+                                 like=state["like"], validate=validate)
+    _route(f"stats: {tiling.count} boxes, {min(cfg['threads'], tiling.count)} thread(s)")
+    return _red.reduce(xp, values, weight, reduction)

@@ -1,0 +1,293 @@
+"""The chunked, threaded NumPy engine gives the plain path's results, for every registered loss.
+
+Every reference case is grown along its first sample axis (several independent draws of its
+``make``) and evaluated three ways: plain (engine off), chunked on one thread and chunked on
+several threads, with a tiny ``chunk`` so each call spans many boxes. Values, gradients and
+Hessians must agree to 1e-6 relative in float32 and 1e-12 in float64, and the thread count
+must not change a single bit. Memory is checked with tracemalloc (NumPy reports its buffers to
+it); nothing here measures time.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from refs import CASES
+from refs.spec import rng_for
+
+import losskit as lk
+import losskit.engine as engine
+
+IDS = [c.id for c in CASES]
+REPEATS = 8  # draws of a case's make() stacked along its first sample axis
+TINY = {"threshold": 1, "chunk": 10}
+
+
+def _record(case):
+    return lk.get(case.loss).record
+
+
+def _reduced(case, y, p):
+    """The loss's reduced axes for these inputs (some records read them from prepared options)."""
+    rec = _record(case)
+    xp = lk.core.namespace(y, p)
+    return list(engine._reduced_axes(rec, xp, y, p, {**rec.options, **case.options}))
+
+
+def _grow(case, dtype):
+    """Inputs REPEATS times larger: draws of make() joined along y_pred's first free axis.
+
+    Returns ``(y_true, y_pred, options, per_sample_options)``: array options with one entry per
+    element or per row of y_pred (a per-element variance) are repeated the same way; the
+    engine leaves such calls to the plain path (it cannot know how to cut an option)."""
+    draws = [case.make(rng_for(case, 100 + k)) for k in range(REPEATS)]
+    y0, p0 = draws[0]
+    reduced = _reduced(case, y0, p0)
+    free = [a for a in range(p0.ndim) if a not in reduced]
+    # overlap losses: grow the batch axis even when it is summed (a class axis must keep its size)
+    ax = 0 if (not free or 0 not in reduced or _record(case).structure == "overlap") else free[0]
+    p = np.concatenate([d[1] for d in draws], axis=ax)
+    y = None
+    if y0 is not None:
+        # y_true has y_pred's axes, or y_pred's less the reduced ones (integer labels)
+        yax = ax if y0.ndim == p0.ndim else ax - sum(1 for r in reduced if r < ax)
+        y = np.concatenate([d[0] for d in draws], axis=yax)
+    opts, per_sample = dict(case.options), False
+    for k, v in case.options.items():
+        shape = np.shape(v) if isinstance(v, (list, tuple, np.ndarray)) else None
+        if shape and ax == 0 and (shape == p0.shape or (p0.ndim >= 2 and shape == p0.shape[:-1])):
+            opts[k], per_sample = np.concatenate([np.asarray(v)] * REPEATS, axis=0), True
+
+    def cast(a):
+        return a if a is None or a.dtype.kind != "f" else a.astype(dtype)
+
+    return cast(y), cast(p), opts, per_sample
+
+
+def _tol(dtype):
+    return {"rtol": 1e-6, "atol": 1e-30} if dtype == "float32" else {"rtol": 1e-12, "atol": 1e-300}
+
+
+def _plain(fn, *args, **kw):
+    with engine.configure(enabled=False):
+        return fn(*args, **kw)
+
+
+def _chunked(fn, *args, threads, **kw):
+    with engine.configure(threads=threads, **TINY):
+        out = fn(*args, **kw)
+        return out, engine.last_route()
+
+
+def _expect_route(case, route, reduced, ndim, order, per_sample_options=False):
+    """Where the engine must have sent the call (so no loss silently falls back)."""
+    rec = _record(case)
+    if per_sample_options or not rec.streamable:
+        want = "plain"
+    elif len(reduced) == ndim:  # one global value: additive statistics, derivatives plain
+        want = "stats" if order == 0 and rec.stats is not None else "plain"
+    elif rec.structure not in ("elementwise", "distribution") and 0 in reduced:
+        want = "plain"  # only the leading axis may be cut, and it is summed
+    else:
+        want = "chunked"
+    assert route.startswith(want), route
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_chunked_and_threaded_equal_plain(case, dtype):
+    y, p, opts, per_sample = _grow(case, dtype)
+    f = lk.get(case.loss, **opts)
+    reduced = _reduced(case, y, p)
+    free = [a for a in range(p.ndim) if a not in reduced]
+    weights = [None]
+    if free:  # one weight per leading index of the per-sample values
+        weights.append(np.random.default_rng(7).uniform(0.2, 2.0, size=p.shape[free[0]]))
+    tol = _tol(dtype)
+    for sw in weights:
+        reds = ("mean", "sum", "none") if sw is None else ("mean", "sum_over_batch_size")
+        for red in reds:
+            kw = {"reduction": red, "sample_weight": sw}
+            want = _plain(f, y, p, **kw)
+            want_g, want_h = _plain(f.grad_hess, y, p, **kw)
+            got = {}
+            for threads in (1, 3):
+                v, route = _chunked(f, y, p, threads=threads, **kw)
+                _expect_route(case, route, reduced, p.ndim, 0, per_sample)
+                (g, h), route = _chunked(f.grad_hess, y, p, threads=threads, **kw)
+                _expect_route(case, route, reduced, p.ndim, 2, per_sample)
+                g1, _ = _chunked(f.grad, y, p, threads=threads, **kw)
+                np.testing.assert_array_equal(g1, g)
+                assert np.asarray(v).shape == np.asarray(want).shape
+                assert np.asarray(v).dtype == np.asarray(want).dtype and g.dtype == want_g.dtype
+                np.testing.assert_allclose(v, want, **tol, err_msg=f"value {red} sw={sw is not None}")
+                np.testing.assert_allclose(g, want_g, **tol, err_msg=f"grad {red} sw={sw is not None}")
+                np.testing.assert_allclose(h, want_h, **tol, err_msg=f"hess {red} sw={sw is not None}")
+                got[threads] = (v, g, h)
+            for a, b in zip(got[1], got[3]):  # the thread count changes nothing, not even a bit
+                np.testing.assert_array_equal(a, b)
+
+
+def test_boxes_tile_every_layout():
+    """Boxes cover each element exactly once, keep reduced axes whole and stay near ``chunk``."""
+    for shape, reduced, chunk in [((1000,), (), 64), ((7, 9, 11), (), 20), ((5, 3, 40), (1,), 50),
+                                  ((3, 200), (0,), 64), ((2, 3, 4, 5), (1, 3), 7), ((4, 300), (1,), 64)]:
+        t = engine._Tiling(shape, [a for a in range(len(shape)) if a not in reduced], chunk)
+        seen = np.zeros(shape, dtype=int)
+        for i in range(t.count):
+            sl = t.box(i)
+            for a in reduced:
+                assert sl[a] == slice(None)
+            seen[sl] += 1
+            assert seen[sl].size <= max(chunk, int(np.prod([shape[a] for a in reduced]))), (shape, sl)
+        assert (seen == 1).all(), (shape, reduced)
+
+
+def test_bad_values_raise_the_plain_paths_error():
+    """A NaN in one box re-runs the whole call on the plain path: same exception, same message."""
+    rng = np.random.default_rng(0)
+    y, p = rng.uniform(size=5000), rng.uniform(size=5000)
+    p[3333] = np.nan
+    p[4000] = np.inf
+    with pytest.raises(lk.LossInputError) as plain:
+        _plain(lk.binary_cross_entropy, y, p)
+    for threads in (1, 2):
+        with engine.configure(threads=threads, threshold=1, chunk=256), pytest.raises(lk.LossInputError) as chunked:
+            lk.binary_cross_entropy(y, p)
+        assert str(chunked.value) == str(plain.value)
+    labels = rng.integers(0, 10, size=3000)
+    labels[2500] = 10
+    logits = rng.normal(size=(3000, 10))
+    with pytest.raises(lk.LossInputError) as plain:
+        _plain(lk.sparse_categorical_cross_entropy, labels, logits, from_logits=True)
+    with engine.configure(threads=2, threshold=1, chunk=256), pytest.raises(lk.LossInputError) as chunked:
+        lk.sparse_categorical_cross_entropy(labels, logits, from_logits=True)
+    assert str(chunked.value) == str(plain.value)
+
+
+def test_shapes_that_need_broadcasting_are_left_to_the_plain_path():
+    rng = np.random.default_rng(1)
+    y, p = rng.normal(size=(400, 1)), rng.normal(size=(400, 3))
+    with engine.configure(threshold=1, chunk=64), pytest.raises(lk.LossInputError):
+        lk.mean_squared_error(y, p)
+    assert engine.last_route().startswith("plain")
+    with engine.configure(threshold=1, chunk=64), pytest.raises(lk.LossInputError):
+        lk.mean_squared_error(p, p, sample_weight=np.ones(3))
+    assert engine.last_route().startswith("plain")
+
+
+def test_full_shape_and_scalar_weights():
+    rng = np.random.default_rng(2)
+    y, p = rng.normal(size=(300, 7)), rng.normal(size=(300, 7))
+    for sw in (rng.uniform(size=(300, 7)), rng.uniform(size=(1, 7)), 2.5, np.zeros(300)):
+        for red in ("mean", "sum", "none", "sum_over_batch_size"):
+            want = _plain(lk.mean_squared_error.grad_hess, y, p, sample_weight=sw, reduction=red)
+            (g, h), route = _chunked(lk.mean_squared_error.grad_hess, y, p, threads=2, sample_weight=sw, reduction=red)
+            assert route.startswith("chunked")
+            np.testing.assert_allclose(g, want[0], rtol=1e-13, atol=0)
+            np.testing.assert_allclose(h, want[1], rtol=1e-13, atol=0)
+            v, _ = _chunked(lk.mean_squared_error, y, p, threads=2, sample_weight=sw, reduction=red)
+            np.testing.assert_allclose(v, _plain(lk.mean_squared_error, y, p, sample_weight=sw, reduction=red),
+                                       rtol=1e-13, atol=0)
+
+
+def test_other_namespaces_and_small_inputs_skip_the_engine():
+    torch = pytest.importorskip("torch")
+    ns = lk.core.namespace(torch.zeros(3))
+    assert not engine.accepts(ns, torch.zeros(10**6))
+    with engine.configure(threshold=1000):
+        assert not engine.accepts(np, np.zeros(999))
+        assert engine.accepts(np, np.zeros(1000))
+    with engine.configure(enabled=False):
+        assert not engine.accepts(np, np.zeros(10**6))
+
+
+def test_configure_validates_and_restores():
+    before = engine.settings()
+    with engine.configure(threads=3, chunk=1000, threshold=5):
+        s = engine.settings()
+        assert (s["threads"], s["chunk"], s["threshold"]) == (3, 1000, 5)
+    assert engine.settings() == before
+    for bad in ({"threads": 0}, {"chunk": -1}, {"threshold": 1.5}, {"threads": True}):
+        with pytest.raises(ValueError):
+            engine.configure(**bad)
+    assert engine.settings() == before
+
+
+def _peak_extra(fn):
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        out = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return out, peak
+
+
+MB = 2**20
+
+
+@pytest.mark.parametrize("threads", [None, 8])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_memory_stays_constant_as_inputs_grow(dtype, threads):
+    """Value: under 16 MB of extra memory; gradient: its output plus under 16 MB (the engine's
+    default box size for the thread count: every core, or 8 threads)."""
+    with engine.configure(threads=threads):
+        _check_memory(dtype)
+
+
+def _check_memory(dtype):
+    rng = np.random.default_rng(3)
+    n = 3 * 10**6
+    y = rng.uniform(size=n).astype(dtype)
+    p = rng.normal(size=n).astype(dtype)
+    bce = lk.get("bce", from_logits=True)
+    for fn in (lambda: bce(y, p), lambda: lk.mse(y, p), lambda: bce(y, p, sample_weight=y)):
+        _, peak = _peak_extra(fn)
+        assert peak < 16 * MB, peak / MB
+    g, peak = _peak_extra(lambda: bce.grad(y, p))
+    assert peak < g.nbytes + 16 * MB, (peak - g.nbytes) / MB
+    (g, h), peak = _peak_extra(lambda: bce.grad_hess(y, p, sample_weight=y))
+    assert peak < g.nbytes + h.nbytes + 16 * MB, (peak - g.nbytes - h.nbytes) / MB
+    # the plain path on the same input needs several full-size temporaries: the check can fail
+    with engine.configure(enabled=False):
+        _, plain_peak = _peak_extra(lambda: bce(y, p))
+    assert plain_peak > 2 * y.nbytes
+
+
+def test_large_vocabulary_sparse_cross_entropy_memory():
+    """Integer labels and logits over 32000 classes: value and gradient never hold more than
+    the gradient output plus a few boxes of probabilities."""
+    rng = np.random.default_rng(4)
+    n, c = 384, 32000
+    logits = rng.normal(size=(n, c)).astype(np.float32)
+    labels = rng.integers(0, c, size=n)
+    f = lk.get("sparse_categorical_cross_entropy", from_logits=True)
+    v, peak = _peak_extra(lambda: f(labels, logits))
+    assert peak < 16 * MB, peak / MB
+    g, peak = _peak_extra(lambda: f.grad(labels, logits))
+    assert peak < g.nbytes + 16 * MB, (peak - g.nbytes) / MB
+    assert engine.last_route().startswith("chunked")
+    with engine.configure(enabled=False):
+        np.testing.assert_allclose(v, f(labels, logits), rtol=1e-6)
+        np.testing.assert_allclose(g, f.grad(labels, logits), rtol=1e-6, atol=1e-12)
+
+
+
+def test_kernel_namespace_where_gives_numpys_bits():
+    """The engine hands the kernels NumPy's namespace with a faster ``where``: same bits."""
+    fx = engine._fast_numpy(lk.core.namespace(np.zeros(1)))
+    rng = np.random.default_rng(5)
+    for dtype in ("float32", "float64", "int32", "int64"):
+        a = (rng.normal(size=(64, 33)) * 50).astype(dtype)
+        b = (rng.normal(size=(64, 33)) * 50).astype(dtype)
+        if a.dtype.kind == "f":
+            a[0, :4] = [np.nan, np.inf, -0.0, 1e-40]
+        c = a > b
+        bits = f"i{a.itemsize}"
+        np.testing.assert_array_equal(fx.where(c, a, b).view(bits), np.where(c, a, b).view(bits))
+        np.testing.assert_array_equal(fx.where(c[:, ::3], a[:, ::3], b[:, ::3]).view(bits),
+                                      np.where(c[:, ::3], a[:, ::3], b[:, ::3]).view(bits))
+        assert fx.where(c, a, 0.0).dtype == np.where(c, a, 0.0).dtype  # scalars: NumPy's own rules
+        assert fx.where(c[0], a, b).shape == (64, 33)  # broadcasting: NumPy's own
