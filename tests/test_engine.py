@@ -291,3 +291,19 @@ def test_kernel_namespace_where_gives_numpys_bits():
                                       np.where(c[:, ::3], a[:, ::3], b[:, ::3]).view(bits))
         assert fx.where(c, a, 0.0).dtype == np.where(c, a, 0.0).dtype  # scalars: NumPy's own rules
         assert fx.where(c[0], a, b).shape == (64, 33)  # broadcasting: NumPy's own
+
+
+@pytest.mark.parametrize("name", ["dice", "tversky", "dice_cross_entropy"])
+def test_softmax_class_axis_is_never_cut_into_boxes(name):
+    """With class_axis=0 and a softmax, axis 0 holds the classes of every pixel: boxes along it
+    would take a softmax over a subset of classes (a silently wrong value before coupled_axes)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 40, 40))
+    y = np.moveaxis(np.eye(4)[rng.integers(0, 4, size=(40, 40))], -1, 0)
+    f = lk.get(name, activation="softmax", class_axis=0, axis=(1, 2))
+    with engine.configure(enabled=False):
+        plain = f(y, x)
+        g_plain = f.grad(y, x)
+    with engine.configure(threshold=0, chunk=3200, threads=2):
+        np.testing.assert_allclose(f(y, x), plain, rtol=1e-12)
+        np.testing.assert_allclose(f.grad(y, x), g_plain, rtol=1e-12, atol=1e-300)

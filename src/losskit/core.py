@@ -62,6 +62,9 @@ class Loss:
     # y_pred entries (a softmax over a class axis that is not summed couples the classes of a
     # pixel), so scaling each sample's own derivative by its weight would be wrong.
     vjp: bool = False
+    # (y_pred.ndim, raw opts) -> axes, not summed, along which one sample's value reads other
+    # samples' entries (a softmax's class axis); the chunked engine never cuts them.
+    coupled_axes: Callable = _no_axes
 
 
 class LossFunction:

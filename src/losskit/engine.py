@@ -354,13 +354,15 @@ class _Tiling:
         return tuple(sl)
 
 
-def _free_axes(rec, ndim, reduced):
+def _free_axes(rec, ndim, reduced, opts):
     """Axes a box may cut. Elementwise and distribution losses couple elements only along
-    their reduced axes, so every other axis may be cut; any other loss (overlap: a softmax
-    over a class axis that is not summed) only along the leading sample axis."""
+    their reduced axes, so every other axis may be cut; any other loss (overlap) only along
+    the leading sample axis, and not even there when the record says that axis couples
+    samples (a softmax over a class axis 0 that is not summed)."""
     if rec.structure in ("elementwise", "distribution"):
         return [a for a in range(ndim) if a not in reduced]
-    return [0] if ndim and 0 not in reduced else []
+    coupled = {int(a) % ndim for a in rec.coupled_axes(ndim, opts)} if ndim else set()
+    return [0] if ndim and 0 not in reduced and 0 not in coupled else []
 
 
 def _axes(rec, ndim, opts):
@@ -460,7 +462,7 @@ def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order
             if order:
                 raise _Decline("derivatives of a global loss need the whole array")
             return _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, cfg)
-        tiling = _Tiling(y_pred.shape, _free_axes(rec, y_pred.ndim, reduced), cfg["chunk"])
+        tiling = _Tiling(y_pred.shape, _free_axes(rec, y_pred.ndim, reduced, opts), cfg["chunk"])
         if tiling.count < 2:
             raise _Decline("fewer than two boxes along the axes that may be cut")
         job = _Job(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling)

@@ -523,6 +523,13 @@ def _reduced(ndim, opts):
     return _axes(opts["axis"], ndim)
 
 
+def _softmax_class_axis(ndim, opts):
+    """The class axis when a softmax runs over it: the classes of a pixel share its logits."""
+    if opts.get("activation") == "softmax" and ndim:
+        return (check_axis(opts.get("class_axis", 1), ndim, name="class_axis"),)
+    return ()
+
+
 def _reduced_with_classes(ndim, opts):
     if "reduced" in opts:
         return opts["reduced"]
@@ -700,6 +707,7 @@ def _ratio_record(name, aliases, kind, options, summary, doc):
                 "y_pred: probabilities in [0, 1], or logits with activation='sigmoid'|'softmax'|'tanh'"),
         summary=summary,
         reduced_axes=_reduced_with_classes if kind == "generalized_dice" else _reduced,
+        coupled_axes=_softmax_class_axis,
         implicit_weight=_sample_weight,
         doc=doc,
         stats=_ratio_stats,
@@ -1090,6 +1098,7 @@ LOVASZ_HINGE = Loss(
     inputs="y_true: binary masks 0/1 (ignore_index allowed); y_pred: real scores (logits) of the same shape",
     summary="Lovasz hinge: convex surrogate of the binary Jaccard loss on logits (Berman et al. 2018).",
     reduced_axes=_reduced,
+    coupled_axes=_softmax_class_axis,
     implicit_weight=None,
     streamable=False,
     doc="""Lovasz hinge loss (Berman et al. 2018), binary.
@@ -1526,6 +1535,7 @@ DICE_CROSS_ENTROPY = Loss(
             "(sigmoid); y_pred: logits, classes on class_axis"),
     summary="Dice loss plus cross-entropy on logits (MONAI's DiceCELoss, nnU-Net's loss).",
     reduced_axes=_reduced,
+    coupled_axes=_softmax_class_axis,
     implicit_weight=_sample_weight,
     stats=_combo_stats,
     from_stats=_combo_from_stats,
@@ -1646,6 +1656,7 @@ DICE_FOCAL = Loss(
     inputs="y_true: masks in [0, 1] or integer class ids; y_pred: logits, classes on class_axis",
     summary="Dice loss plus the sigmoid focal loss on logits (MONAI's DiceFocalLoss).",
     reduced_axes=_reduced,
+    coupled_axes=_softmax_class_axis,
     implicit_weight=_sample_weight,
     stats=_combo_stats,
     from_stats=_combo_from_stats,
