@@ -126,3 +126,10 @@ def test_empty_class_axis_is_an_input_error():
     """Found by the fuzz test above: generalised Dice over a zero-length class axis crashed in max()."""
     with pytest.raises(lk.LossInputError, match="at least one class"):
         lk.generalized_dice(np.array([]), np.zeros((0, 0)))
+
+
+def test_boolean_options_reject_strings():
+    """bool("False") is True: a string flag must be an error, not silently the opposite."""
+    with pytest.raises(lk.LossInputError, match="from_logits must be True or False"):
+        lk.binary_cross_entropy(np.array([1.0]), np.array([0.3]), from_logits="False")
+    assert lk.binary_cross_entropy(np.array([1.0]), np.array([0.3]), from_logits=np.bool_(False)) > 0

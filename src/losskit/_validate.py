@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from ._xp import is_concrete
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "check_number",
     "check_axis",
     "check_rows_sum_to_one",
+    "check_flag",
 ]
 
 
@@ -123,6 +126,13 @@ def check_rows_sum_to_one(p, axis, *, xp, name, tol, hint):
             f"{name} must sum to 1 along axis {axis}; {_count(xp, bad)} row(s) do not "
             f"(largest deviation {worst:.3g}). {hint}"
         )
+
+
+def check_flag(value, name):
+    """A boolean option (Python or NumPy bool); anything else, e.g. the string "False", raises."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise LossInputError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
 
 
 def check_choice(value, choices, *, name):

@@ -35,6 +35,7 @@ from .._validate import (
     LossInputError,
     check_axis,
     check_finite,
+    check_flag,
     check_integer_labels,
     check_number,
     check_range,
@@ -335,7 +336,7 @@ def _dense_target(xp, y_true, y_pred, axis, n, validate, *, name="y_true"):
 def _cce_prepare(xp, y_true, y_pred, opts, validate):
     y_pred, axis, n, orig = _pred(xp, y_pred, opts, validate)
     y_true = _dense_target(xp, y_true, y_pred, axis, n, validate)
-    from_logits, renormalize = bool(opts["from_logits"]), bool(opts["renormalize"])
+    from_logits, renormalize = check_flag(opts["from_logits"], "from_logits"), check_flag(opts["renormalize"], "renormalize")
     if not from_logits:
         _check_probabilities(xp, y_pred, axis, n, orig, renormalize, validate)
     ls = _label_smoothing(opts)
@@ -462,7 +463,7 @@ def _scce_prepare(xp, y_true, y_pred, opts, validate):
     y_pred, axis, n, orig = _pred(xp, y_pred, opts, validate)
     ignore_index = _ignore_index(opts)
     labels = _prepare_labels(xp, y_true, y_pred, axis, n, ignore_index, validate)
-    from_logits, renormalize = bool(opts["from_logits"]), bool(opts["renormalize"])
+    from_logits, renormalize = check_flag(opts["from_logits"], "from_logits"), check_flag(opts["renormalize"], "renormalize")
     if not from_logits:
         _check_probabilities(xp, y_pred, axis, n, orig, renormalize, validate)
     cw = _class_vector(xp, opts["class_weight"], name="class_weight", n=n, like=y_pred, validate=validate)
@@ -677,7 +678,7 @@ def _alpha_and_gamma(xp, opts, n, like, validate):
 def _cfce_prepare(xp, y_true, y_pred, opts, validate):
     y_pred, axis, n, orig = _pred(xp, y_pred, opts, validate)
     y_true = _dense_target(xp, y_true, y_pred, axis, n, validate)
-    from_logits, renormalize = bool(opts["from_logits"]), bool(opts["renormalize"])
+    from_logits, renormalize = check_flag(opts["from_logits"], "from_logits"), check_flag(opts["renormalize"], "renormalize")
     if not from_logits:
         _check_probabilities(xp, y_pred, axis, n, orig, renormalize, validate)
     ls = _label_smoothing(opts)
@@ -760,7 +761,7 @@ def _scfce_prepare(xp, y_true, y_pred, opts, validate):
     y_pred, axis, n, orig = _pred(xp, y_pred, opts, validate)
     ignore_index = _ignore_index(opts)
     labels = _prepare_labels(xp, y_true, y_pred, axis, n, ignore_index, validate)
-    from_logits, renormalize = bool(opts["from_logits"]), bool(opts["renormalize"])
+    from_logits, renormalize = check_flag(opts["from_logits"], "from_logits"), check_flag(opts["renormalize"], "renormalize")
     if not from_logits:
         _check_probabilities(xp, y_pred, axis, n, orig, renormalize, validate)
     alpha, gamma = _alpha_and_gamma(xp, opts, n, y_pred, validate)
@@ -926,7 +927,7 @@ def _gce_prepare(xp, y_true, y_pred, opts, validate):
     y_pred, axis, n, orig = _pred(xp, y_pred, opts, validate)
     ignore_index = _ignore_index(opts)
     labels = _prepare_labels(xp, y_true, y_pred, axis, n, ignore_index, validate)
-    from_logits, renormalize = bool(opts["from_logits"]), bool(opts["renormalize"])
+    from_logits, renormalize = check_flag(opts["from_logits"], "from_logits"), check_flag(opts["renormalize"], "renormalize")
     if not from_logits:
         _check_probabilities(xp, y_pred, axis, n, orig, renormalize, validate)
     q = float(check_number(opts["q"], name="q", lo=0.0, hi=1.0, lo_open=True))

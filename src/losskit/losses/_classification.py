@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._math import logistic_parts, sigmoid, softplus
-from .._validate import check_number
+from .._validate import check_flag, check_number
 from ..core import Loss
 from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon
 
@@ -28,7 +28,7 @@ def _bce_prepare(xp, y_true, y_pred, opts, validate):
     pw = option_array(xp, opts["pos_weight"], name="pos_weight", like=y_pred, validate=validate, lo=0.0)
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
     floors = (eps, complement_floor(xp, y_pred.dtype, eps))  # floors for p and for 1 - p
-    return y_true, y_pred, {"from_logits": bool(opts["from_logits"]), "pos_weight": pw, "epsilon": floors}
+    return y_true, y_pred, {"from_logits": check_flag(opts["from_logits"], "from_logits"), "pos_weight": pw, "epsilon": floors}
 
 
 def _pos(y, pw):

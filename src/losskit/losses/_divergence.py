@@ -19,6 +19,7 @@ from .._validate import (
     LossInputError,
     check_axis,
     check_choice,
+    check_flag,
     check_number,
     check_range,
     check_rows_sum_to_one,
@@ -30,17 +31,6 @@ _LN2 = math.log(2.0)
 
 
 # -- option and input helpers ---------------------------------------------------------------
-def _flag(value, name):
-    if value is not True and value is not False:
-        try:  # numpy.bool_ and friends
-            import numpy as np
-
-            if isinstance(value, np.bool_):
-                return bool(value)
-        except ImportError:  # pragma: no cover
-            pass
-        raise LossInputError(f"{name} must be True or False; got {value!r}")
-    return value
 
 
 def _check_rows(xp, x, axis, *, name, tol, validate, hint):
@@ -116,10 +106,10 @@ def _kl_prepare(xp, y_true, y_pred, opts, validate):
     given_dtypes = (getattr(y_true, "dtype", None), y_pred.dtype)  # before float_pair upcasts them
     y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
     axis = _prepare_axis(y_pred, opts["axis"])
-    from_logits = _flag(opts["from_logits"], "from_logits")
-    log_target = _flag(opts["log_target"], "log_target")
-    normalized = _flag(opts["normalized"], "normalized")
-    clip_target = _flag(opts["clip_target"], "clip_target")
+    from_logits = check_flag(opts["from_logits"], "from_logits")
+    log_target = check_flag(opts["log_target"], "log_target")
+    normalized = check_flag(opts["normalized"], "normalized")
+    clip_target = check_flag(opts["clip_target"], "clip_target")
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
     tol = row_sum_tolerance(xp, y_pred.shape[axis], *given_dtypes, fallback=y_pred.dtype)
     if log_target:
@@ -256,8 +246,8 @@ def _rkl_prepare(xp, y_true, y_pred, opts, validate):
     given_dtypes = (getattr(y_true, "dtype", None), y_pred.dtype)  # before float_pair upcasts them
     y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
     axis = _prepare_axis(y_pred, opts["axis"])
-    from_logits = _flag(opts["from_logits"], "from_logits")
-    normalized = _flag(opts["normalized"], "normalized")
+    from_logits = check_flag(opts["from_logits"], "from_logits")
+    normalized = check_flag(opts["normalized"], "normalized")
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
     tol = row_sum_tolerance(xp, y_pred.shape[axis], *given_dtypes, fallback=y_pred.dtype)
     check_unit_interval(y_true, xp=xp, name="y_true", validate=validate)
@@ -357,7 +347,7 @@ REVERSE_KL_DIVERGENCE = Loss(
 def _gkl_prepare(xp, y_true, y_pred, opts, validate):
     y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
     axis = _prepare_axis(y_pred, opts["axis"])
-    log_input = _flag(opts["log_input"], "log_input")
+    log_input = check_flag(opts["log_input"], "log_input")
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
     if validate:
         check_range(y_true, 0.0, None, xp=xp, name="y_true", what="non-negative values")
@@ -478,8 +468,8 @@ def _js_prepare(xp, y_true, y_pred, opts, validate):
     given_dtypes = (getattr(y_true, "dtype", None), y_pred.dtype)  # before float_pair upcasts them
     y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
     axis = _prepare_axis(y_pred, opts["axis"])
-    from_logits = _flag(opts["from_logits"], "from_logits")
-    normalized = _flag(opts["normalized"], "normalized")
+    from_logits = check_flag(opts["from_logits"], "from_logits")
+    normalized = check_flag(opts["normalized"], "normalized")
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
     tol = row_sum_tolerance(xp, y_pred.shape[axis], *given_dtypes, fallback=y_pred.dtype)
     check_unit_interval(y_true, xp=xp, name="y_true", validate=validate)

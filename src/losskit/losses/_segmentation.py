@@ -43,6 +43,7 @@ from .._validate import (
     check_axis,
     check_choice,
     check_finite,
+    check_flag,
     check_integer_labels,
     check_number,
     check_range,
@@ -62,10 +63,6 @@ _ACTIVATIONS = (None, "sigmoid", "softmax", "tanh")
 # ---------------------------------------------------------------------------------------
 
 
-def _flag(value, name):
-    if not (isinstance(value, bool) or type(value).__name__ == "bool_"):  # NumPy's bool too
-        raise LossInputError(f"{name} must be True or False; got {value!r}")
-    return bool(value)
 
 
 def _axes(axis, ndim):
@@ -550,7 +547,7 @@ def _make_ratio_prepare(kind):
         y_pred = _prepare_pred(xp, y_pred, validate)
         ndim = y_pred.ndim
         ignore_index = _ignore_option(opts["ignore_index"])
-        include_bg = _flag(opts["include_background"], "include_background")
+        include_bg = check_flag(opts["include_background"], "include_background")
         cw_opt = opts.get("class_weight")
         needs_ca = act == "softmax" or not include_bg or cw_opt is not None or kind == "generalized_dice"
         ca = check_axis(opts["class_axis"], ndim, name="class_axis") if needs_ca else None
@@ -577,8 +574,8 @@ def _make_ratio_prepare(kind):
         else:
             reduced = axes
         nr, dr = _smoothing(opts)
-        squared = _flag(opts.get("squared_pred", False), "squared_pred")
-        soft = _flag(opts["soft_label"], "soft_label")
+        squared = check_flag(opts.get("squared_pred", False), "squared_pred")
+        soft = check_flag(opts["soft_label"], "soft_label")
         mode = "squared" if squared else ("soft" if soft else "hard")
         if kind in ("tversky", "focal_tversky"):
             alpha = check_number(opts["alpha"], name="alpha", lo=0.0)
@@ -1152,7 +1149,7 @@ def _lovasz_softmax_prepare(xp, y_true, y_pred, opts, validate):
     y_pred = _prepare_pred(xp, y_pred, validate)
     ndim = y_pred.ndim
     ignore_index = _ignore_option(opts["ignore_index"])
-    include_bg = _flag(opts["include_background"], "include_background")
+    include_bg = check_flag(opts["include_background"], "include_background")
     ca = check_axis(opts["class_axis"], ndim, name="class_axis")
     y, valid, _ = _targets(xp, y_true, y_pred, class_axis=opts["class_axis"], ignore_index=ignore_index,
                            validate=validate, binary=True)
@@ -1344,7 +1341,7 @@ def _make_combo_prepare(term):
             )
         lam_d = float(check_number(opts["lambda_dice"], name="lambda_dice", lo=0.0))
         lam_t = float(check_number(opts[lam_name], name=lam_name, lo=0.0))
-        record = JACCARD if _flag(opts["jaccard"], "jaccard") else DICE
+        record = JACCARD if check_flag(opts["jaccard"], "jaccard") else DICE
         raw = y_true
         y, y_pred, o = record.prepare(xp, y_true, y_pred, opts, validate)  # every Dice option checked here
         o = {**o, "lambda_dice": lam_d, "lambda_term": lam_t}
