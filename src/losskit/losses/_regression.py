@@ -10,7 +10,7 @@ import math
 import numbers
 
 from .._math import softplus, xlogy
-from .._validate import LossInputError, check_number
+from .._validate import LossInputError, check_flag, check_number
 from .._xp import as_array, is_concrete
 from ..core import Loss
 from ._common import float_pair, option_array
@@ -531,9 +531,7 @@ def _prepare_mape(xp, y_true, y_pred, opts, validate):
     if eps is None:
         eps = float(xp.finfo(y_pred.dtype).eps)
     eps = float(check_number(eps, name="epsilon", lo=0.0, lo_open=True))
-    percent = opts["percent"]
-    if not isinstance(percent, bool):
-        raise LossInputError(f"percent must be True or False; got {percent!r}")
+    percent = check_flag(opts["percent"], "percent")
     return y_true, y_pred, {"percent": percent, "epsilon": eps}
 
 
@@ -602,10 +600,7 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 def _prepare_poisson(xp, y_true, y_pred, opts, validate):
     y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
-    log_input, full = opts["log_input"], opts["full"]
-    for name, v in (("log_input", log_input), ("full", full)):
-        if not isinstance(v, bool):
-            raise LossInputError(f"{name} must be True or False; got {v!r}")
+    log_input, full = check_flag(opts["log_input"], "log_input"), check_flag(opts["full"], "full")
     eps = float(check_number(opts["epsilon"], name="epsilon", lo=0.0, lo_open=True))
     if validate:
         _check_nonnegative(y_true, xp=xp, name="y_true", what="counts >= 0")
@@ -692,9 +687,7 @@ POISSON = Loss(
 # -- Gaussian negative log-likelihood ------------------------------------------------------
 def _prepare_gaussian_nll(xp, y_true, y_pred, opts, validate):
     y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
-    full = opts["full"]
-    if not isinstance(full, bool):
-        raise LossInputError(f"full must be True or False; got {full!r}")
+    full = check_flag(opts["full"], "full")
     eps = float(check_number(opts["epsilon"], name="epsilon", lo=0.0, lo_open=True))
     var = opts["var"]
     if isinstance(var, numbers.Real) and not isinstance(var, bool):
