@@ -21,7 +21,7 @@ from typing import Any
 
 from . import engine as _engine
 from . import reductions as _red
-from ._validate import LossInputError
+from ._validate import LossInputError, check_flag
 from ._xp import as_array, device_of, namespace
 
 __all__ = ["Loss", "LossFunction", "COMMON_OPTIONS"]
@@ -133,7 +133,7 @@ class LossFunction:
         rec = self.record
         common, opts = self._split({**self.bound, **kwargs})
         reduction = _red.check_reduction(common.get("reduction", "mean"))
-        validate = bool(common.get("validate", True))
+        validate = check_flag(common.get("validate", True), "validate")
         sample_weight = common.get("sample_weight")
         xp = namespace(y_true, y_pred, sample_weight)
         y_pred = as_array(xp, y_pred)
