@@ -502,38 +502,20 @@ def _mismatch(gens, rows, ended, live, chunk_rows):
 
 def _locate(acc, y, p, w, offset, gens, err):
     """The error of a chunk with the first offending row located (when the check is row-local)."""
-    fn = acc.loss
+    from .streaming import first_bad_row, rows_fail
 
-    def bad(lo, hi):
-        try:
-            kw = {} if w is None else {"sample_weight": w[lo:hi]}
-            fn.per_sample(y[lo:hi], p[lo:hi], **kw)
-        except LossInputError:
-            return True
-        except Exception:  # noqa: BLE001 - a slice the loss cannot take is not a location
-            return False
-        return False
-
-    n = len(p)
     msg = str(err)
-    where = None
-    if bad(0, 0):  # fails without any row: an option or the arrays' shapes, not a value
+    if rows_fail(acc.loss, y, p, w, 0, 0):  # fails without any row: an option or the shapes, not a value
         return f"{acc.name}: {msg}"
-    if n > 1 and acc.mode != "stats" and "shape" not in msg:
-        lo, hi = 1, n
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if bad(0, mid):
-                hi = mid
-            else:
-                lo = mid + 1
-        r = lo - 1
-        if bad(r, r + 1):
+    where = None
+    if acc.mode != "stats" and "shape" not in msg:
+        r = first_bad_row(acc.loss, y, p, w)
+        if r is not None:
             where = _where(gens, offset + r)
     if where is None:
         if "shape" in msg:
             return f"{acc.name}: {msg} (--labels and --pred as read from {_sources(gens)})"
-        where = f"rows {offset}-{offset + n - 1} of {_sources(gens)}"
+        where = f"rows {offset}-{offset + len(p) - 1} of {_sources(gens)}"
     return f"{acc.name}: {where}: {msg}"
 
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from ._io import DataError, dataset_files, select_columns
 from ._validate import LossInputError
-from .streaming import Accumulator
+from .streaming import Accumulator, first_bad_row
 
 __all__ = ["accumulate", "read_dataset", "local_cluster", "connect", "Dataset", "DataError", "DaskUnavailable"]
 
@@ -279,33 +279,6 @@ def _numeric_dtype(dt):
     return bool(pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt))
 
 
-def _first_bad_row(fn, y, p, w):
-    """The first row whose values make the loss raise on their own, or None (a check that
-    spans rows, or a shape/option problem)."""
-
-    def bad(lo, hi):
-        try:
-            kw = {} if w is None else {"sample_weight": w[lo:hi]}
-            fn.per_sample(y[lo:hi], p[lo:hi], **kw)
-        except LossInputError:
-            return True
-        except Exception:  # noqa: BLE001 - a slice the loss cannot take is not a location
-            return False
-        return False
-
-    n = len(p)
-    if n <= 1 or bad(0, 0) or not bad(0, n):
-        return None
-    lo, hi = 1, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if bad(0, mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo - 1 if bad(lo - 1, lo) else None
-
-
 def _partition_states(df, templates, roles, index, npartitions, display):
     """One partition -> a list of Accumulators (one per loss), never mutating the templates."""
     accs = [copy.deepcopy(t) for t in templates]
@@ -325,7 +298,7 @@ def _partition_states(df, templates, roles, index, npartitions, display):
         try:
             acc.update(y, p, sample_weight=w)
         except LossInputError as e:
-            r = None if acc.mode == "stats" or "shape" in str(e) else _first_bad_row(acc.loss, y, p, w)
+            r = None if acc.mode == "stats" or "shape" in str(e) else first_bad_row(acc.loss, y, p, w)
             place = where(r) if r is not None else (
                 f"{paths.iloc[0]} (partition {index} of {npartitions})" if paths is not None
                 else f"{display} partition {index} of {npartitions}")

@@ -457,3 +457,32 @@ def _canon(bound):
             v = _host64(v).tolist()
         out[k] = v
     return out
+
+
+def rows_fail(fn, y, p, w, lo, hi) -> bool:
+    """True when rows ``lo:hi`` alone make ``fn`` raise LossInputError (rows ``0:0``: an
+    option or the arrays' shapes, not a value). A slice the loss cannot take is no answer."""
+    try:
+        kw = {} if w is None else {"sample_weight": w[lo:hi]}
+        fn.per_sample(y[lo:hi], p[lo:hi], **kw)
+    except LossInputError:
+        return True
+    except Exception:  # noqa: BLE001 - a slice the loss cannot take is not a location
+        return False
+    return False
+
+
+def first_bad_row(fn, y, p, w=None):
+    """The first row whose values make ``fn`` raise on their own, by bisection, or None (a
+    check that spans rows, a shape or option problem, or fewer than two rows)."""
+    n = len(p)
+    if n <= 1 or rows_fail(fn, y, p, w, 0, 0) or not rows_fail(fn, y, p, w, 0, n):
+        return None
+    lo, hi = 1, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if rows_fail(fn, y, p, w, 0, mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo - 1 if rows_fail(fn, y, p, w, lo - 1, lo) else None
