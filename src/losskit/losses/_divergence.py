@@ -242,7 +242,9 @@ KL_DIVERGENCE = Loss(
 
 
 # -- reverse KL: KL(y_pred || y_true) ---------------------------------------------------------
-def _rkl_prepare(xp, y_true, y_pred, opts, validate):
+def _target_pred_prepare(xp, y_true, y_pred, opts, validate):
+    """Checks shared by reverse KL and Jensen-Shannon: target probabilities, predictions as
+    probabilities or logits, rows summing to 1 unless normalized=False."""
     given_dtypes = (getattr(y_true, "dtype", None), y_pred.dtype)  # before float_pair upcasts them
     y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
     axis = _prepare_axis(y_pred, opts["axis"])
@@ -259,8 +261,13 @@ def _rkl_prepare(xp, y_true, y_pred, opts, validate):
         if normalized:
             _check_rows(xp, y_pred, axis, name="y_pred", tol=tol, validate=validate,
                         hint=_NORM_HINT + " Pass from_logits=True for logits.")
-    y_true = xp.clip(y_true, min=eps)  # the target sits in the denominator: floor it once here
     return y_true, y_pred, {"axis": axis, "from_logits": from_logits, "epsilon": eps}
+
+
+def _rkl_prepare(xp, y_true, y_pred, opts, validate):
+    y_true, y_pred, o = _target_pred_prepare(xp, y_true, y_pred, opts, validate)
+    y_true = xp.clip(y_true, min=o["epsilon"])  # the target sits in the denominator: floor it once here
+    return y_true, y_pred, o
 
 
 def _rkl_value(xp, y_true, y_pred, *, axis, from_logits, epsilon):
@@ -464,24 +471,6 @@ def _js_terms(xp, t, q):
     return xp.where(pos, 0.25 * s * _js_phi(r, xp=xp), (0.5 * _LN2) * q)
 
 
-def _js_prepare(xp, y_true, y_pred, opts, validate):
-    given_dtypes = (getattr(y_true, "dtype", None), y_pred.dtype)  # before float_pair upcasts them
-    y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
-    axis = _prepare_axis(y_pred, opts["axis"])
-    from_logits = check_flag(opts["from_logits"], "from_logits")
-    normalized = check_flag(opts["normalized"], "normalized")
-    eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
-    tol = row_sum_tolerance(xp, y_pred.shape[axis], *given_dtypes, fallback=y_pred.dtype)
-    check_unit_interval(y_true, xp=xp, name="y_true", validate=validate)
-    if normalized:
-        _check_rows(xp, y_true, axis, name="y_true", tol=tol, validate=validate, hint=_NORM_HINT)
-    if not from_logits:
-        check_unit_interval(y_pred, xp=xp, name="y_pred", validate=validate,
-                            what="probabilities in [0, 1] (pass from_logits=True for logits)")
-        if normalized:
-            _check_rows(xp, y_pred, axis, name="y_pred", tol=tol, validate=validate,
-                        hint=_NORM_HINT + " Pass from_logits=True for logits.")
-    return y_true, y_pred, {"axis": axis, "from_logits": from_logits, "epsilon": eps}
 
 
 def _js_floor(xp, t, q, epsilon):
@@ -542,7 +531,7 @@ JENSEN_SHANNON = Loss(
     value=_js_value,
     grad=_js_grad,
     hess=_js_hess,
-    prepare=_js_prepare,
+    prepare=_target_pred_prepare,
     options={"from_logits": False, "normalized": True, "epsilon": None, "axis": -1},
     structure="distribution",
     reduced_axes=_reduced_axes,
