@@ -276,8 +276,9 @@ def test_large_vocabulary_sparse_cross_entropy_memory():
 
 
 def test_kernel_namespace_where_gives_numpys_bits():
-    """The engine hands the kernels NumPy's namespace with a faster ``where``: same bits."""
-    fx = engine._fast_numpy(lk.core.namespace(np.zeros(1)))
+    """NumPy's namespace comes with a faster ``where``: same bits as np.where."""
+    fx = lk.core.namespace(np.zeros(1))
+    assert type(fx).__name__ == "_FastNumpy"
     rng = np.random.default_rng(5)
     for dtype in ("float32", "float64", "int32", "int64"):
         a = (rng.normal(size=(64, 33)) * 50).astype(dtype)
@@ -291,6 +292,26 @@ def test_kernel_namespace_where_gives_numpys_bits():
                                       np.where(c[:, ::3], a[:, ::3], b[:, ::3]).view(bits))
         assert fx.where(c, a, 0.0).dtype == np.where(c, a, 0.0).dtype  # scalars: NumPy's own rules
         assert fx.where(c[0], a, b).shape == (64, 33)  # broadcasting: NumPy's own
+
+
+def test_kernel_namespace_log1p_float32_within_4_ulp():
+    """The float32 log1p of NumPy's namespace (log with a rounding correction) against float64's
+    log1p rounded: within 4 ulp (NumPy's float32 log itself reaches 3.8); -1, inf, NaN, 0-d
+    arrays and other dtypes take np.log1p."""
+    fx = lk.core.namespace(np.zeros(1))
+    rng = np.random.default_rng(11)
+    x = np.concatenate([rng.uniform(-1, 1, 200_000), 10 ** rng.uniform(-38, 30, 200_000),
+                        -(10 ** rng.uniform(-38, -1e-7, 200_000))]).astype(np.float32)
+    x = x[x > -1]
+    ref = np.log1p(x.astype(np.float64))
+    ulp = np.spacing(np.abs(ref.astype(np.float32))).astype(np.float64)
+    assert np.max(np.abs(fx.log1p(x) - ref) / ulp) <= 4.0
+    special = np.array([-1.0, np.inf, np.nan, 0.0, -0.5], dtype=np.float32)
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(fx.log1p(special), np.log1p(special))
+    assert fx.log1p(np.float32(0.5)) == np.log1p(np.float32(0.5))
+    x64 = rng.uniform(-0.9, 9, 100)
+    np.testing.assert_array_equal(fx.log1p(x64), np.log1p(x64))
 
 
 @pytest.mark.parametrize("name", ["dice", "tversky", "dice_cross_entropy"])

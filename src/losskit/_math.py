@@ -20,6 +20,8 @@ __all__ = [
     "bregman_kl",
     "clamp",
     "logistic_parts",
+    "softplus_pair",
+    "sigmoid_pair",
 ]
 
 
@@ -96,8 +98,10 @@ def xlogy(x, y, *, xp):
 
 
 # Coefficients c_j of P(u) = sum_j c_j u^j with (1 + u) atanh(u) - u = u^2 P(u):
-# c_0 = 1, c_1 = c_2 = 1/3, c_3 = c_4 = 1/5, ...  36 terms reach double precision for |u| <= 1/3.
+# c_0 = 1, c_1 = c_2 = 1/3, c_3 = c_4 = 1/5, ...  36 terms reach double precision for |u| <= 1/3,
+# 16 single precision (the first omitted term is below 3^-16 / 17 = 1.4e-9 of P).
 _BREGMAN_COEFFS = tuple(1.0 / (2 * ((j + 1) // 2) + 1) for j in range(36))
+_BREGMAN_TERMS = {32: 16, 64: 36}
 
 
 def _bregman_near(a, b, *, xp):
@@ -107,8 +111,9 @@ def _bregman_near(a, b, *, xp):
     (at most 3 ulp measured), and no division by ``1 - u`` that autodiff could blow up."""
     d = a - b
     u = d / (a + b)
-    p = xp.zeros_like(u) + _BREGMAN_COEFFS[-1]
-    for c in reversed(_BREGMAN_COEFFS[:-1]):
+    coeffs = _BREGMAN_COEFFS[: _BREGMAN_TERMS.get(xp.finfo(u.dtype).bits, len(_BREGMAN_COEFFS))]
+    p = xp.zeros_like(u) + coeffs[-1]
+    for c in reversed(coeffs[:-1]):
         p = p * u + c
     return (d * u) * p
 
@@ -144,20 +149,41 @@ def bregman_kl(a, b, *, xp, log_a=None, log_b=None):
     return xp.where(near, series, direct)
 
 
-def logistic_parts(x, *, xp):
-    """``(softplus(x), softplus(-x), sigmoid(x), sigmoid(-x))`` from one ``e = exp(-|x|)``.
-
-    Stable like :func:`softplus` and :func:`sigmoid` (exp never overflows, log1p keeps the
-    tails), and each branch is written as an analytic function of ``x`` (``-|x|`` is
-    ``where(x >= 0, -x, x)``, not ``-abs(x)``), so autodiff of anything built on these parts
-    is exact at ``x == 0`` too, to every order (``abs``'s derivative 0 at 0 would drop terms).
-    """
+def _exp_neg_abs(x, *, xp):
+    """``(x >= 0, e^-|x|)``, with ``-|x|`` written as ``where(x >= 0, -x, x)`` so autodiff of
+    anything built on it is exact at ``x == 0`` too, to every order (``abs``'s derivative 0
+    at 0 would drop terms)."""
     pos = x >= 0
-    zero = xp.zeros_like(x)
-    e = xp.exp(xp.where(pos, -x, x))
+    return pos, xp.exp(xp.where(pos, -x, x))
+
+
+def _softplus_from(x, pos, e, *, xp):
     l1 = xp.log1p(e)
+    relu = xp.where(pos, x, xp.zeros_like(x))
+    return relu + l1, (relu - x) + l1
+
+
+def _sigmoid_from(pos, e, *, xp):
     inv = 1.0 / (1.0 + e)
     small = e * inv
-    sp_pos = xp.where(pos, x, zero) + l1
-    sp_neg = xp.where(pos, zero, -x) + l1
-    return sp_pos, sp_neg, xp.where(pos, inv, small), xp.where(pos, small, inv)
+    return xp.where(pos, inv, small), xp.where(pos, small, inv)
+
+
+def softplus_pair(x, *, xp):
+    """``(softplus(x), softplus(-x))`` from one ``e = exp(-|x|)`` and one log1p: stable like
+    :func:`softplus` (``max(x, 0) - x`` is exactly ``max(-x, 0)``)."""
+    pos, e = _exp_neg_abs(x, xp=xp)
+    return _softplus_from(x, pos, e, xp=xp)
+
+
+def sigmoid_pair(x, *, xp):
+    """``(sigmoid(x), sigmoid(-x))`` from one ``e = exp(-|x|)``: each tail keeps its tiny
+    values (``sigmoid(-x)`` is not computed as ``1 - sigmoid(x)``)."""
+    pos, e = _exp_neg_abs(x, xp=xp)
+    return _sigmoid_from(pos, e, xp=xp)
+
+
+def logistic_parts(x, *, xp):
+    """``(softplus(x), softplus(-x), sigmoid(x), sigmoid(-x))`` from one ``e = exp(-|x|)``."""
+    pos, e = _exp_neg_abs(x, xp=xp)
+    return (*_softplus_from(x, pos, e, xp=xp), *_sigmoid_from(pos, e, xp=xp))

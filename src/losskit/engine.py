@@ -43,10 +43,10 @@ Contract for loss authors: ``prepare`` and the kernels must treat samples indepe
 (per-element or per-sample checks and transforms, no statistic over the whole batch); a loss
 that cannot must set ``streamable=False``.
 
-The kernels receive NumPy's array-API namespace with one substitution: ``where`` is a bitwise
-blend with the same bits as ``np.where`` (which NumPy runs as a slow scalar loop). Per-sample
-values, gradients and Hessians are therefore the plain path's own numbers; only the final sums
-differ, by rounding (float64 box totals instead of one float64 sum).
+The kernels receive the namespace the plain path uses (``_xp.namespace``: NumPy's, with a
+faster ``where`` and float32 ``log1p``), so per-sample values, gradients and Hessians are the
+plain path's own numbers; only the final sums differ, by rounding (float64 box totals
+instead of one float64 sum).
 
 Configuration: :func:`configure` (also a context manager) and the environment variables
 ``LOSSKIT_ENGINE`` (``0`` turns it off), ``LOSSKIT_THREADS``, ``LOSSKIT_CHUNK`` and
@@ -62,7 +62,6 @@ import itertools
 import math
 import os
 import threading
-import types
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -73,14 +72,15 @@ from ._xp import is_numpy
 
 __all__ = ["configure", "settings", "last_route", "run", "accepts"]
 
-# Bytes of y_pred processed together in one box: 512 KiB (128K float32 or 64K float64
-# elements) keeps a kernel's box-sized temporaries in L2/L3 and makes the per-box Python
-# overhead (prepare, ~1 us per NumPy call) small next to the arithmetic.
-_CHUNK_BYTES = 2**19
-# Bytes of y_pred in flight over all threads. Kernels hold up to ~12 box-sized temporaries at
-# once (measured: KL, BCE), so 1 MiB in flight keeps the extra memory of a call under 16 MB.
-_IN_FLIGHT_BYTES = 2**20
-_MIN_CHUNK_BYTES = 2**16
+# Bytes of y_pred processed together in one box: 1 MiB (256K float32 or 128K float64
+# elements). A box costs ~50 us of Python (prepare, checks, ~1-2 us per NumPy call, run under
+# the GIL), so boxes must be large for the cheap losses: MSE at 1e7 float32 on 2 threads
+# took 19.5 ms with 512 KiB boxes, 8.4 ms with 1 MiB (measured).
+_CHUNK_BYTES = 2**20
+# Bytes of y_pred in flight over all threads. Kernels hold up to ~7 box-sized temporaries at
+# once (measured: BCE, KL), so 2 MiB in flight keeps the extra memory of a call under 16 MB.
+_IN_FLIGHT_BYTES = 2**21
+_MIN_CHUNK_BYTES = 2**17
 _MAX_THREADS = _IN_FLIGHT_BYTES // _MIN_CHUNK_BYTES  # 16: memory-bound losses stop scaling anyway
 
 
@@ -136,9 +136,9 @@ class configure:
     - ``enabled``: False sends every call down the plain array-API path.
     - ``threads``: worker threads (default: the usable cores, at most 16); 1 runs in the
       calling thread.
-    - ``chunk``: target elements of ``y_pred`` per box (default: 512 KiB of y_pred, i.e. 131072
-      float32 or 65536 float64 elements, with at most 1 MiB in flight over all threads: less
-      per box from 3 threads on, 64 KiB at 16).
+    - ``chunk``: target elements of ``y_pred`` per box (default: 1 MiB of y_pred, i.e. 262144
+      float32 or 131072 float64 elements, with at most 2 MiB in flight over all threads: less
+      per box from 3 threads on, 128 KiB at 16).
     - ``threshold``: ``y_pred`` size from which the engine is used (default ``2 * chunk``).
 
     Pass ``None`` to return an option to its default. The settings are process-wide.
@@ -187,54 +187,37 @@ def _route(text):
 
 
 # ---------------------------------------------------------------------------------------
-# the namespace handed to the kernels: NumPy's, with a faster where() giving the same bits
+# the C allocator: keep freed box temporaries instead of handing them back to the OS
 # ---------------------------------------------------------------------------------------
-_BLEND_INT = {4: np.int32, 8: np.int64}
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+_malloc_tuned = []
 
 
-def _blend_where(condition, x1, x2, /):
-    """``np.where`` for same-shape, same-dtype arrays as a bitwise blend: NumPy's where is a
-    scalar loop (several ns per element, the costliest op in many kernels), the blend is four
-    vectorised integer passes. Bit-identical results; anything else goes to ``np.where``."""
-    if (
-        type(condition) is np.ndarray and type(x1) is np.ndarray and type(x2) is np.ndarray
-        and condition.dtype == np.bool_ and x1.dtype == x2.dtype and x1.dtype.kind in "fiu"
-        and x1.ndim and x1.shape == x2.shape == condition.shape and x1.dtype.itemsize in _BLEND_INT
-    ):
-        it = _BLEND_INT[x1.dtype.itemsize]
-        m = condition.view(np.int8).astype(it)  # 0 / 1
-        np.negative(m, out=m)  # 0 / all bits set
-        out = np.bitwise_and(x1.view(it), m)
-        np.invert(m, out=m)
-        np.bitwise_and(x2.view(it), m, out=m)
-        np.bitwise_or(out, m, out=out)
-        return out.view(x1.dtype)
-    return np.where(condition, x1, x2)
+def _tune_malloc():
+    """Once per process, on glibc: free heap memory up to 64 MiB stays in the process, and
+    blocks under 32 MiB come from the heap (larger ones are still mapped and unmapped).
 
+    Without this, glibc hands the top of the heap back to the OS whenever more than ~1 MiB
+    is free, which happens after every box, so each box's temporaries were fresh pages:
+    page faults made up ~70% of the time of an MSE (measured at 1e7 float32: 63 ms ->
+    18 ms on one thread). 32 MiB is the largest threshold glibc's own heuristic would pick.
+    Off with ``LOSSKIT_MALLOC_TUNE=0``.
+    """
+    if _malloc_tuned:
+        return
+    _malloc_tuned.append(True)
+    if os.environ.get("LOSSKIT_MALLOC_TUNE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    try:
+        import ctypes
 
-class _FastNumpy(types.ModuleType):
-    """array-api-compat's NumPy namespace with :func:`_blend_where` (same bits as ``np.where``);
-    every other name is the namespace's own. The engine passes it to ``prepare`` and the
-    kernels, so per-sample values and derivatives are bit-identical to the plain path's."""
-
-    where = staticmethod(_blend_where)
-
-    def __init__(self, xp):
-        super().__init__(xp.__name__, xp.__doc__)
-        self.__dict__["_xp"] = xp
-
-    def __getattr__(self, name):
-        return getattr(self.__dict__["_xp"], name)
-
-
-_fast = {}
-
-
-def _fast_numpy(xp):
-    fx = _fast.get(id(xp))
-    if fx is None:
-        fx = _fast[id(xp)] = _FastNumpy(xp)
-    return fx
+        libc = ctypes.CDLL(None)
+        if not hasattr(libc, "mallopt") or not hasattr(libc, "gnu_get_libc_version"):
+            return  # not glibc
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20)
+    except (OSError, AttributeError):
+        pass
 
 
 # ---------------------------------------------------------------------------------------
@@ -449,10 +432,10 @@ def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order
     """Evaluate ``rec`` chunk-wise: the reduced value (order 0), the gradient (1) or
     ``(gradient, Hessian)`` (2), exactly as ``LossFunction`` would; ``None`` to decline."""
     try:
+        _tune_malloc()
         if not rec.streamable:
             raise _Decline("loss is not streamable")
         cfg = settings(max(y_pred.itemsize, 4))
-        xp = _fast_numpy(xp)
         if y_pred.ndim == 0:
             raise _Decline("a 0-d y_pred")
         reduced = _reduced_axes(rec, xp, y_true, y_pred, opts)

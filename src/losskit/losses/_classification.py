@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._math import logistic_parts, sigmoid, softplus
+from .._math import logistic_parts, sigmoid, sigmoid_pair, softplus_pair
 from .._validate import check_flag, check_number
 from ..core import Loss
 from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon
@@ -35,28 +35,36 @@ def _pos(y, pw):
     return y if pw is None else pw * y
 
 
+def _log_complement(xp, p, q_floor):
+    """log(max(1 - p, q_floor)) with log1p's accuracy for small p, in one log: ``u = 1 - p``
+    is exact for p >= 1/2 (Sterbenz); below that, ``(u - 1) + p`` is exactly the rounding
+    error of ``u`` and dividing it by ``u`` corrects the log to first order (the log1p
+    trick). The floor keeps p = 1 finite (the correction is then 0 / q_floor = 0)."""
+    u = xp.clip(1.0 - p, min=q_floor)
+    return xp.log(u) - ((u - 1.0) + p) / u
+
+
 def _bce_value(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     a, b = _pos(y_true, pos_weight), 1.0 - y_true
     if from_logits:
-        return a * softplus(-y_pred, xp=xp) + b * softplus(y_pred, xp=xp)
+        sp_pos, sp_neg = softplus_pair(y_pred, xp=xp)
+        return a * sp_neg + b * sp_pos
     p_floor, q_floor = epsilon
     log_p = xp.log(xp.clip(y_pred, min=p_floor))
-    # 1 - p is exact for p > 1/2 (Sterbenz); below that log1p(-p) keeps tiny p accurate.
-    q = 1.0 - y_pred
-    log_q = xp.where(y_pred > 0.5, xp.log(xp.clip(q, min=q_floor)), xp.log1p(-xp.clip(y_pred, max=0.5)))
-    return -(a * log_p + b * log_q)
+    return -(a * log_p + b * _log_complement(xp, y_pred, q_floor))
+
+
+def _inv_above(xp, x, floor):
+    """1 / x where x > floor, else 0 (the derivative of a log clamped at the floor)."""
+    return xp.astype(x > floor, x.dtype) / xp.clip(x, min=floor)
 
 
 def _bce_grad(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     a, b = _pos(y_true, pos_weight), 1.0 - y_true
     if from_logits:
-        s = sigmoid(y_pred, xp=xp)
-        return b * s - a * sigmoid(-y_pred, xp=xp)
-    one = xp.ones_like(y_pred)
-    p_ok, q_ok = y_pred > epsilon[0], (1.0 - y_pred) > epsilon[1]
-    inv_p = xp.where(p_ok, 1.0 / xp.where(p_ok, y_pred, one), 0.0 * one)
-    inv_q = xp.where(q_ok, 1.0 / xp.where(q_ok, 1.0 - y_pred, one), 0.0 * one)
-    return b * inv_q - a * inv_p
+        s, s_neg = sigmoid_pair(y_pred, xp=xp)
+        return b * s - a * s_neg
+    return b * _inv_above(xp, 1.0 - y_pred, epsilon[1]) - a * _inv_above(xp, y_pred, epsilon[0])
 
 
 def _bce_hess(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
@@ -64,10 +72,8 @@ def _bce_hess(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     if from_logits:
         _, s1s = _sigmoid_pair(y_pred, xp=xp)
         return (a + b) * s1s
-    one = xp.ones_like(y_pred)
-    p_ok, q_ok = y_pred > epsilon[0], (1.0 - y_pred) > epsilon[1]
-    inv_p = xp.where(p_ok, 1.0 / xp.where(p_ok, y_pred, one), 0.0 * one)
-    inv_q = xp.where(q_ok, 1.0 / xp.where(q_ok, 1.0 - y_pred, one), 0.0 * one)
+    inv_p = _inv_above(xp, y_pred, epsilon[0])
+    inv_q = _inv_above(xp, 1.0 - y_pred, epsilon[1])
     return a * inv_p * inv_p + b * inv_q * inv_q
 
 
