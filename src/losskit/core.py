@@ -56,6 +56,9 @@ class Loss:
     # from_stats(xp, stats, **opts) -> the loss value from those totals.
     stats: Callable | None = None
     from_stats: Callable | None = None
+    # True: grad/hess accept ``stats=`` (those totals over the whole input) and then use them
+    # instead of their own inputs' sums, so a global loss is differentiated box by box.
+    stats_grad: bool = False
     streamable: bool = True  # False: the loss cannot be evaluated chunk by chunk (says why in docs)
     # True: grad/hess take ``cotangent=`` (d reduced value / d per-sample value, shaped like the
     # values) and return the vector-Jacobian product. Needed where per-sample values share
@@ -108,6 +111,12 @@ class LossFunction:
         """``(gradient, Hessian diagonal)`` of the value with respect to ``y_pred``."""
         return self._run(y_true, y_pred, kwargs, order=2)
 
+    def value_and_grad(self, y_true, y_pred, **kwargs):
+        """``(value, gradient)`` from one pass over the inputs (one validation, one prepare):
+        what ``jax.value_and_grad`` or a torch forward + backward give, equal to calling the
+        loss and ``.grad`` separately."""
+        return self._run(y_true, y_pred, kwargs, order=1, with_value=True)
+
     def _split(self, kwargs):
         known = self.record.options
         common, opts = {}, {}
@@ -155,17 +164,24 @@ class LossFunction:
                 weight = implicit if weight is None else weight * implicit
         return _Call(xp, y_true, y_pred, opts, values, weight, reduction)
 
-    def _run(self, y_true, y_pred, kwargs, order):
+    def _run(self, y_true, y_pred, kwargs, order, with_value=False):
         rec = self.record
         args = self._arguments(y_true, y_pred, kwargs)
         if _engine.accepts(args[0], args[2]):  # large NumPy input: chunked, threaded, constant memory
-            out = _engine.run(rec, *args, order)
+            out = _engine.run(rec, *args, order, with_value)
             if out is not None:
                 return out
         c = self._bind(y_true, y_pred, kwargs, args)
         xp = c.xp
         if order == 0:
             return _red.reduce(xp, c.values, c.weight, c.reduction)
+        if with_value:
+            return _red.reduce(xp, c.values, c.weight, c.reduction), self._derivatives(c, order)
+        return self._derivatives(c, order)
+
+    def _derivatives(self, c, order):
+        """Gradient (order 1) or (gradient, Hessian) of a bound call, reduction applied."""
+        rec, xp = self.record, c.xp
         dscale = _red.derivative_scale(xp, c.values, c.weight, c.reduction)
         if rec.vjp:
             ct = xp.broadcast_to(xp.asarray(dscale, dtype=c.values.dtype, device=device_of(c.values)), c.values.shape)

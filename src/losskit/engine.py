@@ -30,7 +30,9 @@ How a call is evaluated
   first pass over the boxes sums it (prepare and weights only), then the derivatives follow.
 - **Global overlap losses** (``axis=None``: one value from sums over every element) stream their
   values through the record's ``stats``/``from_stats`` (additive sufficient statistics summed
-  in float64). Their derivatives, and such losses without ``stats``, take the plain path.
+  in float64). Their derivatives take a second pass when the record has ``stats_grad`` (its
+  kernels take the totals as ``stats=``); others, and losses without ``stats``, take the
+  plain path.
 
 The engine declines (returns ``None``, and the plain path runs) when the layout does not fit
 boxes: a loss marked ``streamable=False``, no axis left to slice, ``y_true``/``sample_weight``
@@ -72,15 +74,16 @@ from ._xp import is_numpy
 
 __all__ = ["configure", "settings", "last_route", "run", "accepts"]
 
-# Bytes of y_pred processed together in one box: 1 MiB (256K float32 or 128K float64
+# Bytes of y_pred processed together in one box: 768 KiB (192K float32 or 96K float64
 # elements). A box costs ~50 us of Python (prepare, checks, ~1-2 us per NumPy call, run under
 # the GIL), so boxes must be large for the cheap losses: MSE at 1e7 float32 on 2 threads
 # took 19.5 ms with 512 KiB boxes, 8.4 ms with 1 MiB (measured).
-_CHUNK_BYTES = 2**20
-# Bytes of y_pred in flight over all threads. Kernels hold up to ~7 box-sized temporaries at
-# once (measured: BCE, KL), so 2 MiB in flight keeps the extra memory of a call under 16 MB.
-_IN_FLIGHT_BYTES = 2**21
-_MIN_CHUNK_BYTES = 2**17
+_CHUNK_BYTES = 3 * 2**18
+# Bytes of y_pred in flight over all threads. Kernels hold up to ~8 box-sized temporaries at
+# once (measured: BCE from logits with weights, grad and Hessian), so 1.5 MiB in flight keeps
+# the extra memory of a call under 16 MB.
+_IN_FLIGHT_BYTES = 3 * 2**19
+_MIN_CHUNK_BYTES = 3 * 2**15
 _MAX_THREADS = _IN_FLIGHT_BYTES // _MIN_CHUNK_BYTES  # 16: memory-bound losses stop scaling anyway
 
 
@@ -136,9 +139,9 @@ class configure:
     - ``enabled``: False sends every call down the plain array-API path.
     - ``threads``: worker threads (default: the usable cores, at most 16); 1 runs in the
       calling thread.
-    - ``chunk``: target elements of ``y_pred`` per box (default: 1 MiB of y_pred, i.e. 262144
-      float32 or 131072 float64 elements, with at most 2 MiB in flight over all threads: less
-      per box from 3 threads on, 128 KiB at 16).
+    - ``chunk``: target elements of ``y_pred`` per box (default: 768 KiB of y_pred, i.e. 196608
+      float32 or 98304 float64 elements, with at most 1.5 MiB in flight over all threads: less
+      per box from 3 threads on, 96 KiB at 16).
     - ``threshold``: ``y_pred`` size from which the engine is used (default ``2 * chunk``).
 
     Pass ``None`` to return an option to its default. The settings are process-wide.
@@ -428,9 +431,10 @@ def accepts(xp, y_pred) -> bool:
     return y_pred.size >= max(threshold, 1)
 
 
-def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order):
+def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, with_value=False):
     """Evaluate ``rec`` chunk-wise: the reduced value (order 0), the gradient (1) or
-    ``(gradient, Hessian)`` (2), exactly as ``LossFunction`` would; ``None`` to decline."""
+    ``(gradient, Hessian)`` (2), exactly as ``LossFunction`` would; ``with_value`` returns
+    ``(value, derivatives)`` from the same boxes (one pass, one validation). ``None`` to decline."""
     try:
         _tune_malloc()
         if not rec.streamable:
@@ -442,13 +446,14 @@ def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order
         if len(reduced) == y_pred.ndim:
             if rec.stats is None or rec.from_stats is None:
                 raise _Decline("one sample spans every axis and the loss has no stats")
-            if order:
-                raise _Decline("derivatives of a global loss need the whole array")
-            return _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, cfg)
+            if order and not (rec.stats_grad and rec.vjp):
+                raise _Decline("derivatives of a global loss without stats_grad need the whole array")
+            return _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, cfg, order, with_value)
         tiling = _Tiling(y_pred.shape, _free_axes(rec, y_pred.ndim, reduced, opts), cfg["chunk"])
         if tiling.count < 2:
             raise _Decline("fewer than two boxes along the axes that may be cut")
         job = _Job(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling)
+        job.with_value = bool(with_value and order)
         out = job.execute(cfg["threads"])
         _route(f"chunked: {tiling.count} boxes of <= {tiling.step} along axis {tiling.axis}, "
                f"{min(cfg['threads'], tiling.count)} thread(s)")
@@ -478,7 +483,9 @@ class _Job:
         # d(reduced)/d(per-sample value) = w * factor; a weighted mean's 1/sum(w) comes at the end.
         self.factor = {"none": 1.0, "sum": 1.0}.get(reduction, (1.0 / n) if n else 0.0)
         self.denom = None  # total weight of a weighted mean (derivatives)
-        self.out = None
+        self.out = None  # derivative outputs
+        self.vout = None  # per-sample values (reduction "none")
+        self.with_value = False  # derivative boxes also return their value part
 
     # -- one box ---------------------------------------------------------------------
     def _prepared(self, i):
@@ -503,12 +510,17 @@ class _Job:
 
     def _value_box(self, i):
         sl, vsl, vshape, yt, yp, o, w = self._prepared(i)
+        return self._value_part(yt, yp, o, w, vsl, vshape)
+
+    def _value_part(self, yt, yp, o, w, vsl, vshape):
+        """The box's values: written into the output (``"none"``) or summed in float64."""
         vals = self.rec.value(self.xp, yt, yp, **o)
         if tuple(vals.shape) != vshape:
             raise _Decline("the value kernel's shape differs from y_pred's less the reduced axes")
         if self.reduction == "none":
-            self._output(0, vals.dtype, self.vshape)
-            dst = self.out[0][vsl]
+            if self.vout is None:
+                self.vout = np.empty(self.vshape, dtype=vals.dtype)
+            dst = self.vout[vsl]
             np.multiply(vals, w, out=dst) if w is not None else np.copyto(dst, vals)
             return None
         weighted = vals if w is None else vals * w
@@ -546,6 +558,7 @@ class _Job:
         for k, d in enumerate(derivs):
             self._output(k, d.dtype, self.y_pred.shape)
             np.multiply(d, scale, out=self.out[k][sl])
+        return self._value_part(yt, yp, o, w, vsl, vshape) if self.with_value else None
 
     def _weight_box(self, i):
         """The box's total sample weight (None when unweighted): the first pass of a weighted mean."""
@@ -569,9 +582,13 @@ class _Job:
         fn = self._value_box if self.order == 0 else self._deriv_box
         first = fn(0)  # allocates the outputs and fixes dtypes before the workers start
         parts = [first, *_for_each(count - 1, lambda i: fn(i + 1), threads)]
+        value = None
+        if self.order == 0 or self.with_value:
+            value = self.vout if self.reduction == "none" else self._finish_value(parts)
         if self.order == 0:
-            return self.out[0] if self.reduction == "none" else self._finish_value(parts)
-        return self.out[0] if self.order == 1 else (self.out[0], self.out[1])
+            return value
+        derivs = self.out[0] if self.order == 1 else (self.out[0], self.out[1])
+        return (value, derivs) if self.with_value else derivs
 
     def _finish_value(self, parts):
         """reductions.reduce on the box totals (the same arithmetic, float64 totals)."""
@@ -597,9 +614,11 @@ def _as(xp, total, dtype):
 # ---------------------------------------------------------------------------------------
 # global overlap losses: additive statistics over boxes of elements
 # ---------------------------------------------------------------------------------------
-def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, cfg):
+def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, cfg, order=0, with_value=False):
     """A global loss from additive statistics: boxes of whole leading rows, each box's
-    ``stats`` summed (shape kept) in float64 in box order, then ``from_stats`` once."""
+    ``stats`` summed (shape kept) in float64 in box order, then ``from_stats`` once. Records
+    with ``stats_grad`` are differentiated in a second pass: each box's gradient (and
+    Hessian) from its own entries and the totals, written into the preallocated outputs."""
     tiling = _Tiling(y_pred.shape, [0], cfg["chunk"])
     if tiling.count < 2:
         raise _Decline("fewer than two boxes along the leading axis")
@@ -607,9 +626,15 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
         raise _Decline("y_true's leading axis differs from y_pred's")
     state = {}
 
-    def box(i):
+    def prepared(i, check):
         sl = tiling.box(i)
-        yt, yp, o = rec.prepare(xp, None if y_true is None else y_true[sl[:1]], y_pred[sl], dict(opts), validate)
+        yt, yp, o = rec.prepare(xp, None if y_true is None else y_true[sl[:1]], y_pred[sl], dict(opts), check)
+        if tuple(yp.shape) != tuple(y_pred[sl].shape):
+            raise _Decline("prepare changed y_pred's shape")
+        return sl, yt, yp, o
+
+    def box(i):
+        _, yt, yp, o = prepared(i, validate)
         if rec.implicit_weight is not None and rec.implicit_weight(xp, yt, yp, **o) is not None:
             raise _Decline("a global loss with implicit weights")
         if i == 0:
@@ -626,4 +651,25 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
     weight = _red.prepare_weight(xp, sample_weight, values.shape, dtype=values.dtype,
                                  like=state["like"], validate=validate)
     _route(f"stats: {tiling.count} boxes, {min(cfg['threads'], tiling.count)} thread(s)")
-    return _red.reduce(xp, values, weight, reduction)
+    value = _red.reduce(xp, values, weight, reduction)
+    if not order:
+        return value
+    # d(reduced)/d(per-sample value), as LossFunction computes it; the kernels take it as the cotangent
+    scale = _red.derivative_scale(xp, values, weight, reduction)
+    ct = xp.broadcast_to(xp.asarray(scale, dtype=values.dtype), values.shape)
+    out = [None, None]
+
+    def deriv_box(i):
+        sl, yt, yp, o = prepared(i, False)  # the first pass validated every box
+        kernels = (rec.grad, rec.hess)[:order]
+        for k, kernel in enumerate(kernels):
+            d = kernel(xp, yt, yp, cotangent=ct, stats=totals, **o)
+            if out[k] is None:  # box 0 runs first, in the caller
+                out[k] = np.empty(y_pred.shape, dtype=d.dtype)
+            np.copyto(out[k][sl], d)
+
+    deriv_box(0)
+    _for_each(tiling.count - 1, lambda i: deriv_box(i + 1), cfg["threads"])
+    _route(f"stats: {tiling.count} boxes, {min(cfg['threads'], tiling.count)} thread(s), two passes")
+    derivs = out[0] if order == 1 else (out[0], out[1])
+    return (value, derivs) if with_value else derivs

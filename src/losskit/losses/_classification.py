@@ -8,11 +8,11 @@ from ..core import Loss
 from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon
 
 
-def _sigmoid_pair(x, *, xp):
-    """(sigmoid(x), sigmoid(x) * (1 - sigmoid(x))), the latter as e/(1+e)^2 with e = exp(-|x|)
-    so it stays accurate (not 0) in both tails."""
+def _sigmoid_slope(x, *, xp):
+    """sigmoid(x) * (1 - sigmoid(x)) as e/(1+e)^2 with e = exp(-|x|), accurate (not 0) in both tails."""
     e = xp.exp(-xp.abs(x))
-    return sigmoid(x, xp=xp), e / ((1.0 + e) * (1.0 + e))
+    d = 1.0 + e
+    return e / (d * d)
 
 
 # -- binary cross-entropy ----------------------------------------------------------------
@@ -70,8 +70,7 @@ def _bce_grad(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
 def _bce_hess(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     a, b = _pos(y_true, pos_weight), 1.0 - y_true
     if from_logits:
-        _, s1s = _sigmoid_pair(y_pred, xp=xp)
-        return (a + b) * s1s
+        return (a + b) * _sigmoid_slope(y_pred, xp=xp)
     inv_p = _inv_above(xp, y_pred, epsilon[0])
     inv_q = _inv_above(xp, 1.0 - y_pred, epsilon[1])
     return a * inv_p * inv_p + b * inv_q * inv_q

@@ -427,7 +427,7 @@ def _project(xp, q, v, axis):
     return q * (v - xp.sum(q * v, axis=axis, keepdims=True))
 
 
-def _ratio_derivs(xp, y_true, y_pred, o, cotangent, order):
+def _ratio_derivs(xp, y_true, y_pred, o, cotangent, order, stats=None):
     """Gradient and Hessian diagonal of (cotangent-weighted) ratio losses in the logits.
 
     Per sample, with ``inv = 1/D``, ``R = N/D`` and per element ``a = n' inv``,
@@ -445,7 +445,8 @@ def _ratio_derivs(xp, y_true, y_pred, o, cotangent, order):
         )
     act, ca = o["activation"], o["class_axis"]
     q, dq, d2q = _activate(xp, y_pred, act, ca, derivs=True)
-    stats = _ratio_stats(xp, y_true, y_pred, q=q, **o)
+    if stats is None:  # else the totals over the whole input (the engine's boxes of a global loss)
+        stats = _ratio_stats(xp, y_true, y_pred, q=q, **o)
     N, D, E, W = _ratio_totals(xp, stats, o)
     ok = xp.abs(D) > _flat_below(xp, D.dtype)
     zero = xp.zeros_like(D)
@@ -503,12 +504,12 @@ def _ratio_derivs(xp, y_true, y_pred, o, cotangent, order):
     return _chain(xp, q, dq, d2q, G, hq, act, ca, extra)
 
 
-def _ratio_grad(xp, y_true, y_pred, cotangent=None, **o):
-    return _ratio_derivs(xp, y_true, y_pred, o, cotangent, 1)[0]
+def _ratio_grad(xp, y_true, y_pred, cotangent=None, stats=None, **o):
+    return _ratio_derivs(xp, y_true, y_pred, o, cotangent, 1, stats)[0]
 
 
-def _ratio_hess(xp, y_true, y_pred, cotangent=None, **o):
-    h = _ratio_derivs(xp, y_true, y_pred, o, cotangent, 2)[1]
+def _ratio_hess(xp, y_true, y_pred, cotangent=None, stats=None, **o):
+    h = _ratio_derivs(xp, y_true, y_pred, o, cotangent, 2, stats)[1]
     return xp.zeros_like(y_pred) if h is None else h + xp.zeros_like(y_pred)
 
 
@@ -709,6 +710,7 @@ def _ratio_record(name, aliases, kind, options, summary, doc):
         doc=doc,
         stats=_ratio_stats,
         from_stats=_ratio_from_stats,
+        stats_grad=True,
         streamable=True,
     )
 
