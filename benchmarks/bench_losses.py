@@ -139,7 +139,7 @@ def impl_losskit(loss, y, p, extra, validate=True):
         return None
     f = lk.get(name, validate=validate, **opts)
     yt = extra["labels"] if loss == "scce_logits" else y
-    return {"value": lambda: f(yt, p), "vg": lambda: (f(yt, p), f.grad(yt, p))}
+    return {"value": lambda: f(yt, p), "vg": lambda: f.value_and_grad(yt, p)}
 
 
 def impl_naive(loss, y, p, extra):
@@ -598,7 +598,7 @@ def write_report(path, results, large, meta, log):
     w("## Value: time per call (ms)\n")
     _table(w, results, peers, "value")
     w("\n## Value + gradient: time per call (ms)\n")
-    w("losskit: `f(y, p)` then `f.grad(y, p)` (two calls); torch: forward + backward; JAX: "
+    w("losskit: `f.value_and_grad(y, p)` (one pass over the inputs); torch: forward + backward; JAX: "
       "`jit(value_and_grad)`. Peers without autodiff are absent.\n")
     _table(w, results, [p for p in peers if p in ("losskit", "losskit (validate=False)", "torch", "jax.jit")], "vg")
     w("\n## Ratios at the largest size, float32\n")
