@@ -97,11 +97,23 @@ def xlogy(x, y, *, xp):
     return xp.where(zero, xp.zeros_like(x), x * xp.log(safe_y))
 
 
-# Coefficients c_j of P(u) = sum_j c_j u^j with (1 + u) atanh(u) - u = u^2 P(u):
-# c_0 = 1, c_1 = c_2 = 1/3, c_3 = c_4 = 1/5, ...  36 terms reach double precision for |u| <= 1/3,
-# 16 single precision (the first omitted term is below 3^-16 / 17 = 1.4e-9 of P).
-_BREGMAN_COEFFS = tuple(1.0 / (2 * ((j + 1) // 2) + 1) for j in range(36))
-_BREGMAN_TERMS = {32: 16, 64: 36}
+# (1 + u) atanh(u) - u = u^2 P(u) with P(u) = 1 + (u + u^2) G(u^2), G(z) = sum_k z^k / (2k + 3)
+# (atanh(u) = u sum_k u^2k / (2k + 1)). For |u| <= 1/3, z <= 1/9: 8 terms of G reach single
+# precision (the first omitted one is below 9^-8 / 19 = 1.2e-9 of G, times |u + u^2| <= 4/9),
+# 18 double (9^-18 / 39 = 2.5e-19). Half the terms of the same series in u.
+_BREGMAN_G = tuple(1.0 / (2 * k + 3) for k in range(18))
+_BREGMAN_TERMS = {32: 8, 64: 18}
+_U_BOUND = 0.34  # just above the near region's |u| <= 1/3: clips only where the series is not used
+
+
+def _bregman_series(d, u, *, xp):
+    """``d u P(u)`` (see above): ``a log(a/b) - a + b`` for ``d = a - b``, ``u = d / (a + b)``."""
+    z = u * u
+    coeffs = _BREGMAN_G[: _BREGMAN_TERMS.get(xp.finfo(u.dtype).bits, len(_BREGMAN_G))]
+    g = z * coeffs[-1] + coeffs[-2]
+    for c in reversed(coeffs[:-2]):
+        g = g * z + c
+    return (d * u) * ((u + z) * g + 1.0)
 
 
 def _bregman_near(a, b, *, xp):
@@ -110,43 +122,41 @@ def _bregman_near(a, b, *, xp):
     the term equals ``(a + b) u^2 P(u)`` with P above. No cancellation; about 1 ulp
     (at most 3 ulp measured), and no division by ``1 - u`` that autodiff could blow up."""
     d = a - b
-    u = d / (a + b)
-    coeffs = _BREGMAN_COEFFS[: _BREGMAN_TERMS.get(xp.finfo(u.dtype).bits, len(_BREGMAN_COEFFS))]
-    p = xp.zeros_like(u) + coeffs[-1]
-    for c in reversed(coeffs[:-1]):
-        p = p * u + c
-    return (d * u) * p
+    return _bregman_series(d, d / (a + b), xp=xp)
 
 
 def bregman_kl(a, b, *, xp, log_a=None, log_b=None):
     """``a log(a/b) - a + b >= 0`` elementwise (the generalised KL term), with ``0 log 0 = 0``.
 
-    ``b > 0`` unless ``log_b`` is given (then ``b = exp(log_b)`` may have underflowed to 0).
-    Near ``a = b`` (``b/2 <= a <= 2b``) the series :func:`_bregman_near`, because the direct
-    form subtracts numbers that agree in most of their digits there; elsewhere the direct
-    form, which does not cancel. Every branch sees safe inputs, so autodiff through the
-    untaken branch never meets inf or NaN.
+    ``a >= 0``; ``b > 0`` unless ``log_b`` is given (then ``b = exp(log_b)`` may have
+    underflowed to 0). Near ``a = b`` (``b/2 <= a <= 2b``) the series :func:`_bregman_near`,
+    because the direct form subtracts numbers that agree in most of their digits there;
+    elsewhere the direct form, which does not cancel. Every branch sees safe inputs, so
+    autodiff through the untaken branch never meets inf or NaN.
     """
     one = xp.ones_like(a)
-    near = (a >= 0.5 * b) & (a <= 2.0 * b) & (b > 0)
-    series = _bregman_near(xp.where(near, a, one), xp.where(near, b, one), xp=xp)
-    pos = (a > 0) & ~near
+    d = a - b
+    near = (a >= 0.5 * b) & (a <= 2.0 * b)
+    if log_b is not None:
+        near = near & (b > 0)
+    # outside the near region u = d, clipped: bounded, so the untaken series stays finite
+    u = xp.clip(d / xp.where(near, a + b, one), min=-_U_BOUND, max=_U_BOUND)
+    series = _bregman_series(d, u, xp=xp)
+    pos = a > 0
     a_s = xp.where(pos, a, one)
     if log_a is None and log_b is None:
-        b_s = xp.where(pos, b, one)
-        la, lb = xp.log(a_s), xp.log(b_s)
         # log(a/b) rounds once (accurate for a/b far from 1); log a - log b only where a/b
-        # could overflow or underflow (both logs within [log sqrt(tiny), log sqrt(max)], so
-        # second derivatives of a/b cannot overflow either)
+        # could overflow or underflow (both within [sqrt(tiny), sqrt(max)], so second
+        # derivatives of a/b cannot overflow either). a = 0: a_s = 1 and the term a lr is 0.
         half = 0.5 * math.log(float(xp.finfo(a.dtype).max)) - 1.0
-        ok = (xp.abs(la) < half) & (xp.abs(lb) < half)
-        lr = xp.where(ok, xp.log(xp.where(ok, a_s, one) / xp.where(ok, b_s, one)), la - lb)
-    else:
-        la = xp.log(a_s) if log_a is None else xp.where(pos, log_a, 0.0 * one)
-        lb = xp.log(xp.where(pos, b, one)) if log_b is None else xp.where(pos, log_b, 0.0 * one)
-        lr = la - lb
-    direct = xp.where(pos, a_s * lr, 0.0 * one) - a + b
-    return xp.where(near, series, direct)
+        lo, hi = math.exp(-half), math.exp(half)
+        ok = (a_s > lo) & (a_s < hi) & (b > lo) & (b < hi)
+        lr = xp.log(a_s / xp.where(ok, b, one)) - xp.log(xp.where(ok, one, b))
+        return xp.where(near, series, (a * lr - a) + b)
+    la = xp.log(a_s) if log_a is None else xp.where(pos, log_a, 0.0 * one)
+    lb = xp.log(xp.where(pos, b, one)) if log_b is None else xp.where(pos, log_b, 0.0 * one)
+    # a = 0: a_s = 1 and lr = 0, so the product is 0 without another where
+    return xp.where(near, series, (a_s * (la - lb) - a) + b)
 
 
 def _exp_neg_abs(x, *, xp):

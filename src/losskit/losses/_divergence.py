@@ -69,10 +69,13 @@ def _sum_diff(a, b, axis, *, xp):
     """``sum(a - b)`` along ``axis`` to nearly full relative accuracy, even when the sum is
     far smaller than its terms (normalised rows: it is 0 up to the rows' rounding)."""
     s = a - b
-    bb = s - a  # TwoSum (Knuth): s + err == a - b exactly
-    err = (a - (s - bb)) + (-b - bb)
-    hi, lo = _sum_hi_lo(s, axis, xp=xp)
-    return hi + (lo + xp.sum(err, axis=axis))
+    bb = s - a  # TwoSum (Knuth): s + err == a - b exactly, err = (a - (s - bb)) + (-b - bb)
+    n = s.shape[axis]
+    m = xp.max(xp.abs(s), axis=axis, keepdims=True)
+    sigma = m * (4.0 * n)
+    hi = (sigma + s) - sigma  # as _sum_hi_lo; its remainder s - hi joins err (both second order)
+    rest = (s - hi) + ((a - (s - bb)) - (b + bb))
+    return xp.sum(hi, axis=axis) + xp.sum(rest, axis=axis)
 
 
 def _sum_minus_one(t, axis, *, xp):
@@ -94,8 +97,7 @@ def _softmax_chain(xp, q, qg, w, axis):
 
 def _inv_above(xp, q, floor):
     """1/q where q > floor, else 0 (the clamp's zero derivative), without dividing by 0."""
-    ok = q > floor
-    return xp.where(ok, 1.0 / xp.where(ok, q, xp.ones_like(q)), xp.zeros_like(q))
+    return xp.astype(q > floor, q.dtype) / xp.clip(q, min=floor)
 
 
 # -- Kullback-Leibler: KL(y_true || y_pred) -----------------------------------------------------
