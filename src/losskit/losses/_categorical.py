@@ -241,6 +241,11 @@ def _clamped_log(xp, q, eps):
     return xp.log(xp.clip(q, min=eps))
 
 
+def _inv_above(xp, q, floor):
+    """1 / q where q > floor, else 0 (the derivative of a log clamped at the floor); no where."""
+    return xp.astype(q > floor, q.dtype) / xp.clip(q, min=floor)
+
+
 def _prob_chain(xp, a, b, y_pred, axis, renormalize):
     """Gradient and Hessian diagonal w.r.t. y_pred of ``sum_c phi_c(q_c)`` given
     ``a = phi'(q)`` and ``b = phi''(q)``; ``q = y_pred`` or ``y_pred / sum(y_pred)``.
@@ -250,13 +255,18 @@ def _prob_chain(xp, a, b, y_pred, axis, renormalize):
     """
     if not renormalize:
         return a, b
-    s = _row_sum(xp, y_pred, axis)
-    q = y_pred / s
-    big_a = xp.sum(a * q, axis=axis, keepdims=True)
+    s, q, big_a = _renorm_parts(xp, a, y_pred, axis)
     big_b = xp.sum(b * q * q, axis=axis, keepdims=True)
     g = (a - big_a) / s
     h = (b * (1.0 - 2.0 * q) - 2.0 * a + big_b + 2.0 * big_a) / (s * s)
     return g, h
+
+
+def _renorm_parts(xp, a, y_pred, axis):
+    """``(s, q, A)`` of :func:`_prob_chain`: row sums, ``q = y_pred / s``, ``A = sum a q``."""
+    s = _row_sum(xp, y_pred, axis)
+    q = y_pred / s
+    return s, q, xp.sum(a * q, axis=axis, keepdims=True)
 
 
 def _softmax_chain(xp, phi1p, phi2p2, logp, axis):
@@ -288,7 +298,10 @@ def _ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, x=None):
 
 
 def _ce_dense_value(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
-    return xp.sum(t * _ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon), axis=axis)
+    if from_logits:
+        return xp.sum(t * _ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon), axis=axis)
+    # -sum t log q: the sign flips once per row, not per element (exact either way; 0 - x gives +0)
+    return 0.0 - xp.sum(t * _clamped_log(xp, _probs(xp, y_pred, axis, renormalize), epsilon), axis=axis)
 
 
 def _ce_dense_grad_hess(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
@@ -298,8 +311,21 @@ def _ce_dense_grad_hess(xp, t, y_pred, *, axis, from_logits, renormalize, epsilo
         s = xp.sum(t, axis=axis, keepdims=True)
         return (s - t) * p - t * u, s * p * u
     q = _probs(xp, y_pred, axis, renormalize)
-    inv = _safe_inv(xp, q, q > epsilon)
+    inv = _inv_above(xp, q, epsilon)
     return _prob_chain(xp, -t * inv, t * inv * inv, y_pred, axis, renormalize)
+
+
+def _ce_dense_grad(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
+    """The gradient of :func:`_ce_dense_grad_hess` alone (the same expressions, no Hessian)."""
+    if from_logits:
+        logp = log_softmax(y_pred, axis, xp=xp)
+        p, u = xp.exp(logp), -xp.expm1(logp)
+        return (xp.sum(t, axis=axis, keepdims=True) - t) * p - t * u
+    a = -t * _inv_above(xp, _probs(xp, y_pred, axis, renormalize), epsilon)
+    if not renormalize:
+        return a
+    s, _, big_a = _renorm_parts(xp, a, y_pred, axis)
+    return (a - big_a) / s
 
 
 # ---------------------------------------------------------------------------------------
@@ -360,8 +386,8 @@ def _cce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, r
 
 
 def _cce_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, row_weight):
-    return _ce_dense_grad_hess(xp, y_true, y_pred, axis=axis, from_logits=from_logits,
-                               renormalize=renormalize, epsilon=epsilon)[0]
+    return _ce_dense_grad(xp, y_true, y_pred, axis=axis, from_logits=from_logits,
+                          renormalize=renormalize, epsilon=epsilon)
 
 
 def _cce_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, row_weight):
@@ -519,8 +545,11 @@ def _scce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsil
                                epsilon=epsilon)
 
 
-def _scce_grad(xp, y_true, y_pred, **opts):
-    return _scce_grad_hess(xp, y_true, y_pred, **opts)[0]
+def _scce_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
+               class_weight, ignore_index):
+    t = _sparse_target(xp, y_true, y_pred, axis, label_smoothing, class_weight, ignore_index)
+    return _ce_dense_grad(xp, t, y_pred, axis=axis, from_logits=from_logits, renormalize=renormalize,
+                          epsilon=epsilon)
 
 
 def _scce_hess(xp, y_true, y_pred, **opts):
