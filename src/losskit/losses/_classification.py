@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._math import logistic_parts, sigmoid, sigmoid_pair, softplus_pair
+from .._math import logistic_parts, sigmoid_pair, softplus_pair
 from .._validate import check_flag, check_number
 from ..core import Loss
 from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon
@@ -39,9 +39,11 @@ def _log_complement(xp, p, q_floor):
     """log(max(1 - p, q_floor)) with log1p's accuracy for small p, in one log: ``u = 1 - p``
     is exact for p >= 1/2 (Sterbenz); below that, ``(u - 1) + p`` is exactly the rounding
     error of ``u`` and dividing it by ``u`` corrects the log to first order (the log1p
-    trick). The floor keeps p = 1 finite (the correction is then 0 / q_floor = 0)."""
-    u = xp.clip(1.0 - p, min=q_floor)
-    return xp.log(u) - ((u - 1.0) + p) / u
+    trick). The floor keeps p = 1 finite; where it binds (1 - p < q_floor, exact) the
+    correction is 0."""
+    u0 = 1.0 - p
+    u = xp.clip(u0, min=q_floor)
+    return xp.log(u) - ((u0 - 1.0) + p) / u  # the rounding error of the unclamped 1 - p
 
 
 def _bce_value(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
