@@ -653,7 +653,7 @@ def _initial_multiclass(plan, y, w, n_classes):
         while t > 1e-8:
             trial = c + t * step
             ft = total(trial)
-            if ft <= f:
+            if ft <= f + 8 * np.finfo(np.float64).eps * abs(f):  # near the optimum, f is flat to rounding
                 break
             t *= 0.5
         else:
