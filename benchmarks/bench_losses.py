@@ -487,7 +487,7 @@ def _thread_ns(fn, n, repeats=9):
 def breakdown(log):
     """Where losskit's time goes inside one box (float32, 131072 elements, one thread): the
     record's prepare with and without validation, its kernels, and the engine's float64 sum."""
-    xp = engine._fast_numpy(lk.core.namespace(np.zeros(1)))
+    xp = lk.core.namespace(np.zeros(1))
     rows = [_breakdown_row(xp, loss, *spec) for loss, spec in BREAKDOWN.items() if spec[0] in lk.available()]
     log("breakdown (value kernel, ns/element): " + ", ".join(f"{r['loss']} {r['value']:.1f}" for r in rows))
     return rows
@@ -779,9 +779,7 @@ def targets(results, large):
                    f"output, {worst_g[0] / MB:.1f} MB ({worst_g[1]}; target < 16 MB): "
                    f"{'MET' if worst_g[0] < 16 * MB else 'NOT MET'}.")
         if over:
-            out.append("  - over the target: " + "; ".join(over) + ". A global Dice (axis=None) gradient needs the "
-                       "totals of the whole array before any element's derivative, and the loss record has no hook "
-                       "for that, so the engine leaves it to the plain path.")
+            out.append("  - over the target: " + "; ".join(over) + ".")
     if large and "lk_grad_peak" in large:
         extra = (large["lk_grad_peak"] - large["grad_bytes"]) / MB
         out.append(f"- **large vocabulary** (8192 x 32000 float32): gradient call holds the {large['grad_bytes'] / MB:.0f} MB "

@@ -74,16 +74,16 @@ from ._xp import is_numpy
 
 __all__ = ["configure", "settings", "last_route", "run", "accepts"]
 
-# Bytes of y_pred processed together in one box: 768 KiB (192K float32 or 96K float64
+# Bytes of y_pred processed together in one box: 640 KiB (160K float32 or 80K float64
 # elements). A box costs ~50 us of Python (prepare, checks, ~1-2 us per NumPy call, run under
 # the GIL), so boxes must be large for the cheap losses: MSE at 1e7 float32 on 2 threads
 # took 19.5 ms with 512 KiB boxes, 8.4 ms with 1 MiB (measured).
-_CHUNK_BYTES = 3 * 2**18
-# Bytes of y_pred in flight over all threads. Kernels hold up to ~8 box-sized temporaries at
-# once (measured: BCE from logits with weights, grad and Hessian), so 1.5 MiB in flight keeps
-# the extra memory of a call under 16 MB.
-_IN_FLIGHT_BYTES = 3 * 2**19
-_MIN_CHUNK_BYTES = 3 * 2**15
+_CHUNK_BYTES = 5 * 2**17
+# Bytes of y_pred in flight over all threads. Kernels hold up to ~11 box-sized temporaries at
+# once (measured: KL's value and gradient in one pass), so 1.25 MiB in flight keeps the extra
+# memory of a call under 16 MB (1.5 MiB gave 17.6 MB there).
+_IN_FLIGHT_BYTES = 5 * 2**18
+_MIN_CHUNK_BYTES = 5 * 2**14
 _MAX_THREADS = _IN_FLIGHT_BYTES // _MIN_CHUNK_BYTES  # 16: memory-bound losses stop scaling anyway
 
 
@@ -139,9 +139,9 @@ class configure:
     - ``enabled``: False sends every call down the plain array-API path.
     - ``threads``: worker threads (default: the usable cores, at most 16); 1 runs in the
       calling thread.
-    - ``chunk``: target elements of ``y_pred`` per box (default: 768 KiB of y_pred, i.e. 196608
-      float32 or 98304 float64 elements, with at most 1.5 MiB in flight over all threads: less
-      per box from 3 threads on, 96 KiB at 16).
+    - ``chunk``: target elements of ``y_pred`` per box (default: 640 KiB of y_pred, i.e. 163840
+      float32 or 81920 float64 elements, with at most 1.25 MiB in flight over all threads: less
+      per box from 3 threads on, 80 KiB at 16).
     - ``threshold``: ``y_pred`` size from which the engine is used (default ``2 * chunk``).
 
     Pass ``None`` to return an option to its default. The settings are process-wide.
