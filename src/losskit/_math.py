@@ -22,6 +22,8 @@ __all__ = [
     "logistic_parts",
     "softplus_pair",
     "sigmoid_pair",
+    "sigmoid_slope",
+    "inv_above",
 ]
 
 
@@ -178,6 +180,21 @@ def _sigmoid_from(pos, e, *, xp):
     inv = 1.0 / (1.0 + e)
     small = e * inv
     return xp.where(pos, inv, small), xp.where(pos, small, inv)
+
+
+def sigmoid_slope(x, *, xp):
+    """``sigmoid(x) sigmoid(-x)`` (the sigmoid's derivative) as ``e / (1 + e)^2`` with
+    ``e = exp(-|x|)``: accurate, not 0, in both tails. For derivative kernels (``abs`` is
+    fine there: nothing differentiates them)."""
+    e = xp.exp(-xp.abs(x))
+    d = 1.0 + e
+    return e / (d * d)
+
+
+def inv_above(x, floor, *, xp):
+    """``1 / x`` where ``x > floor``, else 0 (the derivative of a log clamped at the floor),
+    without a ``where`` and without dividing by 0."""
+    return xp.astype(x > floor, x.dtype) / xp.clip(x, min=floor)
 
 
 def softplus_pair(x, *, xp):

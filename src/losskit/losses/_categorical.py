@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numbers
 
-from .._math import _max_and_log1p_rest, log_softmax
+from .._math import _max_and_log1p_rest, inv_above, log_softmax
 from .._validate import (
     LossInputError,
     check_axis,
@@ -241,11 +241,6 @@ def _clamped_log(xp, q, eps):
     return xp.log(xp.clip(q, min=eps))
 
 
-def _inv_above(xp, q, floor):
-    """1 / q where q > floor, else 0 (the derivative of a log clamped at the floor); no where."""
-    return xp.astype(q > floor, q.dtype) / xp.clip(q, min=floor)
-
-
 def _prob_chain(xp, a, b, y_pred, axis, renormalize):
     """Gradient and Hessian diagonal w.r.t. y_pred of ``sum_c phi_c(q_c)`` given
     ``a = phi'(q)`` and ``b = phi''(q)``; ``q = y_pred`` or ``y_pred / sum(y_pred)``.
@@ -311,7 +306,7 @@ def _ce_dense_grad_hess(xp, t, y_pred, *, axis, from_logits, renormalize, epsilo
         s = xp.sum(t, axis=axis, keepdims=True)
         return (s - t) * p - t * u, s * p * u
     q = _probs(xp, y_pred, axis, renormalize)
-    inv = _inv_above(xp, q, epsilon)
+    inv = inv_above(q, epsilon, xp=xp)
     return _prob_chain(xp, -t * inv, t * inv * inv, y_pred, axis, renormalize)
 
 
@@ -321,7 +316,7 @@ def _ce_dense_grad(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
         logp = log_softmax(y_pred, axis, xp=xp)
         p, u = xp.exp(logp), -xp.expm1(logp)
         return (xp.sum(t, axis=axis, keepdims=True) - t) * p - t * u
-    a = -t * _inv_above(xp, _probs(xp, y_pred, axis, renormalize), epsilon)
+    a = -t * inv_above(_probs(xp, y_pred, axis, renormalize), epsilon, xp=xp)
     if not renormalize:
         return a
     s, _, big_a = _renorm_parts(xp, a, y_pred, axis)

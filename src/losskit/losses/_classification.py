@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from .._math import logistic_parts, sigmoid_pair, softplus_pair
+from .._math import inv_above, logistic_parts, sigmoid_pair, sigmoid_slope, softplus_pair
 from .._validate import check_flag, check_number
 from ..core import Loss
 from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon
-
-
-def _sigmoid_slope(x, *, xp):
-    """sigmoid(x) * (1 - sigmoid(x)) as e/(1+e)^2 with e = exp(-|x|), accurate (not 0) in both tails."""
-    e = xp.exp(-xp.abs(x))
-    d = 1.0 + e
-    return e / (d * d)
 
 
 # -- binary cross-entropy ----------------------------------------------------------------
@@ -56,25 +49,20 @@ def _bce_value(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     return -(a * log_p + b * _log_complement(xp, y_pred, q_floor))
 
 
-def _inv_above(xp, x, floor):
-    """1 / x where x > floor, else 0 (the derivative of a log clamped at the floor)."""
-    return xp.astype(x > floor, x.dtype) / xp.clip(x, min=floor)
-
-
 def _bce_grad(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     a, b = _pos(y_true, pos_weight), 1.0 - y_true
     if from_logits:
         s, s_neg = sigmoid_pair(y_pred, xp=xp)
         return b * s - a * s_neg
-    return b * _inv_above(xp, 1.0 - y_pred, epsilon[1]) - a * _inv_above(xp, y_pred, epsilon[0])
+    return b * inv_above(1.0 - y_pred, epsilon[1], xp=xp) - a * inv_above(y_pred, epsilon[0], xp=xp)
 
 
 def _bce_hess(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     a, b = _pos(y_true, pos_weight), 1.0 - y_true
     if from_logits:
-        return (a + b) * _sigmoid_slope(y_pred, xp=xp)
-    inv_p = _inv_above(xp, y_pred, epsilon[0])
-    inv_q = _inv_above(xp, 1.0 - y_pred, epsilon[1])
+        return (a + b) * sigmoid_slope(y_pred, xp=xp)
+    inv_p = inv_above(y_pred, epsilon[0], xp=xp)
+    inv_q = inv_above(1.0 - y_pred, epsilon[1], xp=xp)
     return a * inv_p * inv_p + b * inv_q * inv_q
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from .._math import bregman_kl, log_softmax
+from .._math import bregman_kl, inv_above, log_softmax
 from .._validate import (
     LossInputError,
     check_axis,
@@ -95,11 +95,6 @@ def _softmax_chain(xp, q, qg, w, axis):
     return gamma, hess
 
 
-def _inv_above(xp, q, floor):
-    """1/q where q > floor, else 0 (the clamp's zero derivative), without dividing by 0."""
-    return xp.astype(q > floor, q.dtype) / xp.clip(q, min=floor)
-
-
 # -- Kullback-Leibler: KL(y_true || y_pred) -----------------------------------------------------
 _NORM_HINT = "Pass normalized=False for rows that need not sum to 1 (Keras's convention)."
 
@@ -151,7 +146,7 @@ def _kl_grad(xp, y_true, y_pred, *, axis, from_logits, epsilon):
     if from_logits:
         q = xp.exp(log_softmax(y_pred, axis, xp=xp))
         return xp.sum(t, axis=axis, keepdims=True) * q - t
-    return -t * _inv_above(xp, y_pred, epsilon)
+    return -t * inv_above(y_pred, epsilon, xp=xp)
 
 
 def _kl_hess(xp, y_true, y_pred, *, axis, from_logits, epsilon):
@@ -159,7 +154,7 @@ def _kl_hess(xp, y_true, y_pred, *, axis, from_logits, epsilon):
     if from_logits:
         q = xp.exp(log_softmax(y_pred, axis, xp=xp))
         return xp.sum(t, axis=axis, keepdims=True) * q * (1.0 - q)
-    inv = _inv_above(xp, y_pred, epsilon)
+    inv = inv_above(y_pred, epsilon, xp=xp)
     return t * inv * inv
 
 
@@ -304,7 +299,7 @@ def _rkl_hess(xp, y_true, y_pred, *, axis, from_logits, epsilon):
     if from_logits:
         q, af = _rkl_parts(xp, y_true, y_pred, axis)
         return q * (1.0 - 2.0 * q) * af + q * (1.0 - q)
-    return _inv_above(xp, y_pred, epsilon)
+    return inv_above(y_pred, epsilon, xp=xp)
 
 
 REVERSE_KL_DIVERGENCE = Loss(
@@ -383,14 +378,14 @@ def _gkl_grad(xp, y_true, y_pred, *, axis, log_input, epsilon):
     if log_input:
         return xp.exp(y_pred) - t
     one = xp.ones_like(y_pred)
-    return xp.where(t == 0, one, xp.where(y_pred > epsilon, one, 0.0 * one) - t * _inv_above(xp, y_pred, epsilon))
+    return xp.where(t == 0, one, xp.where(y_pred > epsilon, one, 0.0 * one) - t * inv_above(y_pred, epsilon, xp=xp))
 
 
 def _gkl_hess(xp, y_true, y_pred, *, axis, log_input, epsilon):
     t = y_true
     if log_input:
         return xp.exp(y_pred) + 0.0 * t
-    inv = _inv_above(xp, y_pred, epsilon)
+    inv = inv_above(y_pred, epsilon, xp=xp)
     return t * inv * inv
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from .._math import log_softmax, sigmoid, softmax
+from .._math import log_softmax, sigmoid, sigmoid_slope, softmax
 from .._validate import (
     LossInputError,
     check_axis,
@@ -239,8 +239,7 @@ def _activate(xp, x, activation, class_axis, derivs=False):
         q = sigmoid(x, xp=xp)
         if not derivs:
             return q, None, None
-        e = xp.exp(-xp.abs(x))
-        d1 = e / ((1.0 + e) * (1.0 + e))  # sigmoid(x) sigmoid(-x), accurate in both tails
+        d1 = sigmoid_slope(x, xp=xp)
         return q, d1, d1 * (1.0 - 2.0 * q)
     q = xp.tanh(x)
     if not derivs:
