@@ -52,7 +52,7 @@ def namespace(*objs):
 
 
 # ---------------------------------------------------------------------------------------
-# NumPy's namespace with faster, equally accurate replacements for two slow functions
+# NumPy's namespace with faster replacements (same values, or log1p within 4 ulp) for slow functions
 # ---------------------------------------------------------------------------------------
 _BLEND_INT = {4: np.int32, 8: np.int64}
 
@@ -139,9 +139,9 @@ def _max(x, /, *, axis=None, keepdims=False):
 
 class _FastNumpy(types.ModuleType):
     """array-api-compat's NumPy namespace with :func:`_blend_where`, :func:`_log1p`, :func:`_clip`,
-    :func:`_sum` and :func:`_max` for short rows, and a
-    memoised ``isdtype`` (NumPy's takes ~2 us, and the chunked engine asks it a few times per
-    box); every other name is the namespace's own. :func:`namespace` returns it for NumPy
+    :func:`_sum` and :func:`_max` for short rows, and a memoised ``isdtype`` (NumPy's takes
+    ~2 us, and the chunked engine asks it a few times per box); every other name is the
+    namespace's own. :func:`namespace` returns it for NumPy
     arrays, so the plain path and the chunked engine compute the same bits."""
 
     where = staticmethod(_blend_where)

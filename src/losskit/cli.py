@@ -370,13 +370,7 @@ def _run_eval(args, names, accs, tables, requests):
         "weight": next((r[4] for r in requests if r[0] == "weight"), None),
         "results": results,
     }
-    fmt = args.format or _format_from_path(args.output)
-    text = render(out, fmt)
-    if args.output:
-        write_atomic(args.output, text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return _emit(args, out)
 
 
 def _run_dataset_eval(args, accs):
@@ -453,13 +447,7 @@ def _run_dataset_eval(args, accs):
         "partitions": ds.project([c for cols, _ in columns.values() for c in cols]).npartitions,
         "scheduler": where,
     }
-    fmt = args.format or _format_from_path(args.output)
-    text = render(out, fmt)
-    if args.output:
-        write_atomic(args.output, text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return _emit(args, out)
 
 
 def _one_line(e, limit=300):
@@ -551,6 +539,16 @@ def _format_from_path(path):
 
 def _opts_text(opts):
     return " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in opts.items())
+
+
+def _emit(args, out):
+    """Write an eval result in the requested format to --output (atomically) or stdout."""
+    text = render(out, args.format or _format_from_path(args.output))
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def render(out, fmt):

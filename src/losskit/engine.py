@@ -298,6 +298,13 @@ def _for_each(n_items, fn, threads):
     return results
 
 
+def _boxes(count, fn, threads):
+    """``[fn(0), ..., fn(count - 1)]`` with box 0 first, alone, in the caller: it allocates
+    the outputs and fixes their dtypes before any worker writes; the rest on ``threads``."""
+    first = fn(0)
+    return [first, *_for_each(count - 1, lambda i: fn(i + 1), threads)]
+
+
 # ---------------------------------------------------------------------------------------
 # tiling y_pred into boxes of whole samples
 # ---------------------------------------------------------------------------------------
@@ -452,8 +459,8 @@ def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order
         tiling = _Tiling(y_pred.shape, _free_axes(rec, y_pred.ndim, reduced, opts), cfg["chunk"])
         if tiling.count < 2:
             raise _Decline("fewer than two boxes along the axes that may be cut")
-        job = _Job(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling)
-        job.with_value = bool(with_value and order)
+        job = _Job(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling,
+                   with_value)
         out = job.execute(cfg["threads"])
         _route(f"chunked: {tiling.count} boxes of <= {tiling.step} along axis {tiling.axis}, "
                f"{min(cfg['threads'], tiling.count)} thread(s)")
@@ -471,7 +478,8 @@ def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order
 class _Job:
     """One chunked evaluation over the boxes of a tiling."""
 
-    def __init__(self, rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling):
+    def __init__(self, rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling,
+                 with_value=False):
         self.rec, self.xp, self.y_pred, self.opts = rec, xp, y_pred, opts
         self.reduction, self.validate, self.order = reduction, validate, order
         self.reduced, self.tiling = reduced, tiling
@@ -485,7 +493,7 @@ class _Job:
         self.denom = None  # total weight of a weighted mean (derivatives)
         self.out = None  # derivative outputs
         self.vout = None  # per-sample values (reduction "none")
-        self.with_value = False  # derivative boxes also return their value part
+        self.with_value = bool(with_value and order)  # derivative boxes also return their value part
 
     # -- one box ---------------------------------------------------------------------
     def _prepared(self, i):
@@ -579,9 +587,7 @@ class _Job:
             totals = _for_each(count, self._weight_box, threads)
             if totals[0] is not None:  # weighted: the total weight in the values' dtype
                 self.denom = _as(self.xp, _fsum(t[0] for t in totals), totals[0][1])
-        fn = self._value_box if self.order == 0 else self._deriv_box
-        first = fn(0)  # allocates the outputs and fixes dtypes before the workers start
-        parts = [first, *_for_each(count - 1, lambda i: fn(i + 1), threads)]
+        parts = _boxes(count, self._value_box if self.order == 0 else self._deriv_box, threads)
         value = None
         if self.order == 0 or self.with_value:
             value = self.vout if self.reduction == "none" else self._finish_value(parts)
@@ -641,8 +647,8 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
             state["opts"], state["like"] = o, yp
         return rec.stats(xp, yt, yp, **o)
 
-    first = box(0)
-    parts = [first, *_for_each(tiling.count - 1, lambda i: box(i + 1), cfg["threads"])]
+    parts = _boxes(tiling.count, box, cfg["threads"])
+    first = parts[0]
     totals = tuple(
         xp.astype(np.sum(np.stack([np.asarray(p[k], dtype=np.float64) for p in parts]), axis=0), first[k].dtype)
         for k in range(len(first))
@@ -650,9 +656,10 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
     values = rec.from_stats(xp, totals, **state["opts"])
     weight = _red.prepare_weight(xp, sample_weight, values.shape, dtype=values.dtype,
                                  like=state["like"], validate=validate)
-    _route(f"stats: {tiling.count} boxes, {min(cfg['threads'], tiling.count)} thread(s)")
     value = _red.reduce(xp, values, weight, reduction)
+    route = f"stats: {tiling.count} boxes, {min(cfg['threads'], tiling.count)} thread(s)"
     if not order:
+        _route(route)
         return value
     # d(reduced)/d(per-sample value), as LossFunction computes it; the kernels take it as the cotangent
     scale = _red.derivative_scale(xp, values, weight, reduction)
@@ -664,12 +671,11 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
         kernels = (rec.grad, rec.hess)[:order]
         for k, kernel in enumerate(kernels):
             d = kernel(xp, yt, yp, cotangent=ct, stats=totals, **o)
-            if out[k] is None:  # box 0 runs first, in the caller
+            if out[k] is None:  # box 0, alone
                 out[k] = np.empty(y_pred.shape, dtype=d.dtype)
             np.copyto(out[k][sl], d)
 
-    deriv_box(0)
-    _for_each(tiling.count - 1, lambda i: deriv_box(i + 1), cfg["threads"])
-    _route(f"stats: {tiling.count} boxes, {min(cfg['threads'], tiling.count)} thread(s), two passes")
+    _boxes(tiling.count, deriv_box, cfg["threads"])
+    _route(route + ", two passes")
     derivs = out[0] if order == 1 else (out[0], out[1])
     return (value, derivs) if with_value else derivs
