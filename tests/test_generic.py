@@ -49,6 +49,10 @@ def test_value_matches_reference(case, xp, dtype_name):
     np.testing.assert_allclose(float(to_numpy(mean)), ref.mean(), rtol=rtol, atol=atol)
     total = _call(case, xp, y, p, dtype_name, reduction="sum")
     np.testing.assert_allclose(float(to_numpy(total)), ref.sum(), rtol=rtol, atol=atol * ref.size)
+    # value_and_grad: one pass, the same numbers as the value and .grad calls
+    v, g = _call(case, xp, y, p, dtype_name, method="value_and_grad")
+    np.testing.assert_array_equal(to_numpy(v), to_numpy(mean))
+    np.testing.assert_array_equal(to_numpy(g), to_numpy(_call(case, xp, y, p, dtype_name, method="grad")))
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
