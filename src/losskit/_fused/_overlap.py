@@ -1,0 +1,194 @@
+"""Fused kernels for the global overlap losses: ``dice`` with ``axis=None`` (one score from sums
+over every element), probabilities in ``y_pred`` (``activation=None``) and masks or soft labels
+of the same shape and dtype in ``y_true``, with or without ``squared_pred``, any smoothing.
+
+The reference (losses/_segmentation.py, ``_ratio_stats`` / ``_ratio_derivs`` with ``a, b, c =
+2, 1, 1``), per element ``y, q``, every operation in the data's dtype:
+
+- ``stats``: ``(sum 2 (y q), sum err)`` with ``err = q (1 - y) + y (1 - q)`` (hard), or
+  ``diff * diff`` with ``diff = (1 - y) - (1 - q)`` for ``y > 0.5`` else ``q - y``
+  (``squared_pred``), each sum in float64 (shape ``(1,) * ndim``, the kept axes).
+- ``grad`` from the totals: ``N = s_num + nr``, ``D = (s_num + s_err) + dr``,
+  ``inv = 1 / D`` (0 where ``|D|`` is below the derivatives' floor), ``R = N inv``; per element
+  ``num1 = 2 y``, ``den1 = num1 + ((1 - y) - y)`` (squared: ``num1 + ((2 q - y) - y)``) and
+  ``g = ct (R (den1 inv) - num1 inv)``.
+
+The kernels repeat these operations one for one in the same dtypes (the element terms of the
+statistics in the data's dtype, rounded exactly as NumPy rounds them, then summed in float64),
+so the statistics differ from the reference's only by the order of the float64 additions and
+the gradient is the reference's bit for bit.
+
+Domain of ``stats``: every ``y`` and ``q`` in [0, 1] (NaN fails the comparisons), which is
+exactly what the reference's validation accepts for these options (finite, ``y_true`` and
+``y_pred`` in [0, 1]); a box with any other element returns None. ``stats_grad`` has no domain:
+for these options the reference's gradient is this formula for every input (nothing is clamped
+or guarded per element; the totals' guard is computed here the reference's way), so it
+reproduces the reference on any box, e.g. after ``validate=False`` sent a box's statistics to
+the reference kernels.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from . import Plan, flat
+from ._driver import BLOCK, NAN, block_sum, jit
+
+# ---------------------------------------------------------------------------------------
+# kernels (``one``, ``two``: 1 and 2 in the data's dtype, so float32 data is computed in float32)
+# ---------------------------------------------------------------------------------------
+
+
+@jit
+def _dice_stats(t, p, one, squared):
+    """``(sum y q, sum err)`` over the box in float64; NaN when an element is outside [0, 1]."""
+    n = p.size
+    zero = one - one  # 0 and 1/2 in the data's dtype too: the comparisons stay in float32
+    half = one / (one + one)
+    b_tp = np.empty(BLOCK)
+    b_err = np.empty(BLOCK)
+    s_tp = 0.0
+    s_err = 0.0
+    for start in range(0, n, BLOCK):
+        m = min(BLOCK, n - start)
+        tb = t[start:start + m]  # block views: indices from range(m) are known to be >= 0, so the
+        pb = p[start:start + m]  # loads are contiguous vector loads (t[start + j] is not: gathers)
+        if squared:
+            for j in range(m):
+                y = tb[j]
+                q = pb[j]
+                ok = (y >= zero) & (y <= one) & (q >= zero) & (q <= one)
+                qc = one - q
+                d = ((one - y) - qc) if y > half else (q - y)
+                b_tp[j] = y * q if ok else NAN
+                b_err[j] = d * d
+        else:
+            for j in range(m):
+                y = tb[j]
+                q = pb[j]
+                ok = (y >= zero) & (y <= one) & (q >= zero) & (q <= one)
+                b_tp[j] = y * q if ok else NAN
+                b_err[j] = q * (one - y) + y * (one - q)
+        s_tp += block_sum(b_tp, m)
+        s_err += block_sum(b_err, m)
+    return s_tp, s_err
+
+
+@jit
+def _dice_grad(t, g, one, two, r, inv, ct):
+    """``g = ct (R (den1 inv) - num1 inv)``, hard terms (no ``y_pred`` needed)."""
+    for i in range(g.size):
+        y = t[i]
+        num1 = two * y
+        den1 = num1 + ((one - y) - y)
+        g[i] = ct * (r * (den1 * inv) - num1 * inv)
+
+
+@jit
+def _dice_grad_squared(t, p, g, one, two, r, inv, ct):
+    """As :func:`_dice_grad` with the squared terms: ``f' = 2 q - y``."""
+    for i in range(g.size):
+        y = t[i]
+        num1 = two * y
+        den1 = num1 + ((two * p[i] - y) - y)
+        g[i] = ct * (r * (den1 * inv) - num1 * inv)
+
+
+# ---------------------------------------------------------------------------------------
+# the planner
+# ---------------------------------------------------------------------------------------
+
+_DICE_DEFAULTS = {  # options that must hold exactly these values (else the reference runs)
+    "axis": None,
+    "activation": None,
+    "class_weight": None,
+    "ignore_index": None,
+}
+_DICE_KNOWN = {"axis", "smooth", "smooth_nr", "smooth_dr", "activation", "class_axis", "class_weight",
+               "include_background", "ignore_index", "soft_label", "squared_pred"}
+
+
+def _flag(value):
+    """A bool option as the reference's check_flag reads it, or None when it would raise."""
+    return bool(value) if isinstance(value, (bool, np.bool_)) else None
+
+
+def _flat_below(dtype):
+    """The reference's floor on ``|D|`` for the derivatives (segmentation._flat_below)."""
+    fi = np.finfo(dtype)
+    return math.sqrt(fi.smallest_normal / fi.eps)
+
+
+def _dice_planner(y_true, y_pred, opts):
+    if not (isinstance(y_true, np.ndarray) and isinstance(y_pred, np.ndarray)):
+        return None
+    dtype = y_pred.dtype
+    if dtype not in (np.float32, np.float64) or y_true.dtype != dtype or y_true.shape != y_pred.shape:
+        return None
+    if y_pred.ndim == 0 or not set(opts) <= _DICE_KNOWN:
+        return None
+    if any(opts.get(k, v) is not v for k, v in _DICE_DEFAULTS.items()):
+        return None
+    if _flag(opts.get("include_background", True)) is not True or _flag(opts.get("soft_label", False)) is not False:
+        return None
+    squared = _flag(opts.get("squared_pred", False))
+    if squared is None:
+        return None
+    try:  # the reference's own parsing (floats, >= 0); it raises its own error on bad values
+        from ..losses._segmentation import _smoothing
+
+        nr, dr = _smoothing({k: opts.get(k) for k in ("smooth", "smooth_nr", "smooth_dr")})
+    except Exception:  # noqa: BLE001 - the reference reports it
+        return None
+    one, two = dtype.type(1), dtype.type(2)
+
+    def stats(yt, yp):
+        if yt.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
+            return None
+        views = flat(yt, yp)
+        if views is None:
+            return None
+        s_tp, s_err = _dice_stats(views[0], views[1], one, squared)
+        if not (math.isfinite(s_tp) and math.isfinite(s_err)):
+            return None
+        shape = (1,) * yp.ndim
+        return np.full(shape, 2.0 * s_tp), np.full(shape, s_err)  # sum(2 t) = 2 sum(t), exactly
+
+    def stats_grad(yt, yp, g, totals, cotangent):
+        if yt.shape != yp.shape or g.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
+            return False
+        views = flat(yt, yp, g)
+        if views is None or len(totals) != 2:
+            return False
+        s_num, s_err = (np.asarray(s) for s in totals)
+        if s_num.size != 1 or s_err.size != 1 or s_num.dtype.kind != "f" or s_err.dtype.kind != "f":
+            return False
+        # _ratio_totals and the guard of _ratio_derivs, in the totals' dtype
+        N = s_num + nr
+        D = s_num + s_err + dr
+        ok = np.abs(D) > _flat_below(D.dtype)
+        inv = np.where(ok, 1.0 / np.where(ok, D, np.ones_like(D)), np.zeros_like(D))
+        R = N * inv
+        if cotangent is None:
+            ct = one  # the reference's w1 = 1.0: G = gT, and 1 * gT is gT
+        elif isinstance(cotangent, numbers.Real) and not isinstance(cotangent, np.generic):
+            ct = np.result_type(dtype, R.dtype).type(cotangent)  # a Python number: NumPy's weak scalar
+        else:
+            ct = np.asarray(cotangent)
+            if ct.size != 1 or ct.dtype.kind != "f":
+                return False
+            ct = ct.reshape(-1)[0]
+        r, iv = R.reshape(-1)[0], inv.reshape(-1)[0]
+        if squared:
+            _dice_grad_squared(views[0], views[1], views[2], one, two, r, iv, ct)
+        else:
+            _dice_grad(views[0], views[2], one, two, r, iv, ct)
+        return True
+
+    return Plan(stats=stats, stats_grad=stats_grad)
+
+
+PLANNERS = {"dice": _dice_planner}

@@ -1,0 +1,187 @@
+"""The fused Dice kernels (losskit._fused._overlap) against the record's own kernels.
+
+The plan's ``stats`` / ``stats_grad`` are called directly, on the whole arrays (one box) and on
+three leading-axis boxes whose statistics are summed the way engine._run_stats sums them
+(float64, then the statistics' dtype). The value from those totals must equal the reference's
+(prepare + stats + from_stats on the whole array) to 1e-6 relative in float32 and 1e-12 in
+float64; the gradient too, elementwise with an absolute tolerance relative to its largest
+entry (as tests/test_engine.py for the float32 stats route: ``R b - a`` cancels for soft
+labels near ``R / 2``, so tiny entries move by more than 1e-6 of themselves when the totals
+move by one rounding). Given the same totals, the gradient is the reference's bit for bit.
+"""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import losskit as lk  # noqa: E402
+from losskit._fused import Plan  # noqa: E402
+from losskit._fused._overlap import PLANNERS  # noqa: E402
+
+REC = lk.get("dice").record
+SHAPES = [(97,), (13, 11), (7, 5, 6), (5, 3, 4, 6)]
+DTYPES = ["float32", "float64"]
+
+
+def _opts(**kw):
+    return {**REC.options, **kw}
+
+
+def _tol(dtype):
+    return 1e-6 if dtype == "float32" else 1e-12
+
+
+def _inputs(kind, shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.random(shape)
+    if kind == "mask":
+        y = (rng.random(shape) < 0.3).astype(float)
+    elif kind == "soft":
+        y = rng.random(shape)
+    elif kind == "exact01":  # probabilities exactly 0 or 1, some matching the mask
+        y = (rng.random(shape) < 0.5).astype(float)
+        p = np.where(rng.random(shape) < 0.7, y, 1.0 - y)
+    elif kind == "empty_mask":
+        y = np.zeros(shape)
+    elif kind == "both_empty":
+        y, p = np.zeros(shape), np.zeros(shape)
+    elif kind == "perfect":
+        y = (rng.random(shape) < 0.4).astype(float)
+        p = y.copy()
+    else:
+        raise ValueError(kind)
+    return y.astype(dtype), p.astype(dtype)
+
+
+def _boxes(a, n):
+    return np.array_split(a, n, axis=0) if a.shape[0] >= n else [a]
+
+
+def _reference(y, p, opts, ct):
+    yt, yp, o = REC.prepare(np, y, p, dict(opts), True)
+    stats = REC.stats(np, yt, yp, **o)
+    value = REC.from_stats(np, stats, **o)
+    grad = REC.grad(np, yt, yp, cotangent=ct, **o)
+    return yt, yp, o, value, grad
+
+
+def _fused(plan, y, p, nboxes, stats_dtype, ct):
+    parts = [plan.stats(yb, pb) for yb, pb in zip(_boxes(y, nboxes), _boxes(p, nboxes))]
+    assert all(part is not None for part in parts)
+    for part in parts:
+        assert all(s.dtype == np.float64 and s.shape == (1,) * p.ndim for s in part)
+    totals = tuple(np.sum(np.stack([part[k] for part in parts]), axis=0).astype(stats_dtype) for k in range(2))
+    g = np.empty_like(p)
+    for yb, pb, gb in zip(_boxes(y, nboxes), _boxes(p, nboxes), _boxes(g, nboxes)):
+        assert plan.stats_grad(yb, pb, gb, totals, ct) is True
+    return totals, g
+
+
+KINDS = ["mask", "soft", "exact01", "empty_mask", "both_empty", "perfect"]
+SMOOTHS = [{}, {"squared_pred": True}, {"smooth": 0.0}, {"smooth_nr": 0.0, "smooth_dr": 1e-7},
+           {"smooth": 0.5, "squared_pred": True}]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{len(s)}d")
+@pytest.mark.parametrize("kind", KINDS)
+def test_dice_stats_and_grad_match_reference(kind, shape, dtype):
+    tol = _tol(dtype)
+    for i, extra in enumerate(SMOOTHS):
+        opts = _opts(**extra)
+        y, p = _inputs(kind, shape, dtype, seed=i)
+        plan = PLANNERS["dice"](y, p, opts)
+        assert isinstance(plan, Plan) and plan.stats is not None and plan.stats_grad is not None
+        ct = np.asarray(0.37, dtype=dtype)  # what _run_stats passes: a 0-d array of the values' dtype
+        yt, yp, o, want_v, want_g = _reference(y, p, opts, ct)
+        ref_stats = REC.stats(np, yt, yp, **o)
+        for nboxes in (1, 3):
+            totals, g = _fused(plan, y, p, nboxes, ref_stats[0].dtype, ct)
+            for got, want in zip(totals, ref_stats):
+                np.testing.assert_allclose(got, want, rtol=tol, atol=0)
+            v = REC.from_stats(np, totals, **o)
+            assert v.dtype == want_v.dtype and v.shape == want_v.shape == ()
+            np.testing.assert_allclose(v, want_v, rtol=tol, atol=0, err_msg=f"{kind} {extra} value")
+            scale = float(np.max(np.abs(want_g)))
+            np.testing.assert_allclose(g, want_g, rtol=tol, atol=tol * scale, err_msg=f"{kind} {extra} grad")
+            # the same totals: the reference's gradient bit for bit
+            np.testing.assert_array_equal(g, REC.grad(np, yt, yp, cotangent=ct, stats=totals, **o))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dice_grad_cotangents(dtype):
+    y, p = _inputs("soft", (6, 10), dtype)
+    plan = PLANNERS["dice"](y, p, _opts())
+    yt, yp, o = REC.prepare(np, y, p, _opts(), True)
+    totals = REC.stats(np, yt, yp, **o)
+    for ct in (None, 0.25, np.asarray(-1.5, dtype=dtype), np.float64(3.0)):
+        want = REC.grad(np, yt, yp, cotangent=ct, stats=totals, **o)
+        g = np.empty_like(p)
+        assert plan.stats_grad(y, p, g, totals, ct)
+        np.testing.assert_array_equal(g, want.astype(dtype), err_msg=repr(ct))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the reference's (and the totals') NaN/inf arithmetic
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("squared", [False, True])
+def test_dice_out_of_domain_is_not_handled(dtype, squared):
+    opts = _opts(squared_pred=squared)
+    for where, bad in [("p", np.nan), ("p", np.inf), ("p", 1.0 + 1e-3), ("p", -1e-3), ("p", 2.0),
+                       ("y", np.nan), ("y", -np.inf), ("y", 2.0), ("y", -0.5), ("y", 1.5)]:
+        y, p = _inputs("mask", (9, 7), dtype)
+        (p if where == "p" else y)[7, 3] = bad
+        plan = PLANNERS["dice"](y, p, opts)
+        assert plan is not None  # values are the kernels' business, not the planner's
+        assert plan.stats(y, p) is None, (where, bad)
+        parts = [plan.stats(yb, pb) for yb, pb in zip(_boxes(y, 3), _boxes(p, 3))]
+        assert [part is None for part in parts] == [False, False, True], (where, bad)
+        with pytest.raises(lk.LossInputError):  # the reference's validation rejects them too
+            REC.prepare(np, y, p, dict(opts), True)
+        # validate=False: the statistics came from the reference, the gradient is still its own
+        yt, yp, o = REC.prepare(np, y, p, dict(opts), False)
+        totals = REC.stats(np, yt, yp, **o)
+        ct = np.asarray(1.0, dtype=dtype)
+        g = np.empty_like(p)
+        assert plan.stats_grad(y, p, g, totals, ct)
+        np.testing.assert_array_equal(g, REC.grad(np, yt, yp, cotangent=ct, stats=totals, **o))
+
+
+def test_dice_domain_edges_are_handled():
+    """-0.0, 0 and 1 are inside the reference's [0, 1]."""
+    y = np.array([[0.0, 1.0, -0.0, 1.0]])
+    p = np.array([[-0.0, 1.0, 0.0, 0.0]])
+    plan = PLANNERS["dice"](y, p, _opts())
+    got = plan.stats(y, p)
+    yt, yp, o = REC.prepare(np, y, p, _opts(), True)
+    want = REC.stats(np, yt, yp, **o)
+    assert [float(g[0, 0]) for g in got] == [float(w[0, 0]) for w in want]
+
+
+def test_dice_planner_declines():
+    y, p = _inputs("mask", (8, 6), "float32")
+    ok = PLANNERS["dice"]
+    assert ok(y, p, _opts()) is not None
+    for extra in [{"axis": 1}, {"axis": (0, 1)}, {"activation": "sigmoid"}, {"soft_label": True},
+                  {"ignore_index": 0}, {"class_weight": 2.0}, {"include_background": False},
+                  {"squared_pred": "yes"}, {"smooth": -1.0}, {"smooth_nr": float("nan")}, {"unknown": 1}]:
+        assert ok(y, p, _opts(**extra)) is None, extra
+    assert ok(y.astype(np.float64), p, _opts()) is None  # dtypes differ
+    assert ok(y[:4], p, _opts()) is None  # shapes differ
+    assert ok(y.astype(np.int32), p.astype(np.int32), _opts()) is None
+    assert ok(y.astype(np.float16), p.astype(np.float16), _opts()) is None
+    assert ok(np.float32(1.0), np.float32(0.5), _opts()) is None
+    assert ok(np.array(1.0), np.array(0.5), _opts()) is None  # 0-d
+    assert ok(y, p, _opts(squared_pred=np.bool_(True))) is not None
+
+
+def test_dice_non_contiguous_boxes_are_not_handled():
+    y, p = _inputs("mask", (8, 6), "float64")
+    plan = PLANNERS["dice"](y, p, _opts())
+    yt, pt = y.T, p.T
+    assert plan.stats(yt, pt) is None
+    assert plan.stats(y[:, ::2], p[:, ::2]) is None
+    g = np.empty((6, 8))
+    totals = plan.stats(y, p)
+    assert plan.stats_grad(yt, pt, g, totals, None) is False
+    assert plan.stats_grad(y, p, np.empty((6, 8)).T, totals, None) is False
