@@ -20,7 +20,7 @@ import losskit.engine as engine
 
 IDS = [c.id for c in CASES]
 REPEATS = 8  # draws of a case's make() stacked along its first sample axis
-TINY = {"threshold": 1, "chunk": 10}
+TINY = {"threshold": 1, "chunk": 10, "compiled": False}  # the array-API kernels: compiled ones in test_fused
 
 
 def _record(case):

@@ -69,6 +69,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import _fused
 from . import reductions as _red
 from ._xp import is_numpy
 
@@ -114,6 +115,8 @@ _settings = {
     "threads": _env_int("LOSSKIT_THREADS"),  # None: the usable cores, at most 16
     "chunk": _env_int("LOSSKIT_CHUNK"),  # None: 512 KiB of y_pred, less with many threads
     "threshold": _env_int("LOSSKIT_THRESHOLD"),  # None: 2 * chunk
+    # fused compiled box kernels where losskit has them and numba is installed (losskit._fused)
+    "compiled": os.environ.get("LOSSKIT_COMPILED", "1").strip().lower() not in ("0", "false", "no", "off"),
 }
 
 
@@ -122,7 +125,8 @@ _UNSET = object()
 
 def settings(itemsize=4) -> dict:
     """The effective settings (``chunk`` and ``threshold`` in elements of ``itemsize`` bytes):
-    ``enabled``, ``threads``, ``chunk`` and ``threshold``."""
+    ``enabled``, ``threads``, ``chunk``, ``threshold`` and ``compiled`` (True when the fused
+    kernels are on and numba is installed)."""
     s = _settings
     threads = s["threads"] if s["threads"] else min(_cpu_count(), _MAX_THREADS)
     if s["chunk"]:
@@ -130,7 +134,8 @@ def settings(itemsize=4) -> dict:
     else:
         chunk = max(_MIN_CHUNK_BYTES, min(_CHUNK_BYTES, _IN_FLIGHT_BYTES // threads)) // max(int(itemsize), 1)
     threshold = s["threshold"] if s["threshold"] is not None else 2 * chunk
-    return {"enabled": s["enabled"], "threads": threads, "chunk": chunk, "threshold": threshold}
+    return {"enabled": s["enabled"], "threads": threads, "chunk": chunk, "threshold": threshold,
+            "compiled": bool(s["compiled"]) and _fused.available()}
 
 
 class configure:
@@ -143,6 +148,8 @@ class configure:
       float32 or 81920 float64 elements, with at most 1.25 MiB in flight over all threads: less
       per box from 3 threads on, 80 KiB at 16).
     - ``threshold``: ``y_pred`` size from which the engine is used (default ``2 * chunk``).
+    - ``compiled``: False runs the losses' array-API kernels in every box, never the fused
+      compiled ones of the ``[fast]`` extra (:mod:`losskit._fused`).
 
     Pass ``None`` to return an option to its default. The settings are process-wide.
 
@@ -152,8 +159,8 @@ class configure:
     1024
     """
 
-    def __init__(self, *, enabled=_UNSET, threads=_UNSET, chunk=_UNSET, threshold=_UNSET):
-        new = {"enabled": enabled, "threads": threads, "chunk": chunk, "threshold": threshold}
+    def __init__(self, *, enabled=_UNSET, threads=_UNSET, chunk=_UNSET, threshold=_UNSET, compiled=_UNSET):
+        new = {"enabled": enabled, "threads": threads, "chunk": chunk, "threshold": threshold, "compiled": compiled}
         new = {k: v for k, v in new.items() if v is not _UNSET}
         for k in ("threads", "chunk"):
             v = new.get(k)
@@ -162,8 +169,9 @@ class configure:
         v = new.get("threshold")
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
             raise ValueError(f"threshold must be a non-negative integer or None; got {v!r}")
-        if "enabled" in new:
-            new["enabled"] = bool(new["enabled"])
+        for k in ("enabled", "compiled"):
+            if k in new:
+                new[k] = True if new[k] is None else bool(new[k])
         self._old = dict(_settings)
         _settings.update(new)
 
@@ -459,11 +467,14 @@ def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order
         tiling = _Tiling(y_pred.shape, _free_axes(rec, y_pred.ndim, reduced, opts), cfg["chunk"])
         if tiling.count < 2:
             raise _Decline("fewer than two boxes along the axes that may be cut")
+        fused = None
+        if cfg["compiled"] and order < 2 and sample_weight is None and reduction != "none":
+            fused = _fused.plan(rec, y_true, y_pred, opts)
         job = _Job(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling,
-                   with_value)
+                   with_value, fused)
         out = job.execute(cfg["threads"])
         _route(f"chunked: {tiling.count} boxes of <= {tiling.step} along axis {tiling.axis}, "
-               f"{min(cfg['threads'], tiling.count)} thread(s)")
+               f"{min(cfg['threads'], tiling.count)} thread(s){_compiled_note(fused, job.fused_boxes, tiling.count)}")
         return out
     except _Decline as e:
         _route(f"plain: {e}")
@@ -479,8 +490,10 @@ class _Job:
     """One chunked evaluation over the boxes of a tiling."""
 
     def __init__(self, rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling,
-                 with_value=False):
+                 with_value=False, fused=None):
         self.rec, self.xp, self.y_pred, self.opts = rec, xp, y_pred, opts
+        self.fused = fused  # a _fused.Plan: boxes it handles skip prepare and the array-API kernels
+        self.fused_boxes = []
         self.reduction, self.validate, self.order = reduction, validate, order
         self.reduced, self.tiling = reduced, tiling
         self.vshape = _values_shape(y_pred.shape, reduced)
@@ -516,7 +529,25 @@ class _Job:
                 w = implicit if w is None else w * implicit
         return sl, vsl, vshape, yt, yp2, o, w
 
+    def _fused_box(self, i):
+        """The box through the fused kernel: its float64 total (None when the plan declines
+        it; the caller then runs the reference kernels). Derivatives go straight to the output."""
+        sl = self.tiling.box(i)
+        yt, yp = self.cut_true(sl), self.y_pred[sl]
+        if self.order == 0:
+            total = self.fused.value(yt, yp)
+        else:
+            self._output(0, yp.dtype, self.y_pred.shape)
+            total = self.fused.value_grad(yt, yp, self.out[0][sl], self.factor)
+        if total is not None:
+            self.fused_boxes.append(i)
+        return total
+
     def _value_box(self, i):
+        if self.fused is not None:
+            total = self._fused_box(i)
+            if total is not None:
+                return total, None, self.y_pred.dtype
         sl, vsl, vshape, yt, yp, o, w = self._prepared(i)
         return self._value_part(yt, yp, o, w, vsl, vshape)
 
@@ -538,6 +569,10 @@ class _Job:
         return _sum64(weighted), wsum, vals.dtype
 
     def _deriv_box(self, i):
+        if self.fused is not None:
+            total = self._fused_box(i)
+            if total is not None:
+                return (total, None, self.y_pred.dtype) if self.with_value else None
         sl, vsl, vshape, yt, yp, o, w = self._prepared(i)
         # reductions.derivative_scale per box: w * 1/n for "sum_over_batch_size", 1/n for an
         # unweighted mean, w for "none"/"sum", w / sum(w) for a weighted mean (the total from
@@ -611,6 +646,12 @@ class _Job:
         return xp.where(denom == 0, xp.zeros_like(total), total / safe)
 
 
+def _compiled_note(fused, handled, count):
+    if fused is None:
+        return ""
+    return ", compiled" if len(handled) == count else f", compiled {len(handled)}/{count} boxes"
+
+
 def _as(xp, total, dtype):
     """A float64 total as the values' dtype, the way reductions._sum returns it."""
     t = np.float64(total)
@@ -624,13 +665,17 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
     """A global loss from additive statistics: boxes of whole leading rows, each box's
     ``stats`` summed (shape kept) in float64 in box order, then ``from_stats`` once. Records
     with ``stats_grad`` are differentiated in a second pass: each box's gradient (and
-    Hessian) from its own entries and the totals, written into the preallocated outputs."""
+    Hessian) from its own entries and the totals, written into the preallocated outputs.
+    Box 0 always takes the record's kernels (they fix the prepared options and dtypes); a
+    fused plan may take the others."""
     tiling = _Tiling(y_pred.shape, [0], cfg["chunk"])
     if tiling.count < 2:
         raise _Decline("fewer than two boxes along the leading axis")
     if y_true is not None and (y_true.ndim == 0 or y_true.shape[0] != y_pred.shape[0]):
         raise _Decline("y_true's leading axis differs from y_pred's")
     state = {}
+    fused = _fused.plan(rec, y_true, y_pred, opts) if cfg["compiled"] and order < 2 else None
+    handled = []
 
     def prepared(i, check):
         sl = tiling.box(i)
@@ -639,7 +684,18 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
             raise _Decline("prepare changed y_pred's shape")
         return sl, yt, yp, o
 
+    def fused_box(i):
+        sl = tiling.box(i)
+        yt = None if y_true is None else y_true[sl[:1]]
+        return sl, yt, y_pred[sl]
+
     def box(i):
+        if fused is not None and i:
+            _, yt, yp = fused_box(i)
+            sums = fused.stats(yt, yp)
+            if sums is not None:
+                handled.append(i)
+                return sums
         _, yt, yp, o = prepared(i, validate)
         if rec.implicit_weight is not None and rec.implicit_weight(xp, yt, yp, **o) is not None:
             raise _Decline("a global loss with implicit weights")
@@ -658,6 +714,7 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
                                  like=state["like"], validate=validate)
     value = _red.reduce(xp, values, weight, reduction)
     route = f"stats: {tiling.count} boxes, {min(cfg['threads'], tiling.count)} thread(s)"
+    route += _compiled_note(fused, [0, *handled], tiling.count)
     if not order:
         _route(route)
         return value
@@ -667,6 +724,10 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
     out = [None, None]
 
     def deriv_box(i):
+        if fused is not None and i in handled_set:
+            sl, yt, yp = fused_box(i)
+            if fused.stats_grad(yt, yp, out[0][sl], totals, ct):
+                return
         sl, yt, yp, o = prepared(i, False)  # the first pass validated every box
         kernels = (rec.grad, rec.hess)[:order]
         for k, kernel in enumerate(kernels):
@@ -675,6 +736,7 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
                 out[k] = np.empty(y_pred.shape, dtype=d.dtype)
             np.copyto(out[k][sl], d)
 
+    handled_set = set(handled)  # boxes the fused stats took are in its domain
     _boxes(tiling.count, deriv_box, cfg["threads"])
     _route(route + ", two passes")
     derivs = out[0] if order == 1 else (out[0], out[1])

@@ -1,0 +1,91 @@
+"""Compiled box kernels for the engine (the optional ``[fast]`` extra: numba).
+
+The engine (:mod:`losskit.engine`) evaluates large NumPy inputs box by box with the losses'
+own array-API kernels: one NumPy pass per operation, each with its box-sized temporary. For
+the course losses with their common options this package has a fused kernel instead: one
+compiled loop per box that reads each input once, checks it, and writes the gradient straight
+into the output. Without numba (or with ``LOSSKIT_COMPILED=0`` /
+``engine.configure(compiled=False)``) nothing changes: the array-API kernels run. Kernels are
+compiled on first use (about a second each) and cached on disk by numba.
+
+The array-API kernels stay the reference. A plan only takes a box it can reproduce, and a
+fused kernel only answers for a box whose every element lies in its *domain*: finite values
+in the loss's valid range, away from the edge cases the reference handles by clamping (a
+probability under its floor, say). Anything else returns ``None`` and the engine runs the
+reference kernels on that box, with their validation and their error messages. So the fused
+kernels never decide what is an error, and for inputs in their domain they agree with the
+reference to rounding (tests/test_fused.py: 1e-6 relative in float32, 1e-12 in float64).
+
+Interface, one planner per loss name, in the family modules' ``PLANNERS``:
+``planner(y_true, y_pred, opts) -> Plan | None`` with the raw options (the record's defaults
+updated with the caller's, not yet prepared). It returns ``None`` unless the dtypes, shapes
+and options are ones its kernels reproduce exactly. The plan's callables take the box views
+the engine cuts (``y_true`` as the engine cuts it for that box):
+
+- ``value(yt, yp) -> float | None``: the float64 sum of the box's per-sample values;
+- ``value_grad(yt, yp, g, scale) -> float | None``: also writes ``scale`` times the gradient
+  of that sum into ``g`` (a view shaped like ``yp``; partial writes are fine on ``None``);
+- global overlap losses: ``stats(yt, yp) -> tuple | None`` (float64 sums, the record's
+  ``stats`` order) and ``stats_grad(yt, yp, g, totals, cotangent) -> bool``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["Plan", "available", "plan"]
+
+_FAMILIES = ("_elementwise", "_distribution", "_overlap")
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    value: Callable | None = None
+    value_grad: Callable | None = None
+    stats: Callable | None = None
+    stats_grad: Callable | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def available() -> bool:
+    """numba is importable (the ``[fast]`` extra)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _planners() -> dict:
+    out = {}
+    for name in _FAMILIES:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as e:  # a family without fused kernels yet
+            if e.name != f"{__name__}.{name}":
+                raise
+            continue
+        out.update(module.PLANNERS)
+    return out
+
+
+def plan(rec, y_true, y_pred, opts) -> Plan | None:
+    """The fused plan for this call, or None (no numba, no kernel for this loss, or inputs and
+    options its kernels do not cover)."""
+    if not available() or y_pred.dtype not in (np.float32, np.float64):
+        return None
+    planner = _planners().get(rec.name)
+    return None if planner is None else planner(y_true, y_pred, opts)
+
+
+def flat(*arrays):
+    """1-D views of C-contiguous arrays, or None when one is not contiguous (no copies)."""
+    if any(not a.flags.c_contiguous for a in arrays):
+        return None
+    return tuple(a.reshape(-1) for a in arrays)

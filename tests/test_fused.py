@@ -1,0 +1,152 @@
+"""The fused compiled box kernels (``[fast]`` extra) against the array-API reference.
+
+Every reference case whose loss and options have a fused plan is grown as in test_engine and
+evaluated through the engine with compiled kernels (tiny boxes, 1 and 3 threads) and on the
+plain path. Values agree to 1e-6 relative in float32 and 1e-12 in float64; gradients to the
+same relative tolerance plus that fraction of the largest entry (where b/(1-p) - a/p cancels,
+the float32 reference itself is only that accurate: the fused kernels compute in float64).
+The thread count changes no bit, and inputs outside a kernel's domain reach the reference
+kernels, with their errors and values.
+"""
+
+import numpy as np
+import pytest
+from refs import CASES
+from test_engine import IDS, _grow, _plain, _record
+
+import losskit as lk
+import losskit.engine as engine
+
+pytest.importorskip("numba")
+from losskit import _fused  # noqa: E402
+
+BOXES = {"threshold": 1, "chunk": 64, "compiled": True}
+
+
+def _tol(dtype, ref=None):
+    rtol = 1e-6 if dtype == "float32" else 1e-12
+    atol = rtol * float(np.max(np.abs(ref))) if ref is not None and np.size(ref) else 0.0
+    return {"rtol": rtol, "atol": atol}
+
+
+def _compiled(fn, *args, threads, **kw):
+    with engine.configure(threads=threads, **BOXES):
+        out = fn(*args, **kw)
+        return out, engine.last_route()
+
+
+def _planned(case, dtype):
+    """The grown inputs and options when the case has a fused plan, else skip."""
+    y, p, opts, per_sample = _grow(case, dtype)
+    rec = _record(case)
+    if per_sample or y is None or _fused.plan(rec, y, p, {**rec.options, **opts}) is None:
+        pytest.skip("no fused plan for this loss and options")
+    return y, p, opts
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_fused_kernels_equal_the_reference(case, dtype):
+    y, p, opts = _planned(case, dtype)
+    f = lk.get(case.loss, **opts)
+    for red in ("mean", "sum"):
+        want = _plain(f, y, p, reduction=red)
+        want_g = _plain(f.grad, y, p, reduction=red)
+        runs = []
+        for threads in (1, 3):
+            v, route = _compiled(f, y, p, threads=threads, reduction=red)
+            assert "compiled" in route, route
+            g, route = _compiled(f.grad, y, p, threads=threads, reduction=red)
+            assert "compiled" in route, route
+            (vv, gv), _ = _compiled(f.value_and_grad, y, p, threads=threads, reduction=red)
+            np.testing.assert_array_equal(gv, g)  # one pass gives the same bits
+            np.testing.assert_allclose(vv, v, **_tol(dtype))
+            assert np.asarray(v).dtype == np.asarray(want).dtype and g.dtype == want_g.dtype
+            np.testing.assert_allclose(v, want, **_tol(dtype), err_msg=f"value {red}")
+            np.testing.assert_allclose(g, want_g, **_tol(dtype, want_g), err_msg=f"gradient {red}")
+            runs.append((v, g))
+        np.testing.assert_array_equal(runs[0][0], runs[1][0])  # the thread count changes no bit
+        np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+BAD = [
+    ("mean_squared_error", {}, lambda y, p: p.__setitem__(777, np.nan)),
+    ("hinge", {}, lambda y, p: y.__setitem__(901, 0.5)),
+    ("hinge", {}, lambda y, p: p.__setitem__(901, -np.inf)),
+    ("binary_cross_entropy", {}, lambda y, p: p.__setitem__(1234, 1.5)),
+    ("binary_cross_entropy", {}, lambda y, p: y.__setitem__(5, -0.25)),
+    ("binary_cross_entropy", {"from_logits": True}, lambda y, p: p.__setitem__(2047, np.nan)),
+]
+
+
+@pytest.mark.parametrize("name,opts,spoil", BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
+def test_inputs_outside_the_domain_get_the_reference_error(name, opts, spoil):
+    """A box the fused kernel declines goes to the reference kernels: same error, same message."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=4096).astype(np.float64)
+    p = rng.uniform(0.01, 0.99, size=4096)
+    spoil(y, p)
+    f = lk.get(name, **opts)
+    for fn in (f, f.grad, f.value_and_grad):
+        with pytest.raises(lk.LossInputError) as plain:
+            _plain(fn, y, p)
+        with engine.configure(threads=2, **BOXES), pytest.raises(lk.LossInputError) as fused:
+            fn(y, p)
+        assert str(fused.value) == str(plain.value)
+
+
+def test_valid_edge_boxes_fall_back_and_agree():
+    """Float32 squares that overflow: the fused MSE declines those boxes (a non-finite total)
+    and the reference kernels give inf there, as on the plain path; other boxes stay fused."""
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=4096).astype(np.float32)
+    p = rng.normal(size=4096).astype(np.float32)
+    p[100] = 3e38
+    y[100] = -3e38
+    with np.errstate(over="ignore"):
+        with engine.configure(threads=2, **BOXES):
+            assert lk.mse(y, p) == np.inf
+            assert "compiled 63/64 boxes" in engine.last_route()
+        assert _plain(lk.mse, y, p) == np.inf
+
+
+def test_compiled_off_and_uncovered_options_use_the_reference_kernels():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, size=4096).astype(np.float64)
+    p = rng.uniform(0.01, 0.99, size=4096)
+    with engine.configure(threads=2, threshold=1, chunk=64, compiled=False):
+        lk.binary_cross_entropy(y, p)
+        assert "compiled" not in engine.last_route()
+    with engine.configure(threads=2, **BOXES):
+        lk.binary_cross_entropy(y, p, label_smoothing=0.1)  # no fused kernel for smoothing
+        assert "compiled" not in engine.last_route()
+        lk.binary_cross_entropy(y, p, sample_weight=p)  # nor for weights
+        assert "compiled" not in engine.last_route()
+        lk.binary_cross_entropy(y, p)
+        assert engine.last_route().endswith("compiled")
+    assert engine.settings()["compiled"]
+
+
+def test_fast_log_and_exp_for_float32_data():
+    """The vectorisable log/exp/log1p of the float32 kernels: within 1e-11 relative of libm
+    (float64), from the smallest normal float32 to the largest."""
+    import numba
+
+    from losskit._fused import _fastmath as fm
+
+    @numba.njit
+    def apply(which, x):
+        out = np.empty(x.size)
+        for i in range(x.size):
+            v = np.float64(x[i])
+            out[i] = fm.log(v) if which == 0 else (fm.exp(v) if which == 1 else fm.log1p_unit(v))
+        return out
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([np.exp(rng.uniform(-87, 88, 100_000)), [np.finfo(np.float32).tiny, 1.0, 0.5, 2.0]])
+    x = x.astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(apply(0, x), np.log(x), rtol=1e-11, atol=1e-11)
+    y = np.concatenate([rng.uniform(-700, 88, 100_000), [0.0, -0.5 * np.log(2), 0.5 * np.log(2)]])
+    np.testing.assert_allclose(apply(1, y), np.exp(y), rtol=1e-11)
+    z = np.concatenate([rng.uniform(0, 1, 100_000), [0.0, 1e-30, np.sqrt(2) - 1, 1.0]])
+    np.testing.assert_allclose(apply(2, z), np.log1p(z), rtol=1e-11, atol=1e-300)
