@@ -21,6 +21,7 @@ import numpy as np
 
 BLOCK = 512
 NAN = math.nan
+NAN32 = np.float32(math.nan)  # NaN in any float dtype's arithmetic stays float32 for float32 values
 
 jit = nb.njit(nogil=True, cache=True, error_model="numpy")  # numpy error model: x / 0 is inf, no check
 inline = nb.njit(inline="always", cache=True, error_model="numpy")
@@ -63,12 +64,13 @@ def elementwise_kernels(element):
     @nb.njit(nogil=True, error_model="numpy")
     def value(t, p, params):
         n = p.size
-        buf = np.empty(BLOCK)
+        buf = np.empty(BLOCK, dtype=p.dtype)  # values in the data's dtype, as the reference
         total = 0.0
         for start in range(0, n, BLOCK):
             m = min(BLOCK, n - start)
+            tb, pb = t[start:start + m], p[start:start + m]  # block views: contiguous vector loads
             for j in range(m):
-                v, _ = element(t[start + j], p[start + j], params)
+                v, _ = element(tb[j], pb[j], params)
                 buf[j] = v
             total += block_sum(buf, m)
         return total
@@ -76,14 +78,15 @@ def elementwise_kernels(element):
     @nb.njit(nogil=True, error_model="numpy")
     def value_grad(t, p, g, scale, params):
         n = p.size
-        buf = np.empty(BLOCK)
+        buf = np.empty(BLOCK, dtype=p.dtype)  # values in the data's dtype, as the reference
         total = 0.0
         for start in range(0, n, BLOCK):
             m = min(BLOCK, n - start)
+            tb, pb, gb = t[start:start + m], p[start:start + m], g[start:start + m]
             for j in range(m):
-                v, d = element(t[start + j], p[start + j], params)
+                v, d = element(tb[j], pb[j], params)
                 buf[j] = v
-                g[start + j] = d * scale
+                gb[j] = d * scale
             total += block_sum(buf, m)
         return total
 

@@ -69,10 +69,78 @@ def exp(y):
     return p * scale
 
 
+# -- log in float32 arithmetic: eight lanes instead of four --------------------------------
+_F32 = np.float32
+_SQRT_HALF_BITS32 = np.int32(0x3F3504F3)  # the float32 bits of sqrt(1/2)
+_LN2_HI32 = _F32(0.693145751953125)  # 16 bits: e * _LN2_HI32 is exact for |e| < 256
+_LN2_LO32 = _F32(1.4286068203094173e-06)
+_ONE32, _TWO32 = _F32(1.0), _F32(2.0)
+_C3, _C5, _C7, _C9 = _F32(1 / 3), _F32(1 / 5), _F32(1 / 7), _F32(1 / 9)
+
+
+@nb.njit(inline="always", cache=True, error_model="numpy")
+def log32(x):
+    """log(x) in float32 arithmetic for a positive normal float32 x, within 3 ulp (NumPy's
+    float32 log: 4): as
+    :func:`log`, with the series to s**9 (the next term is below 3e-9 relative)."""
+    b = np.float32(x).view(np.int32)
+    e = np.int32((b - _SQRT_HALF_BITS32) >> 23)
+    m = np.int32(b - (e << 23)).view(np.float32)
+    f = m - _ONE32
+    s = f / (_TWO32 + f)
+    z = s * s
+    ef = np.float32(e)
+    return ef * _LN2_HI32 + (ef * _LN2_LO32 + _TWO32 * s * (_ONE32 + z * (_C3 + z * (_C5 + z * (_C7 + z * _C9)))))
+
+
+_INV_LN2_32 = _F32(1.4426950408889634)
+_ROUND_SHIFT32 = _F32(12582912.0)  # 1.5 * 2**23: adding it rounds a float32 to an integer
+_EXP_MIN32 = _F32(-104.0)  # exp is below half the smallest subnormal float32 from -103.98 on
+_E2, _E3, _E4, _E5, _E6, _E7 = (_F32(1 / 2), _F32(1 / 6), _F32(1 / 24), _F32(1 / 120), _F32(1 / 720),
+                                _F32(1 / 5040))
+
+
+@nb.njit(inline="always", cache=True, error_model="numpy")
+def exp32(y):
+    """exp(y) in float32 arithmetic for a float32 y <= 0, within 2 ulp (subnormal results
+    included): as :func:`exp`, with the series to r**7 and 2**k applied in two halves so
+    each factor is a normal float32."""
+    y = y if y > _EXP_MIN32 else _EXP_MIN32
+    shifted = y * _INV_LN2_32 + _ROUND_SHIFT32
+    k = shifted - _ROUND_SHIFT32
+    r = (y - k * _LN2_HI32) - k * _LN2_LO32
+    p = _ONE32 + r * (_ONE32 + r * (_E2 + r * (_E3 + r * (_E4 + r * (_E5 + r * (_E6 + r * _E7))))))
+    ki = np.int32(np.float32(shifted).view(np.int32) - np.float32(_ROUND_SHIFT32).view(np.int32))  # k
+    half = np.int32(ki >> 1)
+    s1 = np.int32((half + 127) << 23).view(np.float32)
+    s2 = np.int32((ki - half + 127) << 23).view(np.float32)
+    return (p * s1) * s2
+
+
+@nb.njit(inline="always", cache=True, error_model="numpy")
+def log1p32(z):
+    """log(1 + z) in float32 arithmetic for a float32 z in [0, 1]: log32 of u = 1 + z corrected
+    by u's rounding error (the log1p trick), within 4 ulp (measured 3.3)."""
+    u = _ONE32 + z
+    return log32(u) - ((u - _ONE32) - z) / u
+
+
 # -- by the data's dtype: these for float32 data, libm for float64 --------------------------
 # ``like`` is any value of the data's dtype; the choice is made when the kernel compiles.
 def log_for(x, like):
     """log(x) (a positive normal float64) for data of ``like``'s dtype."""
+
+
+def log_data(x):
+    """log(x) in x's own dtype: :func:`log32` for float32, libm for float64."""
+
+
+def log1p_data(x):
+    """log(1 + x), x in [0, 1], in x's own dtype: :func:`log1p32` for float32, libm for float64."""
+
+
+def exp_data(x):
+    """exp(x), x <= 0, in x's own dtype: :func:`exp32` for float32, libm for float64."""
 
 
 def log1p_for(z, like):
@@ -90,5 +158,14 @@ def _by_dtype(fast, libm):
 
 
 overload(log_for, inline="always")(_by_dtype(log, math.log))
+def _in_own_dtype(fast32, libm):
+    def typer(x):
+        return (lambda x: fast32(x)) if x == types.float32 else (lambda x: libm(x))
+    return typer
+
+
+overload(log_data, inline="always")(_in_own_dtype(log32, math.log))
+overload(log1p_data, inline="always")(_in_own_dtype(log1p32, math.log1p))
+overload(exp_data, inline="always")(_in_own_dtype(exp32, math.exp))
 overload(log1p_for, inline="always")(_by_dtype(log1p_unit, math.log1p))
 overload(exp_for, inline="always")(_by_dtype(exp, math.exp))
