@@ -167,7 +167,7 @@ class LossFunction:
     def _run(self, y_true, y_pred, kwargs, order, with_value=False):
         rec = self.record
         args = self._arguments(y_true, y_pred, kwargs)
-        if _engine.accepts(args[0], args[2]):  # large NumPy input: chunked, threaded, constant memory
+        if _engine.accepts(args[0], args[2], rec):  # large NumPy input (or a fused kernel): chunked, threaded
             out = _engine.run(rec, *args, order, with_value)
             if out is not None:
                 return out

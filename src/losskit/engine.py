@@ -437,13 +437,17 @@ def _weight_slicer(sample_weight, vshape):
 # ---------------------------------------------------------------------------------------
 # the entry points used by core.LossFunction._run
 # ---------------------------------------------------------------------------------------
-def accepts(xp, y_pred) -> bool:
-    """Cheap test: NumPy namespace, engine on, and y_pred at least ``threshold`` elements."""
+def accepts(xp, y_pred, rec=None) -> bool:
+    """Cheap test: NumPy namespace, engine on, and y_pred at least ``threshold`` elements, or
+    any non-empty size when ``rec`` has fused kernels (one compiled box beats the NumPy calls
+    of the plain path at every size)."""
     s = _settings
     if not s["enabled"] or not is_numpy(xp) or not isinstance(y_pred, np.ndarray):
         return False
     threshold = s["threshold"] if s["threshold"] is not None else settings(y_pred.itemsize)["threshold"]
-    return y_pred.size >= max(threshold, 1)
+    if y_pred.size >= max(threshold, 1):
+        return True
+    return rec is not None and y_pred.size > 0 and s["compiled"] and _fused.covers(rec)
 
 
 def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, with_value=False):
@@ -464,12 +468,14 @@ def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order
             if order and not (rec.stats_grad and rec.vjp):
                 raise _Decline("derivatives of a global loss without stats_grad need the whole array")
             return _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, cfg, order, with_value)
-        tiling = _Tiling(y_pred.shape, _free_axes(rec, y_pred.ndim, reduced, opts), cfg["chunk"])
-        if tiling.count < 2:
-            raise _Decline("fewer than two boxes along the axes that may be cut")
         fused = None
         if cfg["compiled"] and order < 2 and sample_weight is None and reduction != "none":
             fused = _fused.plan(rec, y_true, y_pred, opts)
+        if fused is None and y_pred.size < max(cfg["threshold"], 1):
+            raise _Decline("below the threshold, and no fused kernel for this call")
+        tiling = _Tiling(y_pred.shape, _free_axes(rec, y_pred.ndim, reduced, opts), cfg["chunk"])
+        if tiling.count < (1 if fused is not None else 2):
+            raise _Decline("fewer than two boxes along the axes that may be cut")
         job = _Job(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling,
                    with_value, fused)
         out = job.execute(cfg["threads"])

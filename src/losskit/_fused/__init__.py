@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["Plan", "available", "plan"]
+__all__ = ["Plan", "available", "covers", "plan"]
 
 _FAMILIES = ("_elementwise", "_distribution", "_overlap")
 
@@ -73,6 +73,11 @@ def _planners() -> dict:
             continue
         out.update(module.PLANNERS)
     return out
+
+
+def covers(rec) -> bool:
+    """Whether ``rec``'s loss has fused kernels (for some options) and numba is installed."""
+    return available() and rec.name in _planners()
 
 
 def plan(rec, y_true, y_pred, opts) -> Plan | None:
