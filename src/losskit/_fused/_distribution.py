@@ -1,0 +1,789 @@
+"""Fused kernels of the distribution losses with their default options: categorical
+cross-entropy (probabilities or logits), sparse categorical cross-entropy (integer labels;
+probabilities or logits) and KL divergence (probabilities).
+
+Layout: a box holds whole rows (the class axis is last and never cut), read as C-contiguous
+1-D views with ``C`` entries per row. The kernels walk the box in blocks of whole rows
+(``BLOCK // C`` rows, or one row when ``C > BLOCK``): per-row reductions first (maxima, sums,
+the row-sum checks), then flat, vectorised passes over the block's elements in chunks of at
+most ``BLOCK``, with the row quantities read per segment. Short rows (``C <= 32``) are reduced
+four rows at a time (four independent running sums instead of one serial chain per row);
+longer rows by :func:`~._driver.block_sum`. Per-element values go to small float64 buffers,
+so every total depends on the box alone, never on threads.
+
+Arithmetic is float64 throughout. For float32 data the per-element ``log`` and ``exp`` are
+vectorisable bit-level functions: :mod:`._fastmath`'s, with their series cut to the ~1e-9
+relative accuracy that results rounded to float32 need (``_log9``, ``_exp7`` below: 25-40%
+cheaper); float64 data call libm. Which one a kernel uses is fixed when it compiles, by the
+data's dtype (the ``like`` convention of ``_fastmath.log_for``). Per-row logarithms use
+``_fastmath.log1p_for``/``log_for``.
+
+Domains (a box outside one returns ``None``; the engine then runs the reference kernels on it,
+with their validation): each implies that the reference ``prepare(..., validate=True)`` passes.
+
+- finite inputs; probabilities (``y_pred`` without ``from_logits``, KL's ``y_true``) in
+  [0, 1]; CCE targets >= 0; labels in ``[0, C)``; logits within ``+-1e30`` (float32) or
+  ``+-1e300`` (float64), so that no reference intermediate (``x - max``, a row's
+  ``sum t (max - x)``) overflows;
+- every row the reference checks sums to 1 within HALF its tolerance
+  ``max(sqrt(eps), C 2**-24)`` (``losses._common.row_sum_tolerance``), summed in float64 here.
+  The reference sums in the data's dtype; the margin covers that sum's error: at most
+  ``(C - 1) 2**-24`` in any order, under half the tolerance for ``C <= 64`` (rows the
+  namespace sums by a matrix product), and NumPy's pairwise sums of longer rows err by
+  ``O(log C)`` ulp, far under ``C 2**-25``.
+
+Inside the domains the reference's edge cases are reproduced, not excluded: the probability
+floor ``epsilon`` (``losses._common.prob_epsilon``: e^-40 rounded to float32, as NumPy
+compares it, or e^-100 in float64) inside the logarithms and the zero gradient at or below
+it, ``0 log 0 = 0`` for zero targets, ties of a row's maximum (``_math._max_and_log1p_rest``),
+and exponentials that underflow (float32 data: ``e^z`` is 0 below ``z = -150 ln 2``, where the
+reference's float32 ``exp`` rounds to 0).
+
+Accuracy against the reference kernels: box totals within ~1e-7 relative in float32 (the
+reference rounds each row value to float32, nothing is rounded here before the float64
+total) and a few ulp in float64; gradients elementwise within ~1-2 float32 ulp or a few
+float64 ulp, except where the reference's own expression cancels (soft targets with
+``S p_c ~ t_c`` on logits), where the agreement is absolute, to a few ulp of the row's
+largest term.
+
+Speed (one thread, boxes of 163840 float32, 2-core AVX2 machine): 1e6 x 10 float32 in
+2-7 ns per element for value and value + gradient (CCE probabilities ~4, logits ~4-6, KL
+~5-7, SCCE ~2-6), 1.5-7x faster than the reference kernels per box; 8192 x 32000 float32
+SCCE on logits ~2.7 ns (value) and ~3 ns (value and gradient) per element, against ~8 and
+~40 for the reference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+from ..losses._common import prob_epsilon, row_sum_tolerance
+from . import Plan, flat
+from ._driver import BLOCK, NAN, block_sum, finite_or_none, inline, jit
+from ._fastmath import log1p_for, log_for
+
+__all__ = ["PLANNERS"]
+
+# row-level helpers: compiled as functions of their own (LLVM still inlines them), not
+# inlined into each kernel by numba, which halved the cold compile time (~40 s for all)
+_helper = nb.njit(nogil=True, cache=True, error_model="numpy")
+
+_SHORT = 32  # rows up to this length are reduced four at a time
+# logits beyond these are outside the domain (see the module docstring)
+_LOGIT_MAX = {np.dtype(np.float32): 1e30, np.dtype(np.float64): 1e300}
+# below this, float32's exp rounds to 0 (2**-150); float64 data: libm's exp underflows alike
+_Z_FLUSH = {np.dtype(np.float32): -150 * math.log(2.0), np.dtype(np.float64): -math.inf}
+# (1 + u) atanh(u) - u = u^2 (1 + (u + u^2) G(u^2)), G(z) = sum_k z^k / (2k + 3): the series
+# of _math.bregman_kl; 8 terms reach float32's precision for |u| <= 1/3, 18 float64's.
+_G = tuple(1.0 / (2 * k + 3) for k in range(18))
+
+
+# ---------------------------------------------------------------------------------------
+# helpers chosen by the data's dtype when a kernel compiles (``like``: any value of the
+# data, as for _fastmath.log_for). float32 data need ~1e-9 relative accuracy (a float32
+# result rounds once more), so their log and exp stop their series earlier than _fastmath's
+# (built for 1e-11): about 25-40% cheaper, still vectorisable. float64 data call libm.
+# ---------------------------------------------------------------------------------------
+_LN2 = 0.6931471805599453
+_LN2_HI = 0.693145751953125  # 16 bits: k * _LN2_HI is exact
+_LN2_LO = 1.4286068203094173e-06  # ln 2 - _LN2_HI
+_INV_LN2 = 1.4426950408889634
+_SQRT_HALF_BITS = 0x3FE6A09E667F3BCD  # the float64 bits of sqrt(1/2)
+_ROUND = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer, kept in the low bits
+
+
+@inline
+def _log9(x):
+    """log(x), x a positive normal float64: _fastmath.log with its atanh series stopped at s**9
+    (|s| < 0.172; the next term is below 2e-9 relative to the log1p part, 0 at x = 1)."""
+    b = np.float64(x).view(np.int64)
+    e = (b - _SQRT_HALF_BITS) >> 52
+    f = np.int64(b - (e << 52)).view(np.float64) - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    z2 = z * z
+    return e * _LN2 + (2.0 * s) * ((1.0 + z * (1.0 / 3)) + z2 * ((1.0 / 5 + z * (1.0 / 7)) + z2 * (1.0 / 9)))
+
+
+@inline
+def _exp7(y):
+    """e^y for y <= 0: _fastmath.exp's reduction (y = k ln 2 + r, |r| <= ln 2 / 2) with the
+    Taylor series to r**7 in Estrin's form: relative error below 1e-8. Below -700, e^-700."""
+    y = max(y, -700.0)
+    s = y * _INV_LN2 + _ROUND
+    k = s - _ROUND
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    r2 = r * r
+    p = ((1.0 + r) + r2 * (0.5 + r * (1.0 / 6))) + (r2 * r2) * (
+        (1.0 / 24 + r * (1.0 / 120)) + r2 * (1.0 / 720 + r * (1.0 / 5040)))
+    return p * np.int64((np.float64(s).view(np.int64) + 1023) << 52).view(np.float64)
+
+
+def _ln(x, like):
+    """log(x) for a positive normal float64 x."""
+
+
+def _exp(y, like):
+    """e^y for y <= 0."""
+
+
+def _neg_xlog(t, q, like):
+    """-t log(q) for q > 0 normal; 0 where t = 0."""
+
+
+def _bregman(t, q, inv, like):
+    """t log(t/q) - t + q >= 0 for t in [0, 1], q in [floor, 1] and inv = 1/q, plus the
+    rounding error of the difference t - q where that is not exact (float64 data)."""
+
+
+def _sum_diffs(buf, m, like):
+    """sum(buf[:m]) of KL's differences t - q."""
+
+
+def _f32(like):
+    return like == types.float32
+
+
+@overload(_ln, inline="always")
+def _ln_ov(x, like):
+    return (lambda x, like: _log9(x)) if _f32(like) else (lambda x, like: math.log(x))
+
+
+@overload(_exp, inline="always")
+def _exp_ov(y, like):
+    return (lambda y, like: _exp7(y)) if _f32(like) else (lambda y, like: math.exp(y))
+
+
+@overload(_neg_xlog)  # not inlined by numba (the branch trips its SSA check); LLVM inlines it
+def _neg_xlog_ov(t, q, like):
+    if _f32(like):
+        return lambda t, q, like: -t * _log9(q)  # no branch: the loop vectorises
+
+    def impl(t, q, like):  # libm: skip the call where t = 0 (most classes of one-hot rows)
+        v = 0.0
+        if t != 0.0:
+            v = -t * math.log(q)
+        return v
+    return impl
+
+
+@overload(_bregman)  # not inlined by numba (SSA check, as above); LLVM inlines it
+def _bregman_ov(t, q, inv, like):
+    if _f32(like):
+        def impl32(t, q, inv, like):
+            # float32 data in float64 arithmetic: t - q is exact (or negligible next to the
+            # term), and the direct form's roundings cost ~1.5 ulp / u^2 of the term, 3e-12 for
+            # |u| >= 1/128, so the series is needed only below that, to u^7 (3 terms of G).
+            # _log9's error adds at most 2e-8 relative (t/q near sqrt(2) or sqrt(1/2)).
+            # Both forms are computed and one selected: the loop vectorises.
+            d = t - q
+            u = d / (t + q)
+            z = u * u
+            series = (d * u) * ((u + z) * (_G[0] + z * (_G[1] + z * _G[2])) + 1.0)
+            direct = (t * _log9(t * inv if t > 0.0 else 1.0) - t) + q
+            return series if abs(u) <= 0.0078125 else direct
+        return impl32
+
+    def impl64(t, q, inv, like):
+        # as _math.bregman_kl: the series for q/2 <= t <= 2q (18 terms), else the direct form
+        d = t - q
+        bb = d - t
+        err = (t - (d - bb)) + (-q - bb)  # TwoSum: t - q == d + err exactly
+        if t >= 0.5 * q and t <= 2.0 * q:
+            u = d / (t + q)
+            z = u * u
+            g = _G[17]
+            for k in range(16, -1, -1):
+                g = g * z + _G[k]
+            return (d * u) * ((u + z) * g + 1.0) + err
+        if t == 0.0:
+            return q + err
+        # t / q is subnormal below t ~ 1e-150 (q >= e^-100): a difference of logs there
+        lr = math.log(t / q) if t > 1e-150 else math.log(t) - math.log(q)
+        return ((t * lr - t) + q) + err
+    return impl64
+
+
+@overload(_sum_diffs, inline="always")
+def _sum_diffs_ov(buf, m, like):
+    if _f32(like):
+        # float32 data: the float64 differences are exact where they matter (nearly equal
+        # rows), and small: plain sums lose nothing the float32 result would keep
+        return lambda buf, m, like: block_sum(buf, m)
+
+    def neumaier(buf, m, like):
+        # float64 data: compensated, since for nearly equal rows this sum (the rows' own
+        # rounding) is the value's leading part, and the reference sums it error-free
+        s = 0.0
+        c = 0.0
+        for j in range(m):
+            x = buf[j]
+            t = s + x
+            c += ((s - t) + x) if abs(s) >= abs(x) else ((x - t) + s)
+            s = t
+        return s + c
+    return neumaier
+
+
+@inline
+def _in_tol(s, tau):
+    return abs(s - 1.0) <= tau  # False for NaN
+
+
+@inline
+def _log1p_rest(r, like):
+    """log(1 + r) for r >= 0 (once per row: _fastmath's accuracy)."""
+    return log1p_for(r, like) if r <= 1.0 else log_for(1.0 + r, like)
+
+
+# ---------------------------------------------------------------------------------------
+# per-row reductions over a block of rows
+# ---------------------------------------------------------------------------------------
+@_helper
+def _seg_sums(buf, m, j0, C, out):
+    """out[k] += the sum of buf[i], i < m, over the entries of row k (buf[i] is entry j0 + i
+    of the block). Short rows (whole rows in buf, j0 = 0): four rows at a time."""
+    if C <= _SHORT:
+        nr = m // C
+        k = 0
+        while k + 4 <= nr:
+            i0 = k * C
+            a0 = a1 = a2 = a3 = 0.0
+            for c in range(C):
+                a0 += buf[i0 + c]
+                a1 += buf[i0 + C + c]
+                a2 += buf[i0 + 2 * C + c]
+                a3 += buf[i0 + 3 * C + c]
+            out[k] += a0
+            out[k + 1] += a1
+            out[k + 2] += a2
+            out[k + 3] += a3
+            k += 4
+        while k < nr:
+            a0 = 0.0
+            for c in range(k * C, k * C + C):
+                a0 += buf[c]
+            out[k] += a0
+            k += 1
+    else:
+        j = 0
+        while j < m:
+            k = (j0 + j) // C
+            e = min(m, (k + 1) * C - j0)
+            out[k] += block_sum(buf[j:e], e - j)
+            j = e
+
+
+@_helper
+def _count_outside(xb, n, lo, hi):
+    """How many of xb[:n] are not in [lo, hi] (NaN included)."""
+    bad = 0
+    for i in range(n):
+        v = xb[i]
+        bad += not ((v >= lo) & (v <= hi))
+    return bad
+
+
+# ---------------------------------------------------------------------------------------
+# probabilities: CCE, SCCE and KL
+# ---------------------------------------------------------------------------------------
+@_helper
+def _rows_sum_to_one(tb, pb, nr, C, tau, st, sp):
+    """Rows of tb and pb (the block's first nr rows) each sum to 1 within tau (NaN fails)."""
+    n = nr * C
+    if C <= _SHORT:  # four rows of both at a time: eight independent running sums
+        k = 0
+        while k + 4 <= nr:
+            i0 = k * C
+            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0.0
+            for c in range(i0, i0 + C):
+                a0 += tb[c]
+                a1 += tb[c + C]
+                a2 += tb[c + 2 * C]
+                a3 += tb[c + 3 * C]
+                b0 += pb[c]
+                b1 += pb[c + C]
+                b2 += pb[c + 2 * C]
+                b3 += pb[c + 3 * C]
+            st[k], st[k + 1], st[k + 2], st[k + 3] = a0, a1, a2, a3
+            sp[k], sp[k + 1], sp[k + 2], sp[k + 3] = b0, b1, b2, b3
+            k += 4
+        while k < nr:
+            a0 = b0 = 0.0
+            for c in range(k * C, k * C + C):
+                a0 += tb[c]
+                b0 += pb[c]
+            st[k], sp[k] = a0, b0
+            k += 1
+    else:
+        st[:nr] = 0.0
+        sp[:nr] = 0.0
+        for j0 in range(0, n, BLOCK):
+            m = min(BLOCK, n - j0)
+            _seg_sums(tb[j0:j0 + m], m, j0, C, st)
+            _seg_sums(pb[j0:j0 + m], m, j0, C, sp)
+    ok = 0
+    for k in range(nr):
+        ok += _in_tol(st[k], tau) & _in_tol(sp[k], tau)
+    return ok == nr
+
+
+@jit
+def _cce_prob(t, p, g, scale, C, eps, tau, grad):
+    """CCE on probabilities: per row -sum_c t_c log max(p_c, eps); gradient -t_c / p_c (0 where
+    p_c <= eps). Domain: t >= 0, p in [0, 1], rows of both summing to 1."""
+    rows = p.size // C
+    rb = max(1, BLOCK // C)
+    buf = np.empty(BLOCK)
+    st = np.empty(rb)
+    sp = np.empty(rb)
+    total = 0.0
+    for r0 in range(0, rows, rb):
+        nr = min(rb, rows - r0)
+        b0, n = r0 * C, nr * C
+        if not _rows_sum_to_one(t[b0:b0 + n], p[b0:b0 + n], nr, C, tau, st, sp):
+            return NAN
+        for j0 in range(b0, b0 + n, BLOCK):
+            m = min(BLOCK, b0 + n - j0)
+            tb, pb = t[j0:j0 + m], p[j0:j0 + m]
+            if grad:
+                gb = g[j0:j0 + m]
+                for j in range(m):
+                    a, x = np.float64(tb[j]), np.float64(pb[j])
+                    ok = (a >= 0.0) & (x >= 0.0) & (x <= 1.0)
+                    xc = max(x, eps)
+                    buf[j] = _neg_xlog(a, xc, pb[j]) + (0.0 if ok else NAN)
+                    gb[j] = (-a * ((x > eps) / xc)) * scale
+            else:
+                for j in range(m):
+                    a, x = np.float64(tb[j]), np.float64(pb[j])
+                    ok = (a >= 0.0) & (x >= 0.0) & (x <= 1.0)
+                    buf[j] = _neg_xlog(a, max(x, eps), pb[j]) + (0.0 if ok else NAN)
+            total += block_sum(buf, m)
+    return total
+
+
+@jit
+def _kl_prob(t, p, g, scale, C, eps, tau, grad):
+    """KL(t || q) on probabilities, q = max(p, eps): per row sum_c [t log(t/q) - t + q] (non-negative
+    Bregman terms, a series near t = q) plus sum_c (t - q) summed apart (float64 data: with the
+    differences' rounding errors, compensated), as _divergence._kl_value. Gradient -t / p (0 where p <= eps).
+    Domain: t and p in [0, 1], rows of both summing to 1."""
+    rows = p.size // C
+    rb = max(1, BLOCK // C)
+    bufb = np.empty(BLOCK)
+    bufd = np.empty(BLOCK)
+    st = np.empty(rb)
+    sp = np.empty(rb)
+    total = 0.0
+    for r0 in range(0, rows, rb):
+        nr = min(rb, rows - r0)
+        b0, n = r0 * C, nr * C
+        if not _rows_sum_to_one(t[b0:b0 + n], p[b0:b0 + n], nr, C, tau, st, sp):
+            return NAN
+        for j0 in range(b0, b0 + n, BLOCK):
+            m = min(BLOCK, b0 + n - j0)
+            tb, pb = t[j0:j0 + m], p[j0:j0 + m]
+            if grad:
+                gb = g[j0:j0 + m]
+                for j in range(m):
+                    a, x = np.float64(tb[j]), np.float64(pb[j])
+                    ok = (a >= 0.0) & (a <= 1.0) & (x >= 0.0) & (x <= 1.0)
+                    q = max(x, eps)
+                    inv = 1.0 / q
+                    bufb[j] = _bregman(a, q, inv, pb[j]) + (0.0 if ok else NAN)
+                    bufd[j] = a - q
+                    gb[j] = (-a * ((x > eps) * inv)) * scale
+            else:
+                for j in range(m):
+                    a, x = np.float64(tb[j]), np.float64(pb[j])
+                    ok = (a >= 0.0) & (a <= 1.0) & (x >= 0.0) & (x <= 1.0)
+                    q = max(x, eps)
+                    bufb[j] = _bregman(a, q, 1.0 / q, pb[j]) + (0.0 if ok else NAN)
+                    bufd[j] = a - q
+            total += block_sum(bufb, m) + _sum_diffs(bufd, m, pb[0])
+    return total
+
+
+@jit
+def _scce_prob(lab, p, g, scale, C, eps, tau, grad):
+    """SCCE on probabilities: per row -log max(p_y, eps); gradient -1 / p_y on the true class
+    (0 where p_y <= eps), -0 elsewhere (-t / p with t = 0). Domain: labels in [0, C), p in
+    [0, 1], rows summing to 1."""
+    rows = p.size // C
+    rb = max(1, BLOCK // C)
+    sp = np.empty(rb)
+    vals = np.empty(rb)
+    total = 0.0
+    nz = -0.0 * scale
+    for r0 in range(0, rows, rb):
+        nr = min(rb, rows - r0)
+        b0, n = r0 * C, nr * C
+        pb = p[b0:b0 + n]
+        sp[:nr] = 0.0
+        for j0 in range(0, n, BLOCK):
+            m = min(BLOCK, n - j0)
+            _seg_sums(pb[j0:j0 + m], m, j0, C, sp)
+        bad = _count_outside(pb, n, 0.0, 1.0)
+        for k in range(nr):
+            y = np.int64(lab[r0 + k])
+            bad += (y < 0) | (y >= C) | (not _in_tol(sp[k], tau))
+        if bad:
+            return NAN
+        for k in range(nr):
+            y = np.int64(lab[r0 + k])
+            x = np.float64(pb[k * C + y])
+            xc = max(x, eps)
+            vals[k] = -_ln(xc, pb[k * C + y])
+            if grad:
+                gr = g[b0 + k * C:b0 + (k + 1) * C]
+                for c in range(C):
+                    gr[c] = nz
+                gr[y] = -((x > eps) / xc) * scale
+        total += block_sum(vals, nr)
+    return total
+
+
+# ---------------------------------------------------------------------------------------
+# logits: SCCE and CCE
+# ---------------------------------------------------------------------------------------
+@_helper
+def _exps(zb, m, zmin, eb, gb, grad, like):
+    """eb[i] = e^zb[i] where zb[i] < 0, else 0 (the maxima: rest's sum leaves them out), and
+    with ``grad`` gb[i] = e^zb[i] (1 at the maxima); 0 below zmin (float32's underflow)."""
+    if grad:
+        for i in range(m):
+            z = zb[i]
+            e = _exp(z, like) if z >= zmin else 0.0
+            eb[i] = e if z < 0.0 else 0.0
+            gb[i] = e
+    else:
+        for i in range(m):
+            z = zb[i]
+            e = _exp(z, like) if z >= zmin else 0.0
+            eb[i] = e if z < 0.0 else 0.0
+
+
+@_helper
+def _long_max(xr, C):
+    """The maximum of a long row, eight running maxima (NaN is rejected before)."""
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = xr[0]
+    c = 0
+    while c + 8 <= C:
+        a0 = max(a0, xr[c])
+        a1 = max(a1, xr[c + 1])
+        a2 = max(a2, xr[c + 2])
+        a3 = max(a3, xr[c + 3])
+        a4 = max(a4, xr[c + 4])
+        a5 = max(a5, xr[c + 5])
+        a6 = max(a6, xr[c + 6])
+        a7 = max(a7, xr[c + 7])
+        c += 8
+    while c < C:
+        a0 = max(a0, xr[c])
+        c += 1
+    return max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
+
+
+@_helper
+def _softmax_rows(xb, tb, nr, C, zmin, zb, eb, vb, mx, rest, ssum, vsum, gb, grad, dense):
+    """Row quantities of log-softmax for the block's nr rows (_math._max_and_log1p_rest):
+    mx[k], the row's maximum, and rest[k] = sum_{x < max} e^(x - max) + (ties - 1), the sum
+    without its leading 1, so a dominant class keeps its tiny remainder. With ``grad``,
+    gb = e^(x - max) (1 at the maxima); with ``dense`` targets tb, ssum[k] = sum_c t_c and
+    vsum[k] = sum_c t_c (max - x_c) (non-negative terms).
+
+    Rows of at most BLOCK entries: each row's max and its shifted entries x - max (exact in
+    float64 for float32 data) go to zb, then one flat pass of exponentials over the block
+    and the per-row sums. Longer rows (one per block): the max, then chunks of BLOCK."""
+    n = nr * C
+    rest[:nr] = 0.0
+    ssum[:nr] = 0.0
+    vsum[:nr] = 0.0
+    like = xb[0]
+    if C <= BLOCK:
+        for k in range(nr):
+            xr = xb[k * C:(k + 1) * C]
+            zr = zb[k * C:(k + 1) * C]
+            m = xr[0]
+            for c in range(C):
+                v = xr[c]
+                m = v if v > m else m
+            mf = np.float64(m)
+            ties = 0
+            for c in range(C):
+                z = np.float64(xr[c]) - mf
+                zr[c] = z
+                ties += z == 0.0
+            mx[k] = mf
+            rest[k] = ties - 1.0
+        _exps(zb, n, zmin, eb, gb, grad, like)
+        _seg_sums(eb, n, 0, C, rest)
+        if dense:
+            for i in range(n):
+                vb[i] = np.float64(tb[i]) * -zb[i]
+            _seg_sums(tb, n, 0, C, ssum)
+            _seg_sums(vb, n, 0, C, vsum)
+    else:
+        for k in range(nr):  # one row
+            xr = xb[k * C:(k + 1) * C]
+            m = _long_max(xr, C)
+            ties = 0
+            for c in range(C):
+                ties += xr[c] == m
+            mf = np.float64(m)
+            mx[k] = mf
+            acc = ties - 1.0
+            for j0 in range(0, C, BLOCK):
+                mm = min(BLOCK, C - j0)
+                xc = xr[j0:j0 + mm]
+                for i in range(mm):
+                    zb[i] = np.float64(xc[i]) - mf
+                _exps(zb, mm, zmin, eb, gb[k * C + j0:k * C + j0 + mm], grad, like)
+                acc += block_sum(eb, mm)
+                if dense:
+                    tc = tb[k * C + j0:k * C + j0 + mm]
+                    for i in range(mm):
+                        vb[i] = np.float64(tc[i]) * -zb[i]
+                    ssum[k] += block_sum(tc, mm)
+                    vsum[k] += block_sum(vb, mm)
+            rest[k] = acc
+
+
+@jit
+def _scce_logits(lab, x, g, scale, C, lmax, zmin, grad):
+    """SCCE on logits: per row log1p(rest) + (max - x_y); gradient softmax(x) - onehot(y), the
+    true class as -(1 - p_y) (rest / (1 + rest) at a maximum: no cancellation).
+    Domain: labels in [0, C), finite logits within +-lmax."""
+    rows = x.size // C
+    rb = max(1, BLOCK // C)
+    w = min(BLOCK, rb * C)
+    zb = np.empty(w)
+    eb = np.empty(w)
+    mx = np.empty(rb)
+    rest = np.empty(rb)
+    unused = np.empty(rb)
+    vals = np.empty(rb)
+    total = 0.0
+    for r0 in range(0, rows, rb):
+        nr = min(rb, rows - r0)
+        b0, n = r0 * C, nr * C
+        xb = x[b0:b0 + n]
+        bad = _count_outside(xb, n, -lmax, lmax)
+        for k in range(nr):
+            y = np.int64(lab[r0 + k])
+            bad += (y < 0) | (y >= C)
+        if bad:
+            return NAN
+        gb = g[b0:b0 + n] if grad else g
+        _softmax_rows(xb, xb, nr, C, zmin, zb, eb, eb, mx, rest, unused, unused, gb, grad, False)
+        for k in range(nr):
+            y = np.int64(lab[r0 + k])
+            vals[k] = _log1p_rest(rest[k], xb[0]) - (np.float64(xb[k * C + y]) - mx[k])
+        total += block_sum(vals, nr)
+        if grad:
+            for k in range(nr):
+                y = np.int64(lab[r0 + k])
+                inv = 1.0 / (1.0 + rest[k])
+                si = scale * inv
+                gr = gb[k * C:(k + 1) * C]
+                ey = np.float64(gr[y])  # e^(x_y - max): 1 at a maximum
+                for c in range(C):
+                    gr[c] = gr[c] * si
+                u = rest[k] * inv if ey == 1.0 else 1.0 - ey * inv
+                gr[y] = -u * scale
+    return total
+
+
+@jit
+def _cce_logits(t, x, g, scale, C, lmax, zmin, tau, grad):
+    """CCE on logits against target rows t >= 0 summing to 1: per row
+    S log1p(rest) + sum_c t_c (max - x_c) (both parts non-negative), S = sum_c t_c; gradient
+    (S - t_c) p_c - t_c (1 - p_c), with 1 - p = rest / (1 + rest) where e^(x - max) = 1.
+    Domain: finite logits within +-lmax, t >= 0, rows of t summing to 1."""
+    rows = x.size // C
+    rb = max(1, BLOCK // C)
+    w = min(BLOCK, rb * C)
+    zb = np.empty(w)
+    eb = np.empty(w)
+    vb = np.empty(w)
+    mx = np.empty(rb)
+    rest = np.empty(rb)
+    ssum = np.empty(rb)
+    vsum = np.empty(rb)
+    vals = np.empty(rb)
+    total = 0.0
+    for r0 in range(0, rows, rb):
+        nr = min(rb, rows - r0)
+        b0, n = r0 * C, nr * C
+        xb, tb = x[b0:b0 + n], t[b0:b0 + n]
+        if _count_outside(xb, n, -lmax, lmax) + _count_outside(tb, n, 0.0, 2.0):
+            return NAN
+        gb = g[b0:b0 + n] if grad else g
+        _softmax_rows(xb, tb, nr, C, zmin, zb, eb, vb, mx, rest, ssum, vsum, gb, grad, True)
+        ok = 0
+        for k in range(nr):
+            ok += _in_tol(ssum[k], tau)
+            vals[k] = ssum[k] * _log1p_rest(rest[k], xb[0]) + vsum[k]
+        if ok != nr:
+            return NAN
+        total += block_sum(vals, nr)
+        if grad:
+            for k in range(nr):
+                inv = 1.0 / (1.0 + rest[k])
+                ui = rest[k] * inv
+                s = ssum[k]
+                gr = gb[k * C:(k + 1) * C]
+                tr = tb[k * C:(k + 1) * C]
+                for c in range(C):
+                    e = np.float64(gr[c])
+                    a = np.float64(tr[c])
+                    pc = e * inv
+                    u = ui if e == 1.0 else 1.0 - pc
+                    gr[c] = ((s - a) * pc - a * u) * scale
+    return total
+
+
+# ---------------------------------------------------------------------------------------
+# planners
+# ---------------------------------------------------------------------------------------
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_zero(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) and v == 0
+
+
+def _flag(v):
+    """A boolean option as a bool, or None when it is not one (the reference then raises)."""
+    return bool(v) if isinstance(v, (bool, np.bool_)) else None
+
+
+def _common(y_pred, opts, known):
+    """(dtype, C) when y_pred and the options fit the kernels (known option names only, the
+    class axis last), else None."""
+    if not isinstance(y_pred, np.ndarray) or y_pred.dtype not in _FLOATS or y_pred.ndim < 1:
+        return None
+    axis = opts.get("axis", -1)
+    if set(opts) - set(known) or not _is_int(axis) or int(axis) not in (-1, y_pred.ndim - 1):
+        return None
+    C = int(y_pred.shape[-1])
+    return (y_pred.dtype, C) if C >= 1 else None
+
+
+def _floor(dt):
+    """The default probability floor as the reference compares it: rounded to the dtype."""
+    return float(dt.type(prob_epsilon(np, dt, None)))
+
+
+def _half_tol(dt, C):
+    return 0.5 * row_sum_tolerance(np, C, dt)
+
+
+def _make_plan(kernel, dt, C, args, dense):
+    """Plan callables around ``kernel(y_true, y_pred, g, scale, C, *args, grad)``; ``dense``:
+    y_true has y_pred's shape, else one integer label per row."""
+
+    def views(yt, yp):
+        if not isinstance(yt, np.ndarray) or yp.dtype != dt or yp.size % C:
+            return None
+        if yt.size * (1 if dense else C) != yp.size:
+            return None
+        if (yt.dtype != dt) if dense else (yt.dtype.kind not in "iu"):
+            return None
+        if not dense and yt.dtype != np.int64:  # one compiled kernel for every label dtype (uint64
+            yt = yt.astype(np.int64)  # from 2**63 wraps to negative ids: out of range, as it should)
+        return flat(yt, yp)
+
+    def value(yt, yp):
+        v = views(yt, yp)
+        if v is None:
+            return None
+        t, p = v
+        return finite_or_none(kernel(t, p, p[:0], 0.0, C, *args, False))
+
+    def value_grad(yt, yp, g, scale):
+        v = views(yt, yp)
+        if v is None or np.ndim(scale) != 0 or g.dtype != dt or g.shape != yp.shape or not g.flags.c_contiguous:
+            return None
+        t, p = v
+        return finite_or_none(kernel(t, p, g.reshape(-1), float(scale), C, *args, True))
+
+    return Plan(value=value, value_grad=value_grad)
+
+
+_CCE_KNOWN = ("axis", "from_logits", "label_smoothing", "class_weight", "renormalize", "epsilon")
+
+
+def _cce_from_logits(opts):
+    """``from_logits`` (a bool) when every other option has its default, else None."""
+    from_logits = _flag(opts.get("from_logits", False))
+    if from_logits is None or _flag(opts.get("renormalize", False)) is not False:
+        return None
+    if not _is_zero(opts.get("label_smoothing", 0.0)):
+        return None
+    if opts.get("class_weight") is not None or opts.get("epsilon") is not None:
+        return None
+    return from_logits
+
+
+def _cce_planner(y_true, y_pred, opts):
+    common = _common(y_pred, opts, _CCE_KNOWN)
+    from_logits = _cce_from_logits(opts)
+    if common is None or from_logits is None:
+        return None
+    dt, C = common
+    if not isinstance(y_true, np.ndarray) or y_true.dtype != dt or y_true.shape != y_pred.shape:
+        return None
+    if from_logits:
+        return _make_plan(_cce_logits, dt, C, (_LOGIT_MAX[dt], _Z_FLUSH[dt], _half_tol(dt, C)), True)
+    return _make_plan(_cce_prob, dt, C, (_floor(dt), _half_tol(dt, C)), True)
+
+
+def _scce_planner(y_true, y_pred, opts):
+    common = _common(y_pred, opts, (*_CCE_KNOWN, "ignore_index"))
+    from_logits = _cce_from_logits(opts)
+    if common is None or from_logits is None or opts.get("ignore_index") is not None:
+        return None
+    dt, C = common
+    if not isinstance(y_true, np.ndarray) or y_true.dtype.kind not in "iu":
+        return None
+    rows = y_pred.shape[:-1]
+    if y_true.shape not in (rows, (*rows, 1)):  # Keras's (N, 1) labels too: the same values
+        return None
+    if from_logits:
+        return _make_plan(_scce_logits, dt, C, (_LOGIT_MAX[dt], _Z_FLUSH[dt]), False)
+    return _make_plan(_scce_prob, dt, C, (_floor(dt), _half_tol(dt, C)), False)
+
+
+_KL_KNOWN = ("from_logits", "log_target", "normalized", "epsilon", "clip_target", "axis")
+
+
+def _kl_planner(y_true, y_pred, opts):
+    common = _common(y_pred, opts, _KL_KNOWN)
+    if common is None or opts.get("epsilon") is not None:
+        return None
+    flags = [_flag(opts.get(k, d)) for k, d in
+             (("from_logits", False), ("log_target", False), ("normalized", True), ("clip_target", False))]
+    if flags != [False, False, True, False]:
+        return None
+    dt, C = common
+    if not isinstance(y_true, np.ndarray) or y_true.dtype != dt or y_true.shape != y_pred.shape:
+        return None
+    return _make_plan(_kl_prob, dt, C, (_floor(dt), _half_tol(dt, C)), True)
+
+
+PLANNERS = {
+    "categorical_cross_entropy": _cce_planner,
+    "sparse_categorical_cross_entropy": _scce_planner,
+    "kl_divergence": _kl_planner,
+}
