@@ -624,7 +624,9 @@ class _Job:
     # -- all boxes -------------------------------------------------------------------
     def execute(self, threads):
         count = self.tiling.count
-        if self.order and self.reduction == "mean" and (self.has_sw or self.rec.implicit_weight is not None):
+        # (a fused plan implies no weights: its planner accepts only options without implicit ones)
+        if (self.order and self.reduction == "mean" and self.fused is None
+                and (self.has_sw or self.rec.implicit_weight is not None)):
             totals = _for_each(count, self._weight_box, threads)
             if totals[0] is not None:  # weighted: the total weight in the values' dtype
                 self.denom = _as(self.xp, _fsum(t[0] for t in totals), totals[0][1])

@@ -12,9 +12,8 @@ longer rows by :func:`~._driver.block_sum`. Per-element values go to small float
 so every total depends on the box alone, never on threads.
 
 Arithmetic is float64 throughout. For float32 data the per-element ``log`` and ``exp`` are
-vectorisable bit-level functions: :mod:`._fastmath`'s, with their series cut to the ~1e-9
-relative accuracy that results rounded to float32 need (``_log9``, ``_exp7`` below: 25-40%
-cheaper); float64 data call libm. Which one a kernel uses is fixed when it compiles, by the
+:mod:`._fastmath`'s vectorisable bit-level functions, with the ~1e-9 relative accuracy that
+results rounded to float32 need; float64 data call libm. Which one a kernel uses is fixed when it compiles, by the
 data's dtype (the ``like`` convention of ``_fastmath.log_for``). Per-row logarithms use
 ``_fastmath.log1p_for``/``log_for``.
 
@@ -65,7 +64,8 @@ from numba.extending import overload
 from ..losses._common import prob_epsilon, row_sum_tolerance
 from . import Plan, flat
 from ._driver import BLOCK, NAN, block_sum, finite_or_none, inline, jit
-from ._fastmath import log1p_for, log_for
+from ._fastmath import exp_for, log1p_for, log_for
+from ._fastmath import log as fast_log
 
 __all__ = ["PLANNERS"]
 
@@ -85,51 +85,9 @@ _G = tuple(1.0 / (2 * k + 3) for k in range(18))
 
 # ---------------------------------------------------------------------------------------
 # helpers chosen by the data's dtype when a kernel compiles (``like``: any value of the
-# data, as for _fastmath.log_for). float32 data need ~1e-9 relative accuracy (a float32
-# result rounds once more), so their log and exp stop their series earlier than _fastmath's
-# (built for 1e-11): about 25-40% cheaper, still vectorisable. float64 data call libm.
+# data, as for _fastmath.log_for): float32 data use _fastmath's vectorisable log and exp
+# (float32-grade, ~1e-9 relative), float64 data call libm.
 # ---------------------------------------------------------------------------------------
-_LN2 = 0.6931471805599453
-_LN2_HI = 0.693145751953125  # 16 bits: k * _LN2_HI is exact
-_LN2_LO = 1.4286068203094173e-06  # ln 2 - _LN2_HI
-_INV_LN2 = 1.4426950408889634
-_SQRT_HALF_BITS = 0x3FE6A09E667F3BCD  # the float64 bits of sqrt(1/2)
-_ROUND = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer, kept in the low bits
-
-
-@inline
-def _log9(x):
-    """log(x), x a positive normal float64: _fastmath.log with its atanh series stopped at s**9
-    (|s| < 0.172; the next term is below 2e-9 relative to the log1p part, 0 at x = 1)."""
-    b = np.float64(x).view(np.int64)
-    e = (b - _SQRT_HALF_BITS) >> 52
-    f = np.int64(b - (e << 52)).view(np.float64) - 1.0
-    s = f / (2.0 + f)
-    z = s * s
-    z2 = z * z
-    return e * _LN2 + (2.0 * s) * ((1.0 + z * (1.0 / 3)) + z2 * ((1.0 / 5 + z * (1.0 / 7)) + z2 * (1.0 / 9)))
-
-
-@inline
-def _exp7(y):
-    """e^y for y <= 0: _fastmath.exp's reduction (y = k ln 2 + r, |r| <= ln 2 / 2) with the
-    Taylor series to r**7 in Estrin's form: relative error below 1e-8. Below -700, e^-700."""
-    y = max(y, -700.0)
-    s = y * _INV_LN2 + _ROUND
-    k = s - _ROUND
-    r = (y - k * _LN2_HI) - k * _LN2_LO
-    r2 = r * r
-    p = ((1.0 + r) + r2 * (0.5 + r * (1.0 / 6))) + (r2 * r2) * (
-        (1.0 / 24 + r * (1.0 / 120)) + r2 * (1.0 / 720 + r * (1.0 / 5040)))
-    return p * np.int64((np.float64(s).view(np.int64) + 1023) << 52).view(np.float64)
-
-
-def _ln(x, like):
-    """log(x) for a positive normal float64 x."""
-
-
-def _exp(y, like):
-    """e^y for y <= 0."""
 
 
 def _neg_xlog(t, q, like):
@@ -149,20 +107,10 @@ def _f32(like):
     return like == types.float32
 
 
-@overload(_ln, inline="always")
-def _ln_ov(x, like):
-    return (lambda x, like: _log9(x)) if _f32(like) else (lambda x, like: math.log(x))
-
-
-@overload(_exp, inline="always")
-def _exp_ov(y, like):
-    return (lambda y, like: _exp7(y)) if _f32(like) else (lambda y, like: math.exp(y))
-
-
 @overload(_neg_xlog)  # not inlined by numba (the branch trips its SSA check); LLVM inlines it
 def _neg_xlog_ov(t, q, like):
     if _f32(like):
-        return lambda t, q, like: -t * _log9(q)  # no branch: the loop vectorises
+        return lambda t, q, like: -t * fast_log(q)  # no branch: the loop vectorises
 
     def impl(t, q, like):  # libm: skip the call where t = 0 (most classes of one-hot rows)
         v = 0.0
@@ -179,13 +127,13 @@ def _bregman_ov(t, q, inv, like):
             # float32 data in float64 arithmetic: t - q is exact (or negligible next to the
             # term), and the direct form's roundings cost ~1.5 ulp / u^2 of the term, 3e-12 for
             # |u| >= 1/128, so the series is needed only below that, to u^7 (3 terms of G).
-            # _log9's error adds at most 2e-8 relative (t/q near sqrt(2) or sqrt(1/2)).
+            # fast_log's error adds at most 2e-8 relative (t/q near sqrt(2) or sqrt(1/2)).
             # Both forms are computed and one selected: the loop vectorises.
             d = t - q
             u = d / (t + q)
             z = u * u
             series = (d * u) * ((u + z) * (_G[0] + z * (_G[1] + z * _G[2])) + 1.0)
-            direct = (t * _log9(t * inv if t > 0.0 else 1.0) - t) + q
+            direct = (t * fast_log(t * inv if t > 0.0 else 1.0) - t) + q
             return series if abs(u) <= 0.0078125 else direct
         return impl32
 
@@ -439,7 +387,7 @@ def _scce_prob(lab, p, g, scale, C, eps, tau, grad):
             y = np.int64(lab[r0 + k])
             x = np.float64(pb[k * C + y])
             xc = max(x, eps)
-            vals[k] = -_ln(xc, pb[k * C + y])
+            vals[k] = -log_for(xc, pb[k * C + y])
             if grad:
                 gr = g[b0 + k * C:b0 + (k + 1) * C]
                 for c in range(C):
@@ -459,13 +407,13 @@ def _exps(zb, m, zmin, eb, gb, grad, like):
     if grad:
         for i in range(m):
             z = zb[i]
-            e = _exp(z, like) if z >= zmin else 0.0
+            e = exp_for(z, like) if z >= zmin else 0.0
             eb[i] = e if z < 0.0 else 0.0
             gb[i] = e
     else:
         for i in range(m):
             z = zb[i]
-            e = _exp(z, like) if z >= zmin else 0.0
+            e = exp_for(z, like) if z >= zmin else 0.0
             eb[i] = e if z < 0.0 else 0.0
 
 
