@@ -685,21 +685,20 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
     fused = _fused.plan(rec, y_true, y_pred, opts) if cfg["compiled"] and order < 2 else None
     handled = []
 
-    def prepared(i, check):
+    def raw(i):  # the box's slices and its views of the inputs
         sl = tiling.box(i)
-        yt, yp, o = rec.prepare(xp, None if y_true is None else y_true[sl[:1]], y_pred[sl], dict(opts), check)
-        if tuple(yp.shape) != tuple(y_pred[sl].shape):
+        return sl, None if y_true is None else y_true[sl[:1]], y_pred[sl]
+
+    def prepared(i, check):
+        sl, yt0, yp0 = raw(i)
+        yt, yp, o = rec.prepare(xp, yt0, yp0, dict(opts), check)
+        if tuple(yp.shape) != tuple(yp0.shape):
             raise _Decline("prepare changed y_pred's shape")
         return sl, yt, yp, o
 
-    def fused_box(i):
-        sl = tiling.box(i)
-        yt = None if y_true is None else y_true[sl[:1]]
-        return sl, yt, y_pred[sl]
-
     def box(i):
         if fused is not None and i:
-            _, yt, yp = fused_box(i)
+            _, yt, yp = raw(i)
             sums = fused.stats(yt, yp)
             if sums is not None:
                 handled.append(i)
@@ -722,7 +721,7 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
                                  like=state["like"], validate=validate)
     value = _red.reduce(xp, values, weight, reduction)
     route = f"stats: {tiling.count} boxes, {min(cfg['threads'], tiling.count)} thread(s)"
-    route += _compiled_note(fused, [0, *handled], tiling.count)
+    route += _compiled_note(fused, handled, tiling.count - 1)  # box 0 is the record's, by design
     if not order:
         _route(route)
         return value
@@ -733,7 +732,7 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
 
     def deriv_box(i):
         if fused is not None and i in handled_set:
-            sl, yt, yp = fused_box(i)
+            sl, yt, yp = raw(i)
             if fused.stats_grad(yt, yp, out[0][sl], totals, ct):
                 return
         sl, yt, yp, o = prepared(i, False)  # the first pass validated every box

@@ -65,13 +65,7 @@ def available() -> bool:
 def _planners() -> dict:
     out = {}
     for name in _FAMILIES:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as e:  # a family without fused kernels yet
-            if e.name != f"{__name__}.{name}":
-                raise
-            continue
-        out.update(module.PLANNERS)
+        out.update(importlib.import_module(f"{__name__}.{name}").PLANNERS)
     return out
 
 
@@ -87,6 +81,12 @@ def plan(rec, y_true, y_pred, opts) -> Plan | None:
         return None
     planner = _planners().get(rec.name)
     return None if planner is None else planner(y_true, y_pred, opts)
+
+
+def flag(value):
+    """A boolean option as a bool, or None when it is not one (the reference's check_flag
+    then raises, so the planner declines)."""
+    return bool(value) if isinstance(value, (bool, np.bool_)) else None
 
 
 def flat(*arrays):

@@ -62,7 +62,7 @@ from numba import types
 from numba.extending import overload
 
 from ..losses._common import prob_epsilon, row_sum_tolerance
-from . import Plan, flat
+from . import Plan, flag, flat
 from ._driver import BLOCK, NAN, block_sum, finite_or_none, inline, jit
 from ._fastmath import exp_for, log1p_for, log_for
 from ._fastmath import log as fast_log
@@ -611,11 +611,6 @@ def _is_zero(v):
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) and v == 0
 
 
-def _flag(v):
-    """A boolean option as a bool, or None when it is not one (the reference then raises)."""
-    return bool(v) if isinstance(v, (bool, np.bool_)) else None
-
-
 def _common(y_pred, opts, known):
     """(dtype, C) when y_pred and the options fit the kernels (known option names only, the
     class axis last), else None."""
@@ -674,8 +669,8 @@ _CCE_KNOWN = ("axis", "from_logits", "label_smoothing", "class_weight", "renorma
 
 def _cce_from_logits(opts):
     """``from_logits`` (a bool) when every other option has its default, else None."""
-    from_logits = _flag(opts.get("from_logits", False))
-    if from_logits is None or _flag(opts.get("renormalize", False)) is not False:
+    from_logits = flag(opts.get("from_logits", False))
+    if from_logits is None or flag(opts.get("renormalize", False)) is not False:
         return None
     if not _is_zero(opts.get("label_smoothing", 0.0)):
         return None
@@ -720,7 +715,7 @@ def _kl_planner(y_true, y_pred, opts):
     common = _common(y_pred, opts, _KL_KNOWN)
     if common is None or opts.get("epsilon") is not None:
         return None
-    flags = [_flag(opts.get(k, d)) for k, d in
+    flags = [flag(opts.get(k, d)) for k, d in
              (("from_logits", False), ("log_target", False), ("normalized", True), ("clip_target", False))]
     if flags != [False, False, True, False]:
         return None

@@ -21,7 +21,7 @@ import numpy as np
 
 BLOCK = 512
 NAN = math.nan
-NAN32 = np.float32(math.nan)  # NaN in any float dtype's arithmetic stays float32 for float32 values
+NAN32 = np.float32(math.nan)  # added to a float32 value, the result stays float32 (NAN would make it float64)
 
 jit = nb.njit(nogil=True, cache=True, error_model="numpy")  # numpy error model: x / 0 is inf, no check
 inline = nb.njit(inline="always", cache=True, error_model="numpy")

@@ -14,6 +14,7 @@ import functools
 import numpy as np
 
 from ..losses._common import complement_floor, prob_epsilon
+from ..losses._margin import _CHECKED_MARGIN
 from . import Plan, flat
 from ._driver import NAN32, elementwise_kernels, finite_or_none, inline
 from ._fastmath import exp_data, log1p_data, log_data
@@ -67,7 +68,7 @@ def _hinge_planner(y_true, y_pred, opts):
     margin = opts.get("margin")
     if not _same_float_pair(y_true, y_pred) or isinstance(margin, bool) or not isinstance(margin, (int, float)):
         return None
-    if not abs(margin) <= 1e30:  # the reference's "checked" bound: z stays finite
+    if not abs(margin) <= _CHECKED_MARGIN:  # the reference's bound: z = margin - y s stays finite
         return None
     return _plan(_hinge, (y_pred.dtype.type(margin), y_pred.dtype.type(1)))
 

@@ -34,7 +34,8 @@ import numbers
 
 import numpy as np
 
-from . import Plan, flat
+from ..losses._segmentation import _flat_below, _smoothing
+from . import Plan, flag, flat
 from ._driver import BLOCK, NAN, block_sum, jit
 
 # ---------------------------------------------------------------------------------------
@@ -111,17 +112,6 @@ _DICE_KNOWN = {"axis", "smooth", "smooth_nr", "smooth_dr", "activation", "class_
                "include_background", "ignore_index", "soft_label", "squared_pred"}
 
 
-def _flag(value):
-    """A bool option as the reference's check_flag reads it, or None when it would raise."""
-    return bool(value) if isinstance(value, (bool, np.bool_)) else None
-
-
-def _flat_below(dtype):
-    """The reference's floor on ``|D|`` for the derivatives (segmentation._flat_below)."""
-    fi = np.finfo(dtype)
-    return math.sqrt(fi.smallest_normal / fi.eps)
-
-
 def _dice_planner(y_true, y_pred, opts):
     if not (isinstance(y_true, np.ndarray) and isinstance(y_pred, np.ndarray)):
         return None
@@ -132,14 +122,12 @@ def _dice_planner(y_true, y_pred, opts):
         return None
     if any(opts.get(k, v) is not v for k, v in _DICE_DEFAULTS.items()):
         return None
-    if _flag(opts.get("include_background", True)) is not True or _flag(opts.get("soft_label", False)) is not False:
+    if flag(opts.get("include_background", True)) is not True or flag(opts.get("soft_label", False)) is not False:
         return None
-    squared = _flag(opts.get("squared_pred", False))
+    squared = flag(opts.get("squared_pred", False))
     if squared is None:
         return None
     try:  # the reference's own parsing (floats, >= 0); it raises its own error on bad values
-        from ..losses._segmentation import _smoothing
-
         nr, dr = _smoothing({k: opts.get(k) for k in ("smooth", "smooth_nr", "smooth_dr")})
     except Exception:  # noqa: BLE001 - the reference reports it
         return None
@@ -169,7 +157,7 @@ def _dice_planner(y_true, y_pred, opts):
         # _ratio_totals and the guard of _ratio_derivs, in the totals' dtype
         N = s_num + nr
         D = s_num + s_err + dr
-        ok = np.abs(D) > _flat_below(D.dtype)
+        ok = np.abs(D) > _flat_below(np, D.dtype)
         inv = np.where(ok, 1.0 / np.where(ok, D, np.ones_like(D)), np.zeros_like(D))
         R = N * inv
         if cotangent is None:
