@@ -674,8 +674,8 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
     ``stats`` summed (shape kept) in float64 in box order, then ``from_stats`` once. Records
     with ``stats_grad`` are differentiated in a second pass: each box's gradient (and
     Hessian) from its own entries and the totals, written into the preallocated outputs.
-    Box 0 always takes the record's kernels (they fix the prepared options and dtypes); a
-    fused plan may take the others."""
+    A fused plan may take any box; the prepared options and the statistics' dtypes come from
+    the record's kernels, on box 0 or, when the plan took it, on a one-element corner."""
     tiling = _Tiling(y_pred.shape, [0], cfg["chunk"])
     if tiling.count < 2:
         raise _Decline("fewer than two boxes along the leading axis")
@@ -696,32 +696,43 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
             raise _Decline("prepare changed y_pred's shape")
         return sl, yt, yp, o
 
+    def reference_stats(yt, yp, o):
+        if rec.implicit_weight is not None and rec.implicit_weight(xp, yt, yp, **o) is not None:
+            raise _Decline("a global loss with implicit weights")
+        return rec.stats(xp, yt, yp, **o)
+
     def box(i):
-        if fused is not None and i:
+        if fused is not None:
             _, yt, yp = raw(i)
             sums = fused.stats(yt, yp)
             if sums is not None:
                 handled.append(i)
                 return sums
         _, yt, yp, o = prepared(i, validate)
-        if rec.implicit_weight is not None and rec.implicit_weight(xp, yt, yp, **o) is not None:
-            raise _Decline("a global loss with implicit weights")
         if i == 0:
             state["opts"], state["like"] = o, yp
-        return rec.stats(xp, yt, yp, **o)
+        return reference_stats(yt, yp, o)
 
-    parts = _boxes(tiling.count, box, cfg["threads"])
-    first = parts[0]
+    # no outputs are written here, so box 0 need not run first
+    parts = _for_each(tiling.count, box, cfg["threads"])
+    if "opts" in state:
+        dtypes = [p.dtype for p in parts[0]]
+    else:  # every box fused (float64 sums): options and dtypes from the record on one element
+        def corner(a):
+            return a[(slice(0, 1),) * a.ndim]
+        yt, yp, o = rec.prepare(xp, None if y_true is None else corner(y_true), corner(y_pred), dict(opts), False)
+        state["opts"], state["like"] = o, yp
+        dtypes = [p.dtype for p in reference_stats(yt, yp, o)]
     totals = tuple(
-        xp.astype(np.sum(np.stack([np.asarray(p[k], dtype=np.float64) for p in parts]), axis=0), first[k].dtype)
-        for k in range(len(first))
+        xp.astype(np.sum(np.stack([np.asarray(p[k], dtype=np.float64) for p in parts]), axis=0), dtypes[k])
+        for k in range(len(dtypes))
     )
     values = rec.from_stats(xp, totals, **state["opts"])
     weight = _red.prepare_weight(xp, sample_weight, values.shape, dtype=values.dtype,
                                  like=state["like"], validate=validate)
     value = _red.reduce(xp, values, weight, reduction)
     route = f"stats: {tiling.count} boxes, {min(cfg['threads'], tiling.count)} thread(s)"
-    route += _compiled_note(fused, handled, tiling.count - 1)  # box 0 is the record's, by design
+    route += _compiled_note(fused, handled, tiling.count)
     if not order:
         _route(route)
         return value
@@ -729,9 +740,11 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
     scale = _red.derivative_scale(xp, values, weight, reduction)
     ct = xp.broadcast_to(xp.asarray(scale, dtype=values.dtype), values.shape)
     out = [None, None]
+    if handled:  # fused boxes write the gradient in y_pred's dtype (the planners' only ones)
+        out[0] = np.empty(y_pred.shape, dtype=y_pred.dtype)
 
     def deriv_box(i):
-        if fused is not None and i in handled_set:
+        if i in handled_set:
             sl, yt, yp = raw(i)
             if fused.stats_grad(yt, yp, out[0][sl], totals, ct):
                 return
