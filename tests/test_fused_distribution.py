@@ -291,3 +291,32 @@ def test_layouts_without_a_kernel():
     plan = _plan(SCCE, labels, p)
     assert plan.value(labels.astype(np.float64), p) is None  # a box of float labels
     assert plan.value(labels[:-1], p) is None
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("C", CLASSES)
+def test_cce_one_hot_and_soft_blocks_mixed(dtype, C):
+    """Blocks of one-hot rows take one logarithm per row; soft rows nearby the general form."""
+    rng = np.random.default_rng(C + 6)
+    n = _rows(C)
+    t, _ = _targets(rng, n, C, "onehot")
+    soft, _ = _targets(rng, n, C, "soft")
+    pick = rng.random(n) < 0.1  # a few soft rows: some blocks stay one-hot, others not
+    t[pick] = soft[pick]
+    y, p = _cast(dtype, t, _probs(rng, n, C, "zeros"))
+    _check(CCE, y, p)
+
+
+@pytest.mark.parametrize("C", [2, 10, 1000])
+@pytest.mark.parametrize("row", ["two ones", "no one"])
+def test_cce_binary_targets_that_are_not_one_hot_are_declined(C, row):
+    rng = np.random.default_rng(C)
+    n = _rows(C)
+    t, _ = _targets(rng, n, C, "onehot")
+    t[n // 2] = 0.0
+    if row == "two ones":
+        t[n // 2, :2] = 1.0
+    p = _probs(rng, n, C, "softmax")
+    assert _plan(CCE, t, p).value(t, p) is None
+    with pytest.raises(lk.LossInputError):
+        lk.get(CCE).record.prepare(np, t, p, _options(CCE, {}), True)
