@@ -152,3 +152,31 @@ def test_fast_log_and_exp_for_float32_data():
     np.testing.assert_allclose(apply(1, y), np.exp(y), rtol=1e-8)
     z = np.concatenate([rng.uniform(0, 1, 100_000), [0.0, 1e-30, np.sqrt(2) - 1, 1.0]])
     np.testing.assert_allclose(apply(2, z), np.log1p(z), rtol=1e-11, atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_hard_label_bce_blocks_have_the_general_kernels_bits(dtype):
+    """Blocks of 0/1 labels take BCE's one-logarithm element; it must give the two-logarithm
+    element's bits exactly, edges included (0, 1, the floors and around them)."""
+    from losskit._fused import _elementwise as ew
+    from losskit._fused._driver import elementwise_kernels
+    from losskit.losses._common import complement_floor, prob_epsilon
+
+    dt = np.dtype(dtype)
+    eps = prob_epsilon(np, dt, None)
+    params = tuple(dt.type(f) for f in (eps, complement_floor(np, dt, eps), 1, 0))
+    floors = [float(params[0]), 1 - float(params[1])]
+    edges = [0.0, 1.0, *floors, *(np.nextafter(dt.type(f), dt.type(2)) for f in floors),
+             *(np.nextafter(dt.type(f), dt.type(-1)) for f in floors), 0.5, 1e-30, np.finfo(dt).tiny]
+    rng = np.random.default_rng(4)
+    edges = [e for e in edges if 0 <= e <= 1]
+    p = np.concatenate([rng.uniform(size=5000), np.repeat(edges, 60)]).astype(dt)
+    rng.shuffle(p)
+    y = rng.integers(0, 2, p.size).astype(dt)
+    general = elementwise_kernels(ew._bce)
+    hard = elementwise_kernels(ew._bce, ew._bce_hard)
+    assert hard[0](y, p, params) == general[0](y, p, params)
+    g1, g2 = np.empty_like(p), np.empty_like(p)
+    assert hard[1](y, p, g1, 0.3, params) == general[1](y, p, g2, 0.3, params)
+    np.testing.assert_array_equal(g1, g2)
+    assert np.array_equal(np.signbit(g1), np.signbit(g2))

@@ -2,8 +2,7 @@
 
 A kernel's per-element work is a small inlined function; the drivers here run it over a box in
 blocks of ``BLOCK`` elements. Each block's values go to a small buffer and are summed there by
-:func:`block_sum` (eight running sums, so the element loop itself has no serial dependency and
-vectorises), then added to the float64 total. The order of every addition is fixed by the box
+:func:`block_sum` (in vector lanes, so neither loop has a serial dependency), then added to the float64 total. The order of every addition is fixed by the box
 alone, so results never depend on threads.
 
 Domain: an element function returns NaN as its value for an element outside its kernel's
@@ -27,51 +26,65 @@ jit = nb.njit(nogil=True, cache=True, error_model="numpy")  # numpy error model:
 inline = nb.njit(inline="always", cache=True, error_model="numpy")
 
 
-@inline
+# Reassociation is allowed in this one function and nowhere else: the compiler then sums in
+# vector lanes (4 ns -> 0.4 per element of MSE measured: the eight scalar running sums it
+# replaced did not vectorise). Its order is fixed once compiled, so a total still depends on
+# the buffer alone, never on threads; the kernels' element arithmetic stays exact IEEE (numba
+# would apply these flags to anything inlined at its level, so LLVM inlines it instead).
+@nb.njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc"})
 def block_sum(buf, m):
-    """Sum of ``buf[:m]`` with eight interleaved float64 sums (fixed order)."""
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    j = 0
-    while j + 8 <= m:
-        a0 += buf[j]
-        a1 += buf[j + 1]
-        a2 += buf[j + 2]
-        a3 += buf[j + 3]
-        a4 += buf[j + 4]
-        a5 += buf[j + 5]
-        a6 += buf[j + 6]
-        a7 += buf[j + 7]
-        j += 8
-    while j < m:
-        a0 += buf[j]
-        j += 1
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    """Sum of ``buf[:m]`` in float64."""
+    s = 0.0
+    for j in range(m):
+        s += np.float64(buf[j])
+    return s
 
 
-def elementwise_kernels(element):
+@nb.njit(nogil=True, cache=True, error_model="numpy")
+def all_binary(tb, m, zero, one):
+    """Every label of tb[:m] is 0 or 1 (``zero``, ``one`` in tb's dtype: compared in it)."""
+    bad = 0
+    for j in range(m):
+        a = tb[j]
+        bad += (a != zero) & (a != one)
+    return bad == 0
+
+
+def elementwise_kernels(element, hard=None):
     """``(value, value_grad)`` box kernels running ``element(t, p, params) -> (value, gradient)``:
 
     - ``value(t, p, params)``: the float64 sum of the values;
     - ``value_grad(t, p, g, scale, params)``: the same, also writing ``g[i] = scale * gradient``
       (in g's dtype).
 
+    ``hard``: an element function for labels of exactly 0 or 1, with ``element``'s bits there
+    (cheaper: BCE's single logarithm); blocks whose labels all are run it.
+
     Built per element function, with the element as a closure constant: numba inlines it
     into the loop only then (passed as an argument it stays a call, and the loop does not
     vectorise: 40 vs 9 ns per element measured for BCE on logits). Closures are not cached
     on disk, so each process compiles these on first use (~1 s each).
     """
+    has_hard = hard is not None
+    hard = element if hard is None else hard  # a closure constant either way; unused without has_hard
 
     @nb.njit(nogil=True, error_model="numpy")
     def value(t, p, params):
         n = p.size
         buf = np.empty(BLOCK, dtype=p.dtype)  # values in the data's dtype, as the reference
+        zero, one = np.zeros(1, dtype=t.dtype)[0], np.ones(1, dtype=t.dtype)[0]
         total = 0.0
         for start in range(0, n, BLOCK):
             m = min(BLOCK, n - start)
             tb, pb = t[start:start + m], p[start:start + m]  # block views: contiguous vector loads
-            for j in range(m):
-                v, _ = element(tb[j], pb[j], params)
-                buf[j] = v
+            if has_hard and all_binary(tb, m, zero, one):
+                for j in range(m):
+                    v, _ = hard(tb[j], pb[j], params)
+                    buf[j] = v
+            else:
+                for j in range(m):
+                    v, _ = element(tb[j], pb[j], params)
+                    buf[j] = v
             total += block_sum(buf, m)
         return total
 
@@ -79,14 +92,21 @@ def elementwise_kernels(element):
     def value_grad(t, p, g, scale, params):
         n = p.size
         buf = np.empty(BLOCK, dtype=p.dtype)  # values in the data's dtype, as the reference
+        zero, one = np.zeros(1, dtype=t.dtype)[0], np.ones(1, dtype=t.dtype)[0]
         total = 0.0
         for start in range(0, n, BLOCK):
             m = min(BLOCK, n - start)
             tb, pb, gb = t[start:start + m], p[start:start + m], g[start:start + m]
-            for j in range(m):
-                v, d = element(tb[j], pb[j], params)
-                buf[j] = v
-                gb[j] = d * scale
+            if has_hard and all_binary(tb, m, zero, one):
+                for j in range(m):
+                    v, d = hard(tb[j], pb[j], params)
+                    buf[j] = v
+                    gb[j] = d * scale
+            else:
+                for j in range(m):
+                    v, d = element(tb[j], pb[j], params)
+                    buf[j] = v
+                    gb[j] = d * scale
             total += block_sum(buf, m)
         return total
 

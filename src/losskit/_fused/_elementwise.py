@@ -20,9 +20,10 @@ from ._driver import NAN32, elementwise_kernels, finite_or_none, inline
 from ._fastmath import exp_data, log1p_data, log_data
 
 
-def _plan(element, params):
-    """A Plan running ``element`` over boxes of same-shaped, same-dtype y_true and y_pred."""
-    value_kernel, value_grad_kernel = _kernels(element)
+def _plan(element, params, hard=None):
+    """A Plan running ``element`` (``hard`` on blocks of 0/1 labels) over boxes of same-shaped,
+    same-dtype y_true and y_pred."""
+    value_kernel, value_grad_kernel = _kernels(element, hard)
 
     def value(yt, yp):
         f = flat(yt, yp)
@@ -57,10 +58,10 @@ def _mse_planner(y_true, y_pred, opts):
 @inline
 def _hinge(t, p, params):
     margin, one = params  # scalars of the data's dtype: z has the reference's bits
-    y = -one if t == 0 else t
-    z = margin - y * p
-    ok = ((t == 1) | (t == 0) | (t == -1)) & (z - z == 0)
     zero = one - one
+    y = -one if t == zero else t
+    z = margin - y * p
+    ok = ((t == one) | (t == zero) | (t == -one)) & (z - z == zero)
     return (z if z > zero else zero) + (zero if ok else NAN32), (-y if z > zero else zero)
 
 
@@ -78,7 +79,7 @@ def _hinge_planner(y_true, y_pred, opts):
 @inline
 def _bce(t, p, params):
     p_floor, q_floor, one, zero = params  # scalars of the data's dtype
-    ok = (t >= 0) & (t <= one) & (p >= 0) & (p <= one)
+    ok = (t >= zero) & (t <= one) & (p >= zero) & (p <= one)
     b = one - t
     pc = p if p > p_floor else p_floor
     u0 = one - p
@@ -86,6 +87,26 @@ def _bce(t, p, params):
     log_q = log_data(u) - ((u0 - one) + p) / u  # log1p(-p) to first order: u0's rounding error
     value = -(t * log_data(pc) + b * log_q)
     grad = b * (one / u if u0 > q_floor else zero) - t * (one / pc if p > p_floor else zero)
+    return value + (zero if ok else NAN32), grad
+
+
+@inline
+def _bce_hard(t, p, params):
+    """_bce for a label of 0 or 1, with its bits: one logarithm, of the probability given to
+    the true class (the other term is 0 times a finite log, a signed zero that adds nothing),
+    and one division for the gradient."""
+    p_floor, q_floor, one, zero = params
+    ok = (p >= zero) & (p <= one)
+    pos = t == one
+    pc = p if p > p_floor else p_floor
+    u0 = one - p
+    u = u0 if u0 > q_floor else q_floor
+    x = pc if pos else u
+    corr = zero if pos else ((u0 - one) + p) / u  # _bce's log1p correction of log(u)
+    value = -(log_data(x) - corr)
+    inv = one / x
+    r = inv if ((p > p_floor) if pos else (u0 > q_floor)) else zero
+    grad = (zero - r) if pos else (r - zero)
     return value + (zero if ok else NAN32), grad
 
 
@@ -120,7 +141,7 @@ def _bce_planner(y_true, y_pred, opts):
     eps = prob_epsilon(np, y_pred.dtype, None)
     floors = (eps, complement_floor(np, y_pred.dtype, eps))
     # the floors as the reference's clip sees them: rounded to the data's dtype
-    return _plan(_bce, tuple(y_pred.dtype.type(f) for f in (*floors, 1, 0)))
+    return _plan(_bce, tuple(y_pred.dtype.type(f) for f in (*floors, 1, 0)), hard=_bce_hard)
 
 
 PLANNERS = {

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..losses._segmentation import _flat_below, _smoothing
 from . import Plan, flag, flat
-from ._driver import BLOCK, NAN, block_sum, jit
+from ._driver import BLOCK, block_sum, jit
 
 # ---------------------------------------------------------------------------------------
 # kernels (``one``, ``two``: 1 and 2 in the data's dtype, so float32 data is computed in float32)
@@ -49,8 +49,9 @@ def _dice_stats(t, p, one, squared):
     n = p.size
     zero = one - one  # 0 and 1/2 in the data's dtype too: the comparisons stay in float32
     half = one / (one + one)
-    b_tp = np.empty(BLOCK)
-    b_err = np.empty(BLOCK)
+    nan = zero / zero  # NaN in the data's dtype: float32 data stay float32 (eight lanes, not four)
+    b_tp = np.empty(BLOCK, dtype=p.dtype)  # the terms in the data's dtype, as the reference rounds them
+    b_err = np.empty(BLOCK, dtype=p.dtype)
     s_tp = 0.0
     s_err = 0.0
     for start in range(0, n, BLOCK):
@@ -64,14 +65,14 @@ def _dice_stats(t, p, one, squared):
                 ok = (y >= zero) & (y <= one) & (q >= zero) & (q <= one)
                 qc = one - q
                 d = ((one - y) - qc) if y > half else (q - y)
-                b_tp[j] = y * q if ok else NAN
+                b_tp[j] = y * q + (zero if ok else nan)
                 b_err[j] = d * d
         else:
             for j in range(m):
                 y = tb[j]
                 q = pb[j]
                 ok = (y >= zero) & (y <= one) & (q >= zero) & (q <= one)
-                b_tp[j] = y * q if ok else NAN
+                b_tp[j] = y * q + (zero if ok else nan)
                 b_err[j] = q * (one - y) + y * (one - q)
         s_tp += block_sum(b_tp, m)
         s_err += block_sum(b_err, m)
