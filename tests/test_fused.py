@@ -157,7 +157,8 @@ def test_fast_log_and_exp_for_float32_data():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_hard_label_bce_blocks_have_the_general_kernels_bits(dtype):
     """Blocks of 0/1 labels take BCE's one-logarithm element; it must give the two-logarithm
-    element's bits exactly, edges included (0, 1, the floors and around them)."""
+    element's bits exactly, edges included (0, 1, the floors and around them), and hand a block
+    with another label to the general element."""
     from losskit._fused import _elementwise as ew
     from losskit._fused._driver import elementwise_kernels
     from losskit.losses._common import complement_floor, prob_epsilon
@@ -172,11 +173,16 @@ def test_hard_label_bce_blocks_have_the_general_kernels_bits(dtype):
     edges = [e for e in edges if 0 <= e <= 1]
     p = np.concatenate([rng.uniform(size=5000), np.repeat(edges, 60)]).astype(dt)
     rng.shuffle(p)
-    y = rng.integers(0, 2, p.size).astype(dt)
     general = elementwise_kernels(ew._bce)
     hard = elementwise_kernels(ew._bce, ew._bce_hard)
-    assert hard[0](y, p, params) == general[0](y, p, params)
-    g1, g2 = np.empty_like(p), np.empty_like(p)
-    assert hard[1](y, p, g1, 0.3, params) == general[1](y, p, g2, 0.3, params)
-    np.testing.assert_array_equal(g1, g2)
-    assert np.array_equal(np.signbit(g1), np.signbit(g2))
+    hard_labels = rng.integers(0, 2, p.size).astype(dt)
+    soft_later = hard_labels.copy()
+    soft_later[3000] = 0.25  # blocks of 0/1 labels, then a soft one: the general element from there
+    for y in (hard_labels, soft_later, rng.uniform(size=p.size).astype(dt)):
+        assert hard[0](y, p, params) == general[0](y, p, params)
+        g1, g2 = np.empty_like(p), np.empty_like(p)
+        assert hard[1](y, p, g1, 0.3, params) == general[1](y, p, g2, 0.3, params)
+        np.testing.assert_array_equal(g1, g2)
+        assert np.array_equal(np.signbit(g1), np.signbit(g2))
+    p[4000] = 1.5  # outside the domain after hard blocks: NaN from both
+    assert np.isnan(hard[0](hard_labels, p, params)) and np.isnan(general[0](hard_labels, p, params))

@@ -40,14 +40,11 @@ def block_sum(buf, m):
     return s
 
 
-@nb.njit(nogil=True, cache=True, error_model="numpy")
-def all_binary(tb, m, zero, one):
-    """Every label of tb[:m] is 0 or 1 (``zero``, ``one`` in tb's dtype: compared in it)."""
-    bad = 0
-    for j in range(m):
-        a = tb[j]
-        bad += (a != zero) & (a != one)
-    return bad == 0
+@inline
+def _no_hard(t, p, params):
+    """The ``hard`` of kernels without one (never run; inlining ``element`` twice instead
+    trips numba's SSA check)."""
+    return p + NAN32, p
 
 
 def elementwise_kernels(element, hard=None):
@@ -57,8 +54,11 @@ def elementwise_kernels(element, hard=None):
     - ``value_grad(t, p, g, scale, params)``: the same, also writing ``g[i] = scale * gradient``
       (in g's dtype).
 
-    ``hard``: an element function for labels of exactly 0 or 1, with ``element``'s bits there
-    (cheaper: BCE's single logarithm); blocks whose labels all are run it.
+    ``hard``: a cheaper element function for labels of exactly 0 or 1 (BCE's single
+    logarithm) with ``element``'s bits there, and NaN as its value for any other label. Each
+    block tries it first; a block it gives NaN is run again with ``element``, which then
+    also runs the rest of the box (soft labels pay for one wasted block per box, not a label
+    check per block: that check cost as much as a third of the hard element).
 
     Built per element function, with the element as a closure constant: numba inlines it
     into the loop only then (passed as an argument it stays a call, and the loop does not
@@ -66,25 +66,29 @@ def elementwise_kernels(element, hard=None):
     on disk, so each process compiles these on first use (~1 s each).
     """
     has_hard = hard is not None
-    hard = element if hard is None else hard  # a closure constant either way; unused without has_hard
+    hard = _no_hard if hard is None else hard  # a closure constant either way; unused without has_hard
 
     @nb.njit(nogil=True, error_model="numpy")
     def value(t, p, params):
         n = p.size
         buf = np.empty(BLOCK, dtype=p.dtype)  # values in the data's dtype, as the reference
-        zero, one = np.zeros(1, dtype=t.dtype)[0], np.ones(1, dtype=t.dtype)[0]
         total = 0.0
+        try_hard = has_hard
         for start in range(0, n, BLOCK):
             m = min(BLOCK, n - start)
             tb, pb = t[start:start + m], p[start:start + m]  # block views: contiguous vector loads
-            if has_hard and all_binary(tb, m, zero, one):
+            if try_hard:
                 for j in range(m):
                     v, _ = hard(tb[j], pb[j], params)
                     buf[j] = v
-            else:
-                for j in range(m):
-                    v, _ = element(tb[j], pb[j], params)
-                    buf[j] = v
+                s = block_sum(buf, m)
+                if not math.isnan(s):
+                    total += s
+                    continue
+                try_hard = False
+            for j in range(m):
+                v, _ = element(tb[j], pb[j], params)
+                buf[j] = v
             total += block_sum(buf, m)
         return total
 
@@ -92,21 +96,25 @@ def elementwise_kernels(element, hard=None):
     def value_grad(t, p, g, scale, params):
         n = p.size
         buf = np.empty(BLOCK, dtype=p.dtype)  # values in the data's dtype, as the reference
-        zero, one = np.zeros(1, dtype=t.dtype)[0], np.ones(1, dtype=t.dtype)[0]
         total = 0.0
+        try_hard = has_hard
         for start in range(0, n, BLOCK):
             m = min(BLOCK, n - start)
             tb, pb, gb = t[start:start + m], p[start:start + m], g[start:start + m]
-            if has_hard and all_binary(tb, m, zero, one):
+            if try_hard:
                 for j in range(m):
                     v, d = hard(tb[j], pb[j], params)
                     buf[j] = v
                     gb[j] = d * scale
-            else:
-                for j in range(m):
-                    v, d = element(tb[j], pb[j], params)
-                    buf[j] = v
-                    gb[j] = d * scale
+                s = block_sum(buf, m)
+                if not math.isnan(s):
+                    total += s
+                    continue
+                try_hard = False
+            for j in range(m):
+                v, d = element(tb[j], pb[j], params)
+                buf[j] = v
+                gb[j] = d * scale
             total += block_sum(buf, m)
         return total
 

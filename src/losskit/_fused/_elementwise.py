@@ -94,9 +94,9 @@ def _bce(t, p, params):
 def _bce_hard(t, p, params):
     """_bce for a label of 0 or 1, with its bits: one logarithm, of the probability given to
     the true class (the other term is 0 times a finite log, a signed zero that adds nothing),
-    and one division for the gradient."""
+    and one division for the gradient. NaN for any other label (the driver then runs _bce)."""
     p_floor, q_floor, one, zero = params
-    ok = (p >= zero) & (p <= one)
+    ok = (p >= zero) & (p <= one) & ((t == zero) | (t == one))
     pos = t == one
     pc = p if p > p_floor else p_floor
     u0 = one - p
