@@ -107,8 +107,42 @@ def test_valid_edge_boxes_fall_back_and_agree():
     with np.errstate(over="ignore"):
         with engine.configure(threads=2, **BOXES):
             assert lk.mse(y, p) == np.inf
-            assert "compiled 63/64 boxes" in engine.last_route()
+            wide = 4096 // (BOXES["chunk"] * engine._FUSED_WIDTH)  # fused plans take wider boxes
+            assert f"compiled {wide - 1}/{wide} boxes" in engine.last_route()
         assert _plain(lk.mse, y, p) == np.inf
+
+
+def test_a_declined_wide_box_runs_the_reference_in_normal_pieces(monkeypatch):
+    """A float32 difference that overflows: the fused MSE declines that wide box, the reference
+    kernels run it one normal-sized piece at a time (their temporaries are box-sized), and
+    value and gradient equal the plain path's (inf where it overflows)."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=4096).astype(np.float32)
+    p = rng.normal(size=4096).astype(np.float32)
+    p[300], y[300] = 3e38, -3e38
+    pieces = []
+    prepared = engine._Job._prepared
+
+    def spy(job, sl, first=False):
+        pieces.append(job.y_pred[sl].size)
+        return prepared(job, sl, first)
+
+    monkeypatch.setattr(engine._Job, "_prepared", spy)
+    f = lk.mse
+    with np.errstate(over="ignore"):
+        want, want_g = _plain(f, y, p), _plain(f.grad, y, p)
+        for fn in (f, f.value_and_grad):
+            pieces.clear()
+            with engine.configure(threads=2, **BOXES):
+                out = fn(y, p)
+                route = engine.last_route()
+            assert "compiled 15/16 boxes" in route, route
+            assert pieces == [64] * engine._FUSED_WIDTH  # the declined box, in pieces of the normal size
+            value, grad = (out, None) if fn is f else out
+            assert value == want == np.inf
+            if grad is not None:
+                assert np.isinf(grad[300]) and np.isinf(want_g[300])
+                np.testing.assert_allclose(grad, want_g, rtol=1e-6)
 
 
 def test_compiled_off_and_uncovered_options_use_the_reference_kernels():
