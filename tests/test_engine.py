@@ -342,3 +342,37 @@ def test_softmax_class_axis_is_never_cut_into_boxes(name):
     with engine.configure(threshold=0, chunk=3200, threads=2):
         np.testing.assert_allclose(f(y, x), plain, rtol=1e-12)
         np.testing.assert_allclose(f.grad(y, x), g_plain, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+@pytest.mark.parametrize("n_items", [1, 2, 7, 64])
+def test_for_each_runs_every_item_once_in_its_slot(threads, n_items):
+    """Contiguous runs per thread with stealing: each item runs exactly once, results keep
+    the items' order, and the work is shared (with slow items, more than one thread runs)."""
+    import threading
+    import time
+
+    seen, names = [], set()
+
+    def fn(i):
+        seen.append(i)
+        names.add(threading.current_thread().name)
+        time.sleep(0.002)  # releases the GIL: the other threads take their runs meanwhile
+        return i * i
+
+    assert engine._for_each(n_items, fn, threads) == [i * i for i in range(n_items)]
+    assert sorted(seen) == list(range(n_items))
+    assert len(names) == min(threads, n_items)
+
+
+def test_for_each_raises_the_lowest_failing_item():
+    def fn(i):
+        if i in (3, 40):
+            raise ValueError(i)
+        return i
+
+    with pytest.raises(ValueError, match="^3$"):
+        engine._for_each(64, fn, 1)
+    with pytest.raises(ValueError) as e:
+        engine._for_each(64, fn, 2)  # the runs are 0-31 and 32-63: both failures happen
+    assert str(e.value) in ("3", "40")

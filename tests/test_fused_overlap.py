@@ -74,7 +74,7 @@ def _fused(plan, y, p, nboxes, stats_dtype, ct):
     totals = tuple(np.sum(np.stack([part[k] for part in parts]), axis=0).astype(stats_dtype) for k in range(2))
     g = np.empty_like(p)
     for yb, pb, gb in zip(_boxes(y, nboxes), _boxes(p, nboxes), _boxes(g, nboxes)):
-        assert plan.stats_grad(yb, pb, gb, totals, ct) is True
+        assert plan.stats_grad(totals, ct)(yb, pb, gb) is True
     return totals, g
 
 
@@ -118,7 +118,7 @@ def test_dice_grad_cotangents(dtype):
     for ct in (None, 0.25, np.asarray(-1.5, dtype=dtype), np.float64(3.0)):
         want = REC.grad(np, yt, yp, cotangent=ct, stats=totals, **o)
         g = np.empty_like(p)
-        assert plan.stats_grad(y, p, g, totals, ct)
+        assert plan.stats_grad(totals, ct)(y, p, g)
         np.testing.assert_array_equal(g, want.astype(dtype), err_msg=repr(ct))
 
 
@@ -143,7 +143,7 @@ def test_dice_out_of_domain_is_not_handled(dtype, squared):
         totals = REC.stats(np, yt, yp, **o)
         ct = np.asarray(1.0, dtype=dtype)
         g = np.empty_like(p)
-        assert plan.stats_grad(y, p, g, totals, ct)
+        assert plan.stats_grad(totals, ct)(y, p, g)
         np.testing.assert_array_equal(g, REC.grad(np, yt, yp, cotangent=ct, stats=totals, **o))
 
 
@@ -183,5 +183,5 @@ def test_dice_non_contiguous_boxes_are_not_handled():
     assert plan.stats(y[:, ::2], p[:, ::2]) is None
     g = np.empty((6, 8))
     totals = plan.stats(y, p)
-    assert plan.stats_grad(yt, pt, g, totals, None) is False
-    assert plan.stats_grad(y, p, np.empty((6, 8)).T, totals, None) is False
+    assert plan.stats_grad(totals, None)(yt, pt, g) is False
+    assert plan.stats_grad(totals, None)(y, p, np.empty((6, 8)).T) is False

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import itertools
 import math
 import os
 import threading
@@ -268,6 +267,12 @@ def _get_pool(n):
 def _for_each(n_items, fn, threads):
     """``[fn(0), ..., fn(n_items - 1)]`` on ``threads`` threads (the caller among them).
 
+    Each thread walks its own contiguous run of items, and one whose run is done takes items
+    from the end of the longest run left. Neighbouring boxes stay on one thread: threads
+    writing alternate boxes of a fresh output fault the same huge pages and wait on each
+    other (a 40 MB gradient on 2 threads: 7.0 ms in 62 alternating boxes, 4.5 ms in two
+    runs, measured). Which thread runs an item never changes its result.
+
     A failing item stops the others from starting new items; the exception of the
     lowest-numbered failing item is raised.
     """
@@ -277,16 +282,30 @@ def _for_each(n_items, fn, threads):
         for i in range(n_items):
             results[i] = fn(i)
         return results
-    counter = itertools.count()
+    workers = min(threads, n_items)
+    edges = [n_items * k // workers for k in range(workers + 1)]
+    lo, hi = edges[:-1], edges[1:]  # run k: items lo[k] .. hi[k] - 1 not yet taken
+    lock = threading.Lock()
     stop = []
 
-    def work():
+    def take(k):
+        with lock:
+            if lo[k] >= hi[k]:
+                k = max(range(workers), key=lambda j: hi[j] - lo[j])
+                if lo[k] >= hi[k]:
+                    return None
+                hi[k] -= 1
+                return hi[k]
+            lo[k] += 1
+            return lo[k] - 1
+
+    def work(k):
         outer = getattr(_local, "in_worker", False)
         _local.in_worker = True  # a loss called inside a kernel runs sequentially, never waits on the pool
         try:
             while not stop:
-                i = next(counter)  # atomic under the GIL
-                if i >= n_items:
+                i = take(k)
+                if i is None:
                     return
                 try:
                     results[i] = fn(i)
@@ -298,9 +317,9 @@ def _for_each(n_items, fn, threads):
 
     pool = _get_pool(threads - 1)
     # each worker runs in a copy of the caller's context: np.errstate and friends carry over
-    futures = [pool.submit(contextvars.copy_context().run, work) for _ in range(min(threads, n_items) - 1)]
+    futures = [pool.submit(contextvars.copy_context().run, work, k) for k in range(1, workers)]
     try:
-        work()
+        work(0)
     finally:
         stop.append(True)
         for f in futures:
@@ -787,9 +806,9 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
         out[0] = np.empty(y_pred.shape, dtype=y_pred.dtype)
 
     def deriv_box(i):
-        if i in handled_set:
+        if write is not None and i in handled_set:
             sl, yt, yp = raw(i)
-            if fused.stats_grad(yt, yp, out[0][sl], totals, ct):
+            if write(yt, yp, out[0][sl]):
                 return
         sl, yt, yp, o = prepared(i, False)  # the first pass validated every box
         kernels = (rec.grad, rec.hess)[:order]
@@ -800,7 +819,11 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
             np.copyto(out[k][sl], d)
 
     handled_set = set(handled)  # boxes the fused stats took are in its domain
-    _boxes(tiling.count, deriv_box, cfg["threads"])
+    write = fused.stats_grad(totals, ct) if handled else None
+    if write is not None and order == 1:  # the only output exists: no box need run first
+        _for_each(tiling.count, deriv_box, cfg["threads"])
+    else:
+        _boxes(tiling.count, deriv_box, cfg["threads"])
     _route(route + ", two passes")
     derivs = out[0] if order == 1 else (out[0], out[1])
     return (value, derivs) if with_value else derivs

@@ -26,7 +26,8 @@ the engine cuts (``y_true`` as the engine cuts it for that box):
 - ``value_grad(yt, yp, g, scale) -> float | None``: also writes ``scale`` times the gradient
   of that sum into ``g`` (a view shaped like ``yp``; partial writes are fine on ``None``);
 - global overlap losses: ``stats(yt, yp) -> tuple | None`` (float64 sums, the record's
-  ``stats`` order) and ``stats_grad(yt, yp, g, totals, cotangent) -> bool``.
+  ``stats`` order) and ``stats_grad(totals, cotangent) -> write | None``, where
+  ``write(yt, yp, g) -> bool`` writes one box's gradient.
 """
 
 from __future__ import annotations

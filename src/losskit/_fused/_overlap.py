@@ -146,15 +146,14 @@ def _dice_planner(y_true, y_pred, opts):
         shape = (1,) * yp.ndim
         return np.full(shape, 2.0 * s_tp), np.full(shape, s_err)  # sum(2 t) = 2 sum(t), exactly
 
-    def stats_grad(yt, yp, g, totals, cotangent):
-        if yt.shape != yp.shape or g.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
-            return False
-        views = flat(yt, yp, g)
-        if views is None or len(totals) != 2:
-            return False
+    def stats_grad(totals, cotangent):
+        """The box writer for these totals and cotangent (their scalars computed once per
+        call, not per box: NumPy's scalar operations hold the GIL), or None."""
+        if len(totals) != 2:
+            return None
         s_num, s_err = (np.asarray(s) for s in totals)
         if s_num.size != 1 or s_err.size != 1 or s_num.dtype.kind != "f" or s_err.dtype.kind != "f":
-            return False
+            return None
         # _ratio_totals and the guard of _ratio_derivs, in the totals' dtype
         N = s_num + nr
         D = s_num + s_err + dr
@@ -168,14 +167,23 @@ def _dice_planner(y_true, y_pred, opts):
         else:
             ct = np.asarray(cotangent)
             if ct.size != 1 or ct.dtype.kind != "f":
-                return False
+                return None
             ct = ct.reshape(-1)[0]
         r, iv = R.reshape(-1)[0], inv.reshape(-1)[0]
-        if squared:
-            _dice_grad_squared(views[0], views[1], views[2], one, two, r, iv, ct)
-        else:
-            _dice_grad(views[0], views[2], one, two, r, iv, ct)
-        return True
+
+        def write(yt, yp, g):
+            if yt.shape != yp.shape or g.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
+                return False
+            views = flat(yt, yp, g)
+            if views is None:
+                return False
+            if squared:
+                _dice_grad_squared(views[0], views[1], views[2], one, two, r, iv, ct)
+            else:
+                _dice_grad(views[0], views[2], one, two, r, iv, ct)
+            return True
+
+        return write
 
     return Plan(stats=stats, stats_grad=stats_grad)
 
