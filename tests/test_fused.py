@@ -188,6 +188,55 @@ def test_fast_log_and_exp_for_float32_data():
     np.testing.assert_allclose(apply(2, z), np.log1p(z), rtol=1e-11, atol=1e-300)
 
 
+def _ulps(got, want):
+    """|got - want| in float32 ulps of the float64 ``want`` (subnormal results: of the smallest)."""
+    unit = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - want) / unit
+
+
+def test_float32_arithmetic_log_exp_log1p_within_a_few_ulp():
+    """log32 on every float32 in [0.5, 2) and on normals across the range within 1.5 ulp of
+    the correctly rounded log; exp32 (arguments <= 0, subnormal results included) within 2;
+    log1p32 on [0, 1] within 4 (NumPy's own float32 functions: up to 4)."""
+    import numba
+
+    from losskit._fused import _fastmath as fm
+
+    @numba.njit
+    def apply(which, x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = fm.log32(x[i]) if which == 0 else (fm.exp32(x[i]) if which == 1 else fm.log1p32(x[i]))
+        return out
+
+    rng = np.random.default_rng(5)
+    bits = np.arange(np.float32(0.5).view(np.int32), np.float32(2.0).view(np.int32), dtype=np.int32)
+    tiny, big = np.finfo(np.float32).tiny, np.finfo(np.float32).max
+    x = np.concatenate([bits.view(np.float32), np.exp(rng.uniform(-87, 88, 200_000)).astype(np.float32),
+                        np.array([tiny, big, 1.0], dtype=np.float32)])
+    assert _ulps(apply(0, x), np.log(x.astype(np.float64))).max() <= 1.5
+    y = np.concatenate([rng.uniform(-104, 0, 200_000), -np.arange(0, 104, 0.125)]).astype(np.float32)
+    assert _ulps(apply(1, y), np.exp(y.astype(np.float64))).max() <= 2
+    z = np.concatenate([rng.uniform(0, 1, 200_000), rng.uniform(0, 1e-6, 10_000), [0.0, 1.0]]).astype(np.float32)
+    want = np.log1p(z.astype(np.float64))
+    got = apply(2, z)
+    assert _ulps(got[z > 0], want[z > 0]).max() <= 4 and got[z == 0][0] == 0
+
+    @numba.njit
+    def log1m(p):
+        out = np.empty_like(p)
+        for i in range(p.size):
+            out[i] = fm.log_or_log1m32(False, np.float32(1) - p[i], p[i])
+        return out
+
+    # log(1 - p) of BCE's negative class: every float32 in [0.25, 0.75), random ones near 0 and 1
+    q = np.concatenate([np.arange(np.float32(0.25).view(np.int32), np.float32(0.75).view(np.int32), 7,
+                                  dtype=np.int32).view(np.float32),
+                        np.exp(rng.uniform(-87, -1, 100_000)), 1 - np.exp(rng.uniform(-16, -1, 100_000))])
+    q = q.astype(np.float32)
+    assert _ulps(log1m(q)[q > 0], np.log1p(-q[q > 0].astype(np.float64))).max() <= 1.5
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_hard_label_bce_blocks_have_the_general_kernels_bits(dtype):
     """Blocks of 0/1 labels take BCE's one-logarithm element; it must give the two-logarithm

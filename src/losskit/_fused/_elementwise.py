@@ -17,7 +17,7 @@ from ..losses._common import complement_floor, prob_epsilon
 from ..losses._margin import _CHECKED_MARGIN
 from . import Plan, flat
 from ._driver import NAN32, elementwise_kernels, finite_or_none, inline
-from ._fastmath import exp_data, log1p_data, log_data
+from ._fastmath import exp_data, log1p_data, log_data, log_or_log1m_data
 
 
 def _plan(element, params, hard=None):
@@ -84,7 +84,7 @@ def _bce(t, p, params):
     pc = p if p > p_floor else p_floor
     u0 = one - p
     u = u0 if u0 > q_floor else q_floor
-    log_q = log_data(u) - ((u0 - one) + p) / u  # log1p(-p) to first order: u0's rounding error
+    log_q = log_or_log1m_data(False, u, p, u0)  # log1p(-p), not log of the rounded 1 - p
     value = -(t * log_data(pc) + b * log_q)
     grad = b * (one / u if u0 > q_floor else zero) - t * (one / pc if p > p_floor else zero)
     return value + (zero if ok else NAN32), grad
@@ -102,8 +102,7 @@ def _bce_hard(t, p, params):
     u0 = one - p
     u = u0 if u0 > q_floor else q_floor
     x = pc if pos else u
-    corr = zero if pos else ((u0 - one) + p) / u  # _bce's log1p correction of log(u)
-    value = -(log_data(x) - corr)
+    value = -log_or_log1m_data(pos, x, p, u0)  # _bce's log_p or log_q, one logarithm
     inv = one / x
     r = inv if ((p > p_floor) if pos else (u0 > q_floor)) else zero
     grad = (zero - r) if pos else (r - zero)

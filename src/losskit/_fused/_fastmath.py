@@ -21,6 +21,12 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+# Compiled as functions of their own, with multiply-adds contracted into FMA instructions
+# (fewer roundings, and 20% faster: a float32 log 0.55 -> 0.43 ns measured); LLVM inlines them
+# into the kernels' loops, keeping that flag on their own operations only, so the kernels'
+# arithmetic stays exact IEEE (numba would give an inlined function its caller's flags).
+_fast = nb.njit(cache=True, error_model="numpy", fastmath={"contract"})
+
 _LN2 = 0.6931471805599453
 _LN2_HI = 0.693145751953125  # ln 2 in 16 bits: k * _LN2_HI is exact for |k| < 2**37
 _LN2_LO = 1.4286068203094173e-06  # ln 2 - _LN2_HI
@@ -30,7 +36,7 @@ _EXP_MIN = -700.0  # below this, exp is under 1e-304: it rounds to 0 in float32 
 _ROUND_SHIFT = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer
 
 
-@nb.njit(inline="always", cache=True, error_model="numpy")
+@_fast
 def log1p_near0(f):
     """log(1 + f) for f in [sqrt(1/2) - 1, sqrt(2) - 1]: 2 atanh(s), s = f / (2 + f), |s| < 0.172,
     by its series to s**13 (the next term is below 1.3e-12 relative)."""
@@ -39,7 +45,7 @@ def log1p_near0(f):
     return 2.0 * s * (1.0 + z * (1.0 / 3 + z * (1.0 / 5 + z * (1.0 / 7 + z * (1.0 / 9 + z * (1.0 / 11 + z * (1.0 / 13)))))))
 
 
-@nb.njit(inline="always", cache=True, error_model="numpy")
+@_fast
 def log(x):
     """log(x) for a positive normal float64 x: x = 2**e m with m in [sqrt(1/2), sqrt(2)),
     read from the bits, then e ln 2 + 2 atanh(s), s = (m - 1) / (m + 1), by its series to s**9
@@ -53,7 +59,7 @@ def log(x):
     return e * _LN2 + (2.0 * s) * ((1.0 + z * (1.0 / 3)) + z2 * ((1.0 / 5 + z * (1.0 / 7)) + z2 * (1.0 / 9)))
 
 
-@nb.njit(inline="always", cache=True, error_model="numpy")
+@_fast
 def log1p_unit(z):
     """log(1 + z) for z in [0, 1], without forming 1 + z: above sqrt(2) - 1 it is
     ln 2 + log1p((z - 1) / 2)."""
@@ -62,7 +68,7 @@ def log1p_unit(z):
     return (_LN2 if big else 0.0) + log1p_near0(f)
 
 
-@nb.njit(inline="always", cache=True, error_model="numpy")
+@_fast
 def exp(y):
     """exp(y) for y <= 709 (values below -700 give exp(-700) ~ 1e-304, 0 in float32):
     y = k ln 2 + r with |r| <= ln 2 / 2, exp(r) by its Taylor series to r**7 in Estrin's form
@@ -84,22 +90,64 @@ _F32 = np.float32
 _SQRT_HALF_BITS32 = np.int32(0x3F3504F3)  # the float32 bits of sqrt(1/2)
 _LN2_HI32 = _F32(0.693145751953125)  # 16 bits: e * _LN2_HI32 is exact for |e| < 256
 _LN2_LO32 = _F32(1.4286068203094173e-06)
-_ONE32, _TWO32 = _F32(1.0), _F32(2.0)
-_C3, _C5, _C7, _C9 = _F32(1 / 3), _F32(1 / 5), _F32(1 / 7), _F32(1 / 9)
+_ONE32 = _F32(1.0)
+_HALF32 = _F32(0.5)
+# P(f) for log1p(f) = f - f**2 / 2 + f**3 P(f) on [sqrt(1/2) - 1, sqrt(2) - 1]: least squares in
+# the relative error of log1p on 4000 Chebyshev nodes (computed in float64 against mpmath)
+_L0, _L1, _L2, _L3, _L4, _L5, _L6, _L7 = (_F32(c) for c in (
+    0.33333354047279157, -0.2500085194354297, 0.1999982657295684, -0.16621369910241374,
+    0.1422711403587552, -0.13202104208907905, 0.12620327488866498, -0.07362867871316682))
 
 
-@nb.njit(inline="always", cache=True, error_model="numpy")
-def log32(x):
-    """log(x) in float32 arithmetic for a positive normal float32 x, within 3 ulp (NumPy's
-    float32 log: 4): as :func:`log`, in float32."""
+@_fast
+def _split32(x):
+    """``(e, f)`` with x = 2**e (1 + f) and 1 + f in [sqrt(1/2), sqrt(2)), read from the bits
+    of a positive normal float32 x (f = m - 1 is exact)."""
     b = np.float32(x).view(np.int32)
     e = np.int32((b - _SQRT_HALF_BITS32) >> 23)
-    m = np.int32(b - (e << 23)).view(np.float32)
-    f = m - _ONE32
-    s = f / (_TWO32 + f)
-    z = s * s
+    return e, np.int32(b - (e << 23)).view(np.float32) - _ONE32
+
+
+@_fast
+def _log_ef32(e, f):
+    """e ln 2 + log1p(f) for f in [sqrt(1/2) - 1, sqrt(2) - 1]: f - f**2 / 2 + f**3 P(f), P of
+    degree 7 fitted to log1p's relative error on that interval (7e-9 before float32 rounding)."""
+    f2 = f * f
+    q = _L7 * f + _L6
+    q = q * f + _L5
+    q = q * f + _L4
+    q = q * f + _L3
+    q = q * f + _L2
+    q = q * f + _L1
+    q = q * f + _L0
     ef = np.float32(e)
-    return ef * _LN2_HI32 + (ef * _LN2_LO32 + _TWO32 * s * (_ONE32 + z * (_C3 + z * (_C5 + z * (_C7 + z * _C9)))))
+    return ef * _LN2_HI32 + (ef * _LN2_LO32 + ((f - _HALF32 * f2) + (f2 * f) * q))
+
+
+@_fast
+def log32(x):
+    """log(x) in float32 arithmetic for a positive normal float32 x, within 1.3 ulp (NumPy's
+    float32 log: 4), with no division."""
+    e, f = _split32(x)
+    return _log_ef32(e, f)
+
+
+_P_SMALL32 = _F32(0.29289)  # just under 1 - sqrt(1/2): -p stays in _log_ef32's interval
+_I0, _IM1 = np.int32(0), np.int32(-1)
+
+
+@_fast
+def log_or_log1m32(pos, x, p):
+    """log(x) where ``pos``; else log(1 - p) for p in [0, 1], x being 1 - p rounded to float32
+    or a floor above it. One logarithm either way, of an exact argument: 1 - p rounds for
+    p < 1/2, so up to 1 - sqrt(1/2) it is log1p(-p), and up to 1/2 log1p(1 - 2p) - ln 2
+    (1 - 2p is exact there: Sterbenz); above 1/2, 1 - p is exact and x is split as usual."""
+    e, f = _split32(x)
+    small = p <= _P_SMALL32
+    mid = p <= _HALF32
+    f1 = -p if small else ((_ONE32 - (p + p)) if mid else f)
+    e1 = _I0 if small else (_IM1 if mid else e)
+    return _log_ef32(e if pos else e1, f if pos else f1)
 
 
 _INV_LN2_32 = _F32(1.4426950408889634)
@@ -109,7 +157,7 @@ _E2, _E3, _E4, _E5, _E6, _E7 = (_F32(1 / 2), _F32(1 / 6), _F32(1 / 24), _F32(1 /
                                 _F32(1 / 5040))
 
 
-@nb.njit(inline="always", cache=True, error_model="numpy")
+@_fast
 def exp32(y):
     """exp(y) in float32 arithmetic for a float32 y <= 0, within 2 ulp (subnormal results
     included): as :func:`exp`, with the series to r**7 and 2**k applied in two halves so
@@ -126,7 +174,7 @@ def exp32(y):
     return (p * s1) * s2
 
 
-@nb.njit(inline="always", cache=True, error_model="numpy")
+@_fast
 def log1p32(z):
     """log(1 + z) in float32 arithmetic for a float32 z in [0, 1]: log32 of u = 1 + z corrected
     by u's rounding error (the log1p trick), within 4 ulp (measured 3.3)."""
@@ -153,6 +201,12 @@ def log_data(x):
     """log(x) in x's own dtype: :func:`log32` for float32, libm for float64."""
 
 
+def log_or_log1m_data(pos, x, p, u0):
+    """log(x) where ``pos``, else log(1 - p), with u0 = 1 - p rounded and x = u0 or a floor
+    above it, in p's dtype: :func:`log_or_log1m32` for float32; for float64 libm's log(x)
+    less u0's rounding error to first order, ((u0 - 1) + p) / x (the log1p trick)."""
+
+
 def log1p_data(x):
     """log(1 + x), x in [0, 1], in x's own dtype: :func:`log1p32` for float32, libm for float64."""
 
@@ -177,5 +231,15 @@ overload(log_for, inline="always")(_by_dtype(log, math.log))
 overload(log1p_for, inline="always")(_by_dtype(log1p_unit, math.log1p))
 overload(exp_for, inline="always")(_by_dtype(exp, math.exp))
 overload(log_data, inline="always")(_in_own_dtype(log32, math.log))
+
+
+@overload(log_or_log1m_data, inline="always")
+def _log_or_log1m_ov(pos, x, p, u0):
+    if p == types.float32:
+        return lambda pos, x, p, u0: log_or_log1m32(pos, x, p)
+
+    def impl(pos, x, p, u0):
+        return math.log(x) - (0.0 if pos else ((u0 - 1.0) + p) / x)
+    return impl
 overload(log1p_data, inline="always")(_in_own_dtype(log1p32, math.log1p))
 overload(exp_data, inline="always")(_in_own_dtype(exp32, math.exp))
