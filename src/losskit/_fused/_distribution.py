@@ -64,7 +64,7 @@ from numba.extending import overload
 from ..losses._common import prob_epsilon, row_sum_tolerance
 from . import Plan, flag, flat
 from ._driver import BLOCK, NAN, block_sum, finite_or_none, inline, jit
-from ._fastmath import exp_for, log1p_for, log_for
+from ._fastmath import exp_for, log1p_for, log64, log_for
 from ._fastmath import log as fast_log
 
 __all__ = ["PLANNERS"]
@@ -116,11 +116,9 @@ def _neg_xlog_ov(t, q, like):
     if _f32(like):
         return lambda t, q, like: -t * fast_log(q)  # no branch: the loop vectorises
 
-    def impl(t, q, like):  # libm: skip the call where t = 0 (most classes of one-hot rows)
-        v = 0.0
-        if t != 0.0:
-            v = -t * math.log(q)
-        return v
+    def impl(t, q, like):  # float64 data: 0 where t = 0, not -0 (the reference's 0 log 0)
+        v = -t * log64(q)
+        return v if t != 0.0 else 0.0
     return impl
 
 
@@ -156,7 +154,7 @@ def _bregman_ov(t, q, inv, like):
         if t == 0.0:
             return q + err
         # t / q is subnormal below t ~ 1e-150 (q >= e^-100): a difference of logs there
-        lr = math.log(t / q) if t > 1e-150 else math.log(t) - math.log(q)
+        lr = log64(t / q) if t > 1e-150 else math.log(t) - math.log(q)  # t may be subnormal: libm
         return ((t * lr - t) + q) + err
     return impl64
 
