@@ -237,6 +237,27 @@ def test_float32_arithmetic_log_exp_log1p_within_a_few_ulp():
     assert _ulps(log1m(q)[q > 0], np.log1p(-q[q > 0].astype(np.float64))).max() <= 1.5
 
 
+def test_float64_log_within_an_ulp_of_libm():
+    import numba
+
+    from losskit._fused import _fastmath as fm
+
+    @numba.njit
+    def apply(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = fm.log64(x[i])
+        return out
+
+    rng = np.random.default_rng(6)
+    x = np.concatenate([np.exp(rng.uniform(-708, 709, 300_000)), rng.uniform(0.5, 2, 300_000),
+                        1 + rng.uniform(-1e-6, 1e-6, 10_000), [np.finfo(np.float64).tiny, np.finfo(np.float64).max, 1.0]])
+    want = np.log(x)
+    got = apply(x)
+    assert got[-1] == 0.0
+    assert (np.abs(got - want) <= 1.5 * np.spacing(np.abs(want))).all()
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_hard_label_bce_blocks_have_the_general_kernels_bits(dtype):
     """Blocks of 0/1 labels take BCE's one-logarithm element; it must give the two-logarithm
