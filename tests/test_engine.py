@@ -347,22 +347,27 @@ def test_softmax_class_axis_is_never_cut_into_boxes(name):
 @pytest.mark.parametrize("threads", [2, 3, 5])
 @pytest.mark.parametrize("n_items", [1, 2, 7, 64])
 def test_for_each_runs_every_item_once_in_its_slot(threads, n_items):
-    """Contiguous runs per thread with stealing: each item runs exactly once, results keep
-    the items' order, and the work is shared (with slow items, more than one thread runs)."""
+    """Contiguous runs per thread with stealing: each item runs exactly once and results keep
+    the items' order; every thread takes part (each one's first item waits for all of them,
+    which only works if each thread starts on its own run)."""
     import threading
-    import time
 
+    workers = min(threads, n_items)
+    barrier = threading.Barrier(workers, timeout=30)
+    local = threading.local()
     seen, names = [], set()
 
     def fn(i):
+        if not getattr(local, "waited", False):
+            local.waited = True
+            barrier.wait()
         seen.append(i)
         names.add(threading.current_thread().name)
-        time.sleep(0.002)  # releases the GIL: the other threads take their runs meanwhile
         return i * i
 
     assert engine._for_each(n_items, fn, threads) == [i * i for i in range(n_items)]
     assert sorted(seen) == list(range(n_items))
-    assert len(names) == min(threads, n_items)
+    assert len(names) == workers
 
 
 def test_for_each_raises_the_lowest_failing_item():

@@ -237,7 +237,8 @@ def test_float32_arithmetic_log_exp_log1p_within_a_few_ulp():
     assert _ulps(log1m(q)[q > 0], np.log1p(-q[q > 0].astype(np.float64))).max() <= 1.5
 
 
-def test_float64_log_within_an_ulp_of_libm():
+def test_float64_log_exp_log1p_within_a_few_ulp_of_libm():
+    """The float64 functions of the fused kernels (vectorisable, unlike libm calls)."""
     import numba
 
     from losskit._fused import _fastmath as fm
@@ -249,6 +250,20 @@ def test_float64_log_within_an_ulp_of_libm():
             out[i] = fm.log64(x[i])
         return out
 
+    @numba.njit
+    def apply_exp(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = fm.exp64(x[i])
+        return out
+
+    @numba.njit
+    def apply_log1p(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = fm.log1p64(x[i])
+        return out
+
     rng = np.random.default_rng(6)
     x = np.concatenate([np.exp(rng.uniform(-708, 709, 300_000)), rng.uniform(0.5, 2, 300_000),
                         1 + rng.uniform(-1e-6, 1e-6, 10_000), [np.finfo(np.float64).tiny, np.finfo(np.float64).max, 1.0]])
@@ -256,6 +271,13 @@ def test_float64_log_within_an_ulp_of_libm():
     got = apply(x)
     assert got[-1] == 0.0
     assert (np.abs(got - want) <= 1.5 * np.spacing(np.abs(want))).all()
+    # exp for arguments <= 0 (subnormal and zero results included), log1p on [0, 1]
+    y = np.concatenate([rng.uniform(-750, 0, 300_000), -np.arange(0, 750, 0.01), [0.0, -745.1, -745.2, -800.0]])
+    got, want = apply_exp(y), np.exp(y)
+    assert (np.abs(got - want) <= 1.5 * np.spacing(np.abs(want))).all()
+    z = np.concatenate([rng.uniform(0, 1, 300_000), rng.uniform(0, 1e-8, 10_000), [1.0]])
+    got, want = apply_log1p(z), np.log1p(z)
+    assert (np.abs(got - want) <= 2.5 * np.spacing(want)).all() and apply_log1p(np.zeros(1))[0] == 0
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

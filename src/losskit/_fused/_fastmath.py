@@ -11,8 +11,9 @@ Three kinds:
 - ``log32``, ``exp32``, ``log1p32``, ``log_or_log1m32``: float32 arithmetic (twice the
   lanes), within 1.3-4 ulp like NumPy's own float32 functions; ``log_data`` and friends
   choose them for float32 data;
-- ``log64``: float64 data, within an ulp of libm; the ``_for`` and ``_data`` choosers take
-  it for float64 logarithms (float64 ``exp`` and ``log1p`` stay libm's)."""
+- ``log64``, ``exp64``, ``log1p64``: float64 data, within 1-2 ulp of libm; the ``_for``
+  and ``_data`` choosers take them for float64 data (``log1p_for``, once per row, and
+  subnormal arguments stay libm's)."""
 
 from __future__ import annotations
 
@@ -114,6 +115,47 @@ def log64(x):
     q = q * z + _A0
     ef = np.float64(e)
     return ef * _LN2_HI64 + (ef * _LN2_LO64 + ((f - s * f) + s * (z * q)))
+
+
+_X0, _X1, _X2, _X3, _X4, _X5, _X6, _X7, _X8, _X9, _X10, _X11, _X12, _X13 = (
+    1.0 / math.factorial(k) for k in range(14))
+_EXP_MIN64 = -746.0  # exp is below half the smallest subnormal float64 from -745.14 on
+
+
+@_fast
+def exp64(y):
+    """exp(y) for a float64 y <= 709 within an ulp of libm (subnormal results included):
+    y = k ln 2 + r with |r| <= ln 2 / 2, exp(r) by its Taylor series to r**13 (the next term
+    is below 5e-18 relative), 2**k applied in two halves so each factor is a normal float64."""
+    y = y if y > _EXP_MIN64 else _EXP_MIN64
+    shifted = y * _INV_LN2 + _ROUND_SHIFT
+    k = shifted - _ROUND_SHIFT
+    r = (y - k * _LN2_HI64) - k * _LN2_LO64
+    p = _X13 * r + _X12
+    p = p * r + _X11
+    p = p * r + _X10
+    p = p * r + _X9
+    p = p * r + _X8
+    p = p * r + _X7
+    p = p * r + _X6
+    p = p * r + _X5
+    p = p * r + _X4
+    p = p * r + _X3
+    p = p * r + _X2
+    p = p * r + _X1
+    p = p * r + _X0
+    ki = np.int64(np.float64(shifted).view(np.int64) - np.float64(_ROUND_SHIFT).view(np.int64))  # k
+    half = ki >> 1
+    s1 = np.int64((half + 1023) << 52).view(np.float64)
+    s2 = np.int64((ki - half + 1023) << 52).view(np.float64)
+    return (p * s1) * s2
+
+
+@_fast
+def log1p64(z):
+    """log(1 + z) for a float64 z in [0, 1]: log64 of u = 1 + z corrected by u's rounding error."""
+    u = 1.0 + z
+    return log64(u) - ((u - 1.0) - z) / u
 
 
 # -- log in float32 arithmetic: eight lanes instead of four --------------------------------
@@ -260,7 +302,7 @@ def _in_own_dtype(fast32, libm):
 
 overload(log_for, inline="always")(_by_dtype(log, log64))
 overload(log1p_for, inline="always")(_by_dtype(log1p_unit, math.log1p))
-overload(exp_for, inline="always")(_by_dtype(exp, math.exp))
+overload(exp_for, inline="always")(_by_dtype(exp, exp64))
 overload(log_data, inline="always")(_in_own_dtype(log32, log64))
 
 
@@ -272,5 +314,5 @@ def _log_or_log1m_ov(pos, x, p, u0):
     def impl(pos, x, p, u0):
         return log64(x) - (0.0 if pos else ((u0 - 1.0) + p) / x)
     return impl
-overload(log1p_data, inline="always")(_in_own_dtype(log1p32, math.log1p))
-overload(exp_data, inline="always")(_in_own_dtype(exp32, math.exp))
+overload(log1p_data, inline="always")(_in_own_dtype(log1p32, log1p64))
+overload(exp_data, inline="always")(_in_own_dtype(exp32, exp64))
