@@ -145,6 +145,34 @@ def test_a_declined_wide_box_runs_the_reference_in_normal_pieces(monkeypatch):
                 np.testing.assert_allclose(grad, want_g, rtol=1e-6)
 
 
+def test_a_declined_wide_box_of_statistics_runs_the_reference_in_normal_pieces(monkeypatch):
+    """The global Dice score with validate=False and one prediction above 1: outside the fused
+    domain, accepted by the reference. That wide box's statistics and gradient come from the
+    reference kernels in normal-sized pieces; value and gradient equal the plain path's."""
+    rng = np.random.default_rng(7)
+    y = (rng.random(4096) > 0.6).astype(np.float32)
+    p = rng.random(4096).astype(np.float32)
+    p[700] = 1.5
+    declined = []
+    pieces = engine._pieces
+
+    def spy(sl, axis, shape, step):
+        out = pieces(sl, axis, shape, step)
+        declined.append([p[sl].size for sl in out])
+        return out
+
+    monkeypatch.setattr(engine, "_pieces", spy)
+    want = _plain(lk.dice.value_and_grad, y, p, validate=False)
+    with engine.configure(threads=2, **BOXES):
+        value, grad = lk.dice.value_and_grad(y, p, validate=False)
+        route = engine.last_route()
+    assert "compiled 15/16 boxes" in route, route
+    # the box with p[700], in the statistics pass and the gradient pass: pieces of the normal size
+    assert declined == [[64] * engine._FUSED_WIDTH] * 2
+    np.testing.assert_allclose(value, want[0], rtol=1e-6)
+    np.testing.assert_allclose(grad, want[1], rtol=1e-6, atol=1e-6 * np.abs(want[1]).max())
+
+
 def test_compiled_off_and_uncovered_options_use_the_reference_kernels():
     rng = np.random.default_rng(2)
     y = rng.integers(0, 2, size=4096).astype(np.float64)

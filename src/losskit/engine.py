@@ -547,15 +547,7 @@ class _Job:
 
     # -- one box ---------------------------------------------------------------------
     def _reference_boxes(self, i):
-        """Box i's slices as the reference kernels take them: the box itself, or a wide fused
-        box in pieces of the normal size (the reference's temporaries are box-sized)."""
-        sl = self.tiling.box(i)
-        if self.ref_step is None:
-            return [sl]
-        a = self.tiling.axis
-        start, stop, _ = sl[a].indices(self.y_pred.shape[a])
-        return [sl[:a] + (slice(j, min(j + self.ref_step, stop)),) + sl[a + 1:]
-                for j in range(start, stop, self.ref_step)]
+        return _pieces(self.tiling.box(i), self.tiling.axis, self.y_pred.shape, self.ref_step)
 
     def _prepared(self, sl, first=False):
         rec, xp = self.rec, self.xp
@@ -707,6 +699,16 @@ class _Job:
         return xp.where(denom == 0, xp.zeros_like(total), total / safe)
 
 
+def _pieces(sl, axis, shape, step):
+    """Box ``sl``'s slices as the reference kernels take them: the box itself, or a wide fused
+    box cut along ``axis`` into pieces of ``step`` indices (the reference's temporaries are
+    box-sized)."""
+    if step is None:
+        return [sl]
+    start, stop, _ = sl[axis].indices(shape[axis])
+    return [sl[:axis] + (slice(j, min(j + step, stop)),) + sl[axis + 1:] for j in range(start, stop, step)]
+
+
 def _joined(parts):
     """The value parts ``(total, weight total, dtype)`` of a box's pieces as one (``None``
     when the pieces return none: reduction "none", or derivatives alone)."""
@@ -746,17 +748,22 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
     state = {}
     fused = _fused.plan(rec, y_true, y_pred, opts) if cfg["compiled"] and order < 2 else None
     handled = []
+    ref_step = None
+    if fused is not None:  # wide boxes, as in _Job: the reference runs a declined one in pieces
+        tiling, ref_step = _Tiling(y_pred.shape, [0], cfg["chunk"] * _FUSED_WIDTH), tiling.step
 
-    def raw(i):  # the box's slices and its views of the inputs
-        sl = tiling.box(i)
+    def raw(sl):  # the views of the inputs for the slices of a box
         return sl, None if y_true is None else y_true[sl[:1]], y_pred[sl]
 
-    def prepared(i, check):
-        sl, yt0, yp0 = raw(i)
+    def prepared(sl, check):
+        sl, yt0, yp0 = raw(sl)
         yt, yp, o = rec.prepare(xp, yt0, yp0, dict(opts), check)
         if tuple(yp.shape) != tuple(yp0.shape):
             raise _Decline("prepare changed y_pred's shape")
         return sl, yt, yp, o
+
+    def pieces(i):
+        return _pieces(tiling.box(i), 0, y_pred.shape, ref_step)
 
     def reference_stats(yt, yp, o):
         if rec.implicit_weight is not None and rec.implicit_weight(xp, yt, yp, **o) is not None:
@@ -765,20 +772,25 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
 
     def box(i):
         if fused is not None:
-            _, yt, yp = raw(i)
+            _, yt, yp = raw(tiling.box(i))
             sums = fused.stats(yt, yp)
             if sums is not None:
                 handled.append(i)
                 return sums
-        _, yt, yp, o = prepared(i, validate)
-        if i == 0:
-            state["opts"], state["like"] = o, yp
-        return reference_stats(yt, yp, o)
+        parts = []
+        for sl in pieces(i):
+            _, yt, yp, o = prepared(sl, validate)
+            parts.append(reference_stats(yt, yp, o))
+            if i == 0 and len(parts) == 1:
+                state["opts"], state["like"], state["dtypes"] = o, yp, [s.dtype for s in parts[0]]
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.sum([np.asarray(p[k], dtype=np.float64) for p in parts], axis=0) for k in range(len(parts[0])))
 
     # no outputs are written here, so box 0 need not run first
     parts = _for_each(tiling.count, box, cfg["threads"])
     if "opts" in state:
-        dtypes = [p.dtype for p in parts[0]]
+        dtypes = state["dtypes"]
     else:  # every box fused (float64 sums): options and dtypes from the record on one element
         def corner(a):
             return a[(slice(0, 1),) * a.ndim]
@@ -807,16 +819,17 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
 
     def deriv_box(i):
         if write is not None and i in handled_set:
-            sl, yt, yp = raw(i)
+            sl, yt, yp = raw(tiling.box(i))
             if write(yt, yp, out[0][sl]):
                 return
-        sl, yt, yp, o = prepared(i, False)  # the first pass validated every box
-        kernels = (rec.grad, rec.hess)[:order]
-        for k, kernel in enumerate(kernels):
-            d = kernel(xp, yt, yp, cotangent=ct, stats=totals, **o)
-            if out[k] is None:  # box 0, alone
-                out[k] = np.empty(y_pred.shape, dtype=d.dtype)
-            np.copyto(out[k][sl], d)
+        for piece in pieces(i):
+            sl, yt, yp, o = prepared(piece, False)  # the first pass validated every box
+            kernels = (rec.grad, rec.hess)[:order]
+            for k, kernel in enumerate(kernels):
+                d = kernel(xp, yt, yp, cotangent=ct, stats=totals, **o)
+                if out[k] is None:  # box 0, alone
+                    out[k] = np.empty(y_pred.shape, dtype=d.dtype)
+                np.copyto(out[k][sl], d)
 
     handled_set = set(handled)  # boxes the fused stats took are in its domain
     write = fused.stats_grad(totals, ct) if handled else None
