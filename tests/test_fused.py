@@ -340,3 +340,18 @@ def test_hard_label_bce_blocks_have_the_general_kernels_bits(dtype):
         assert np.array_equal(np.signbit(g1), np.signbit(g2))
     p[4000] = 1.5  # outside the domain after hard blocks: NaN from both
     assert np.isnan(hard[0](hard_labels, p, params)) and np.isnan(general[0](hard_labels, p, params))
+
+
+def test_a_global_dice_under_one_box_still_takes_the_compiled_kernel():
+    """Below one box the stats route still runs a fused plan (the plain path's NumPy calls
+    cost more than one compiled box); the value and gradient are the plain path's."""
+    rng = np.random.default_rng(8)
+    y = (rng.random(3000) > 0.6).astype(np.float32)
+    p = rng.random(3000).astype(np.float32)
+    with engine.configure(compiled=True, threshold=None, chunk=None):
+        value, grad = lk.dice.value_and_grad(y, p)
+        route = engine.last_route()
+    assert route.startswith("stats: 1 boxes") and "compiled" in route, route
+    want_v, want_g = _plain(lk.dice.value_and_grad, y, p)
+    np.testing.assert_allclose(value, want_v, rtol=1e-6)
+    np.testing.assert_allclose(grad, want_g, rtol=1e-6, atol=1e-6 * np.abs(want_g).max())

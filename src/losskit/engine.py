@@ -741,12 +741,12 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
     A fused plan may take any box; the prepared options and the statistics' dtypes come from
     the record's kernels, on box 0 or, when the plan took it, on a one-element corner."""
     tiling = _Tiling(y_pred.shape, [0], cfg["chunk"])
-    if tiling.count < 2:
-        raise _Decline("fewer than two boxes along the leading axis")
     if y_true is not None and (y_true.ndim == 0 or y_true.shape[0] != y_pred.shape[0]):
         raise _Decline("y_true's leading axis differs from y_pred's")
-    state = {}
     fused = _fused.plan(rec, y_true, y_pred, opts) if cfg["compiled"] and order < 2 else None
+    if tiling.count < (1 if fused is not None else 2):  # one compiled box beats the plain path too
+        raise _Decline("fewer than two boxes along the leading axis")
+    state = {}
     handled = []
     ref_step = None
     if fused is not None:  # wide boxes, as in _Job: the reference runs a declined one in pieces
