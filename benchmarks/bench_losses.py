@@ -14,7 +14,8 @@ issue 5 is met.
     python benchmarks/bench_losses.py            # the full run (about 5 minutes on 2 cores)
     python benchmarks/bench_losses.py --quick    # 1e5 and 1e6 only, fewer repeats (~2 minutes)
 
-Timings are medians of several calls after one warm-up call (which also compiles JAX). Peak
+Timings are medians of several calls after one warm-up call (which also compiles JAX), taken in
+three interleaved rounds over the implementations of a case (:func:`timeit_rounds`). Peak
 memory: ``tracemalloc`` for NumPy-based code (exact: NumPy reports every buffer to it), the
 process's resident-set high-water mark (reset through /proc/self/clear_refs) for torch and JAX.
 Nothing here is part of the test suite.
@@ -311,6 +312,31 @@ def timeit(fn, repeats, budget_s):
     return statistics.median(times)
 
 
+def timeit_rounds(fns, repeats, budget_s, rounds=3):
+    """``{key: (median, min)}`` seconds for each callable of ``fns``, timed in interleaved
+    rounds: each round times every callable in turn, so a slow spell of the machine (they last
+    seconds to minutes here) falls on all of them alike instead of on whichever ran then.
+    Each callable gets as many calls as :func:`timeit` would give it, spread over the rounds,
+    after one warm-up call; in each round a fast one first makes an untimed call (a thread
+    pool another library left spinning is then not charged to it)."""
+    first = {}
+    for key, fn in fns.items():
+        t0 = time.perf_counter()
+        fn()
+        first[key] = time.perf_counter() - t0
+    calls = {k: -(-max(1, min(repeats, int(budget_s / max(first[k], 1e-9)))) // rounds) for k in fns}
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for key, fn in fns.items():
+            if first[key] < 0.05:
+                fn()
+            for _ in range(calls[key]):
+                t0 = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - t0)
+    return {k: (statistics.median(v), min(v)) for k, v in times.items()}
+
+
 def _vm(field):
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -398,38 +424,52 @@ def run_row(loss, dtype, n, c, quick, measure_memory, log):
     reps = repeats_for(n, quick)
     budget = 1.0 if n <= 10**6 else 2.0
     res = {"loss": loss, "dtype": dtype, "n": int(p.size), "c": c, "impl": {}}
-    res["floor"] = timeit(lambda: (np.add.reduce(y, axis=None), np.add.reduce(p, axis=None)), reps, budget)
+    fns = {("floor", "value"): lambda: (np.add.reduce(y, axis=None), np.add.reduce(p, axis=None))}
     ref = None
+    impls = {}
     for peer, make in PEERS.items():
         if peer == "losskit (array-API kernels)" and dtype == "float64" and n >= 10**7:
             continue  # keeps the full run short; float32 shows what the compiled kernels gain
+        entry, impl = {}, None
         try:
             impl = make(loss, y, p, extra)
-        except Exception as e:  # noqa: BLE001
-            log(f"  {peer}: setup failed: {type(e).__name__}: {e}")
-            continue
-        if impl is None:
-            continue
-        entry = {}
-        try:
+            if impl is None:
+                continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 val = _scalar(impl["value"]())
                 if ref is None and peer == "losskit":
                     ref = val
                 entry["agree"] = abs(val - ref) / max(abs(ref), 1e-300) if ref is not None else None
-                entry["value"] = timeit(impl["value"], reps, budget)
-                entry["value_min"] = _MINS[id(impl["value"])]
+                fns[(peer, "value")] = impl["value"]
                 if impl["vg"] is not None:
-                    entry["vg"] = timeit(impl["vg"], reps, budget)
-                    entry["vg_min"] = _MINS[id(impl["vg"])]
-                if measure_memory:
+                    impl["vg"]()
+                    fns[(peer, "vg")] = impl["vg"]
+        except Exception as e:  # noqa: BLE001 - a peer that cannot run this case is reported
+            entry["error"] = f"{type(e).__name__}: {str(e)[:80]}"
+            fns = {k: f for k, f in fns.items() if k[0] != peer}
+        impls[peer] = impl if "error" not in entry else None
+        res["impl"][peer] = entry
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        timed = timeit_rounds(fns, reps, budget)
+    res["floor"] = timed.pop(("floor", "value"))[0]
+    for (peer, op), (median, fastest) in timed.items():
+        res["impl"][peer][op] = median
+        res["impl"][peer][f"{op}_min"] = fastest
+    if measure_memory:
+        for peer, impl in impls.items():
+            if impl is None:
+                continue
+            entry = res["impl"][peer]
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
                     entry["mem_value"] = peak_extra(peer, impl["value"])
                     if impl["vg"] is not None:
                         entry["mem_vg"] = peak_extra(peer, impl["vg"])
-        except Exception as e:  # noqa: BLE001 - a peer that cannot run this case is reported
-            entry["error"] = f"{type(e).__name__}: {str(e)[:80]}"
-        res["impl"][peer] = entry
+            except Exception as e:  # noqa: BLE001
+                entry["error"] = f"{type(e).__name__}: {str(e)[:80]}"
     res["grad_bytes"] = p.nbytes
     log(_row_line(res))
     return res
@@ -583,7 +623,8 @@ def write_report(path, results, large, meta, log):
     w("# losskit benchmark: NumPy engine vs peers\n")
     w(f"Generated by `python benchmarks/bench_losses.py{' --quick' if meta['quick'] else ''}` "
       f"on {meta['date']} (run time {meta['elapsed'] / 60:.1f} min). Numbers are medians of repeated calls "
-      "after a warm-up call; milliseconds unless noted.\n")
+      "after a warm-up call, in three rounds that interleave the implementations of a case (a slow spell of the "
+      "machine falls on all of them); milliseconds unless noted.\n")
     w("## Machine\n")
     for k, v in meta["machine"].items():
         w(f"- {k}: {v}")
