@@ -190,30 +190,34 @@ def test_compiled_off_and_uncovered_options_use_the_reference_kernels():
     assert engine.settings()["compiled"]
 
 
+def _mapped(fn):
+    """A compiled loop applying the compiled scalar function ``fn`` to every entry of an array."""
+    import numba
+
+    @numba.njit
+    def apply(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = fn(x[i])
+        return out
+
+    return apply
+
+
 def test_fast_log_and_exp_for_float32_data():
     """The vectorisable float64-arithmetic log/exp/log1p of the float32 kernels: within 2e-9
     relative of libm (log1p: 1e-11), from the smallest normal float32 to the largest; the
     float32-arithmetic ones within 4 ulp of float32 (NumPy's own float32 log: 4)."""
-    import numba
-
     from losskit._fused import _fastmath as fm
-
-    @numba.njit
-    def apply(which, x):
-        out = np.empty(x.size)
-        for i in range(x.size):
-            v = np.float64(x[i])
-            out[i] = fm.log(v) if which == 0 else (fm.exp(v) if which == 1 else fm.log1p_unit(v))
-        return out
 
     rng = np.random.default_rng(3)
     x = np.concatenate([np.exp(rng.uniform(-87, 88, 100_000)), [np.finfo(np.float32).tiny, 1.0, 0.5, 2.0]])
     x = x.astype(np.float32).astype(np.float64)
-    np.testing.assert_allclose(apply(0, x), np.log(x), rtol=2e-9, atol=1e-11)
+    np.testing.assert_allclose(_mapped(fm.log)(x), np.log(x), rtol=2e-9, atol=1e-11)
     y = np.concatenate([rng.uniform(-700, 88, 100_000), [0.0, -0.5 * np.log(2), 0.5 * np.log(2)]])
-    np.testing.assert_allclose(apply(1, y), np.exp(y), rtol=1e-8)
+    np.testing.assert_allclose(_mapped(fm.exp)(y), np.exp(y), rtol=1e-8)
     z = np.concatenate([rng.uniform(0, 1, 100_000), [0.0, 1e-30, np.sqrt(2) - 1, 1.0]])
-    np.testing.assert_allclose(apply(2, z), np.log1p(z), rtol=1e-11, atol=1e-300)
+    np.testing.assert_allclose(_mapped(fm.log1p_unit)(z), np.log1p(z), rtol=1e-11, atol=1e-300)
 
 
 def _ulps(got, want):
@@ -230,82 +234,49 @@ def test_float32_arithmetic_log_exp_log1p_within_a_few_ulp():
 
     from losskit._fused import _fastmath as fm
 
-    @numba.njit
-    def apply(which, x):
-        out = np.empty_like(x)
-        for i in range(x.size):
-            out[i] = fm.log32(x[i]) if which == 0 else (fm.exp32(x[i]) if which == 1 else fm.log1p32(x[i]))
-        return out
-
     rng = np.random.default_rng(5)
     bits = np.arange(np.float32(0.5).view(np.int32), np.float32(2.0).view(np.int32), dtype=np.int32)
     tiny, big = np.finfo(np.float32).tiny, np.finfo(np.float32).max
     x = np.concatenate([bits.view(np.float32), np.exp(rng.uniform(-87, 88, 200_000)).astype(np.float32),
                         np.array([tiny, big, 1.0], dtype=np.float32)])
-    assert _ulps(apply(0, x), np.log(x.astype(np.float64))).max() <= 1.5
+    assert _ulps(_mapped(fm.log32)(x), np.log(x.astype(np.float64))).max() <= 1.5
     y = np.concatenate([rng.uniform(-104, 0, 200_000), -np.arange(0, 104, 0.125)]).astype(np.float32)
-    assert _ulps(apply(1, y), np.exp(y.astype(np.float64))).max() <= 2
+    assert _ulps(_mapped(fm.exp32)(y), np.exp(y.astype(np.float64))).max() <= 2
     z = np.concatenate([rng.uniform(0, 1, 200_000), rng.uniform(0, 1e-6, 10_000), [0.0, 1.0]]).astype(np.float32)
     want = np.log1p(z.astype(np.float64))
-    got = apply(2, z)
+    got = _mapped(fm.log1p32)(z)
     assert _ulps(got[z > 0], want[z > 0]).max() <= 4 and got[z == 0][0] == 0
 
     @numba.njit
     def log1m(p):
-        out = np.empty_like(p)
-        for i in range(p.size):
-            out[i] = fm.log_or_log1m32(False, np.float32(1) - p[i], p[i])
-        return out
+        return fm.log_or_log1m32(False, np.float32(1) - p, p)
 
     # log(1 - p) of BCE's negative class: every float32 in [0.25, 0.75), random ones near 0 and 1
     q = np.concatenate([np.arange(np.float32(0.25).view(np.int32), np.float32(0.75).view(np.int32), 7,
                                   dtype=np.int32).view(np.float32),
                         np.exp(rng.uniform(-87, -1, 100_000)), 1 - np.exp(rng.uniform(-16, -1, 100_000))])
     q = q.astype(np.float32)
-    assert _ulps(log1m(q)[q > 0], np.log1p(-q[q > 0].astype(np.float64))).max() <= 1.5
+    assert _ulps(_mapped(log1m)(q)[q > 0], np.log1p(-q[q > 0].astype(np.float64))).max() <= 1.5
 
 
 def test_float64_log_exp_log1p_within_a_few_ulp_of_libm():
     """The float64 functions of the fused kernels (vectorisable, unlike libm calls)."""
-    import numba
-
     from losskit._fused import _fastmath as fm
-
-    @numba.njit
-    def apply(x):
-        out = np.empty_like(x)
-        for i in range(x.size):
-            out[i] = fm.log64(x[i])
-        return out
-
-    @numba.njit
-    def apply_exp(x):
-        out = np.empty_like(x)
-        for i in range(x.size):
-            out[i] = fm.exp64(x[i])
-        return out
-
-    @numba.njit
-    def apply_log1p(x):
-        out = np.empty_like(x)
-        for i in range(x.size):
-            out[i] = fm.log1p64(x[i])
-        return out
 
     rng = np.random.default_rng(6)
     x = np.concatenate([np.exp(rng.uniform(-708, 709, 300_000)), rng.uniform(0.5, 2, 300_000),
                         1 + rng.uniform(-1e-6, 1e-6, 10_000), [np.finfo(np.float64).tiny, np.finfo(np.float64).max, 1.0]])
     want = np.log(x)
-    got = apply(x)
+    got = _mapped(fm.log64)(x)
     assert got[-1] == 0.0
     assert (np.abs(got - want) <= 1.5 * np.spacing(np.abs(want))).all()
     # exp for arguments <= 0 (subnormal and zero results included), log1p on [0, 1]
     y = np.concatenate([rng.uniform(-750, 0, 300_000), -np.arange(0, 750, 0.01), [0.0, -745.1, -745.2, -800.0]])
-    got, want = apply_exp(y), np.exp(y)
+    got, want = _mapped(fm.exp64)(y), np.exp(y)
     assert (np.abs(got - want) <= 1.5 * np.spacing(np.abs(want))).all()
     z = np.concatenate([rng.uniform(0, 1, 300_000), rng.uniform(0, 1e-8, 10_000), [1.0]])
-    got, want = apply_log1p(z), np.log1p(z)
-    assert (np.abs(got - want) <= 2.5 * np.spacing(want)).all() and apply_log1p(np.zeros(1))[0] == 0
+    got, want = _mapped(fm.log1p64)(z), np.log1p(z)
+    assert (np.abs(got - want) <= 2.5 * np.spacing(want)).all() and _mapped(fm.log1p64)(np.zeros(1))[0] == 0
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
