@@ -501,11 +501,7 @@ def run(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order
         tiling = _Tiling(y_pred.shape, free, cfg["chunk"])
         if tiling.count < (1 if fused is not None else 2):
             raise _Decline("fewer than two boxes along the axes that may be cut")
-        ref_step = None
-        if fused is not None:
-            wide = _Tiling(y_pred.shape, free, cfg["chunk"] * _FUSED_WIDTH)
-            if wide.axis == tiling.axis and wide.outer == tiling.outer:
-                tiling, ref_step = wide, tiling.step
+        tiling, ref_step = _widened(tiling, free, cfg["chunk"], fused)
         job = _Job(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling,
                    with_value, fused, ref_step)
         out = job.execute(cfg["threads"])
@@ -699,6 +695,18 @@ class _Job:
         return xp.where(denom == 0, xp.zeros_like(total), total / safe)
 
 
+def _widened(tiling, free, chunk, fused):
+    """``(tiling, ref_step)``: for a fused plan, boxes ``_FUSED_WIDTH`` times wider, with the
+    normal step the reference kernels take a declined one in (when both tilings cut the same
+    axis); otherwise ``tiling`` unchanged and ``None``."""
+    if fused is None:
+        return tiling, None
+    wide = _Tiling(tiling.shape, free, chunk * _FUSED_WIDTH)
+    if wide.axis != tiling.axis or wide.outer != tiling.outer:
+        return tiling, None
+    return wide, tiling.step
+
+
 def _pieces(sl, axis, shape, step):
     """Box ``sl``'s slices as the reference kernels take them: the box itself, or a wide fused
     box cut along ``axis`` into pieces of ``step`` indices (the reference's temporaries are
@@ -748,9 +756,7 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
         raise _Decline("fewer than two boxes along the leading axis")
     state = {}
     handled = []
-    ref_step = None
-    if fused is not None:  # wide boxes, as in _Job: the reference runs a declined one in pieces
-        tiling, ref_step = _Tiling(y_pred.shape, [0], cfg["chunk"] * _FUSED_WIDTH), tiling.step
+    tiling, ref_step = _widened(tiling, [0], cfg["chunk"], fused)  # as in run(): wide fused boxes
 
     def raw(sl):  # the views of the inputs for the slices of a box
         return sl, None if y_true is None else y_true[sl[:1]], y_pred[sl]
@@ -822,9 +828,9 @@ def _run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate
             sl, yt, yp = raw(tiling.box(i))
             if write(yt, yp, out[0][sl]):
                 return
+        kernels = (rec.grad, rec.hess)[:order]
         for piece in pieces(i):
             sl, yt, yp, o = prepared(piece, False)  # the first pass validated every box
-            kernels = (rec.grad, rec.hess)[:order]
             for k, kernel in enumerate(kernels):
                 d = kernel(xp, yt, yp, cotangent=ct, stats=totals, **o)
                 if out[k] is None:  # box 0, alone
