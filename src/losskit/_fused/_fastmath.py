@@ -255,7 +255,7 @@ def log1p32(z):
     return log32(u) - ((u - _ONE32) - z) / u
 
 
-# -- chosen when a kernel compiles: these for float32 data, libm for float64 -----------------
+# -- chosen when a kernel compiles, by the data's dtype (float64: the ones above, or libm) ---
 # ``*_for(x, like)``: float64 arithmetic for data of ``like``'s dtype (any value of the data);
 # ``*_data(x)``: arithmetic in x's own dtype.
 def log_for(x, like):
@@ -288,15 +288,15 @@ def exp_data(x):
     """exp(x), x <= 0, in x's own dtype: :func:`exp32` for float32, libm for float64."""
 
 
-def _by_dtype(fast, libm):
+def _by_dtype(for32, for64):
     def typer(x, like):
-        return (lambda x, like: fast(x)) if like == types.float32 else (lambda x, like: libm(x))
+        return (lambda x, like: for32(x)) if like == types.float32 else (lambda x, like: for64(x))
     return typer
 
 
-def _in_own_dtype(fast32, libm):
+def _in_own_dtype(for32, for64):
     def typer(x):
-        return (lambda x: fast32(x)) if x == types.float32 else (lambda x: libm(x))
+        return (lambda x: for32(x)) if x == types.float32 else (lambda x: for64(x))
     return typer
 
 
