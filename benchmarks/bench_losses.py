@@ -296,13 +296,18 @@ PEER_DOC = {
 _MINS = {}
 
 
+def _calls(first, repeats, budget_s):
+    """How many timed calls: ``repeats``, fewer when a call (``first`` seconds) is slow."""
+    return max(1, min(repeats, int(budget_s / max(first, 1e-9))))
+
+
 def timeit(fn, repeats, budget_s):
     """Median seconds of ``repeats`` calls after one warm-up; fewer calls if they are slow.
     The minimum is kept too (``_MINS[id(fn)]``): on a shared machine it is the least disturbed."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
-    n = max(1, min(repeats, int(budget_s / max(first, 1e-9))))
+    n = _calls(first, repeats, budget_s)
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -324,7 +329,7 @@ def timeit_rounds(fns, repeats, budget_s, rounds=3):
         t0 = time.perf_counter()
         fn()
         first[key] = time.perf_counter() - t0
-    calls = {k: -(-max(1, min(repeats, int(budget_s / max(first[k], 1e-9)))) // rounds) for k in fns}
+    calls = {k: -(-_calls(first[k], repeats, budget_s) // rounds) for k in fns}
     times = {k: [] for k in fns}
     for _ in range(rounds):
         for key, fn in fns.items():
