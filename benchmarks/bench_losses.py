@@ -277,7 +277,7 @@ PEERS = {
 }
 PEER_DOC = {
     "losskit": "losskit as installed with the `[fast]` extra: fused compiled box kernels where it has them "
-               "(losskit._fused), default `validate=True` (finiteness/range checks on every call)",
+               "(losskit.fused), default `validate=True` (finiteness/range checks on every call)",
     "losskit (array-API kernels)": "losskit without the compiled kernels (`engine.configure(compiled=False)`, what an install "
            "without numba runs): the losses' array-API kernels box by box, `validate=True`",
     "naive": "the course's NumPy one-liner (COURSE.md), value only",

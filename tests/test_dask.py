@@ -26,8 +26,8 @@ from refs import CASES
 from refs.spec import rng_for
 
 import losskit as lk
-from losskit._io import DataError
 from losskit.cli import main
+from losskit.io import DataError
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -325,7 +325,7 @@ def test_only_the_columns_used_are_parsed_and_must_be_numbers(tmp_path):
 
 
 def test_dataset_files_and_their_errors(tmp_path):
-    from losskit._io import dataset_files
+    from losskit.io import dataset_files
 
     for k in (10, 2, 1):
         pd.DataFrame({"y": [1.0]}).to_csv(tmp_path / f"part{k}.csv", index=False)

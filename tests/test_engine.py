@@ -17,6 +17,7 @@ from refs.spec import rng_for
 
 import losskit as lk
 import losskit.engine as engine
+from losskit._array.xp import namespace
 
 IDS = [c.id for c in CASES]
 REPEATS = 8  # draws of a case's make() stacked along its first sample axis
@@ -30,7 +31,7 @@ def _record(case):
 def _reduced(case, y, p):
     """The loss's reduced axes for these inputs (some records read them from prepared options)."""
     rec = _record(case)
-    xp = lk.core.namespace(y, p)
+    xp = namespace(y, p)
     return list(engine._reduced_axes(rec, xp, y, p, {**rec.options, **case.options}))
 
 
@@ -207,7 +208,7 @@ def test_full_shape_and_scalar_weights():
 
 def test_other_namespaces_and_small_inputs_skip_the_engine():
     torch = pytest.importorskip("torch")
-    ns = lk.core.namespace(torch.zeros(3))
+    ns = namespace(torch.zeros(3))
     assert not engine.accepts(ns, torch.zeros(10**6))
     with engine.configure(threshold=1000):
         assert not engine.accepts(np, np.zeros(999))
@@ -291,7 +292,7 @@ def test_large_vocabulary_sparse_cross_entropy_memory():
 
 def test_kernel_namespace_where_gives_numpys_bits():
     """NumPy's namespace comes with a faster ``where``: same bits as np.where."""
-    fx = lk.core.namespace(np.zeros(1))
+    fx = namespace(np.zeros(1))
     assert type(fx).__name__ == "_FastNumpy"
     rng = np.random.default_rng(5)
     for dtype in ("float32", "float64", "int32", "int64"):
@@ -312,7 +313,7 @@ def test_kernel_namespace_log1p_float32_within_4_ulp():
     """The float32 log1p of NumPy's namespace (log with a rounding correction) against float64's
     log1p rounded: within 4 ulp (NumPy's float32 log itself reaches 3.8); -1, inf, NaN, 0-d
     arrays and other dtypes take np.log1p."""
-    fx = lk.core.namespace(np.zeros(1))
+    fx = namespace(np.zeros(1))
     rng = np.random.default_rng(11)
     x = np.concatenate([rng.uniform(-1, 1, 200_000), 10 ** rng.uniform(-38, 30, 200_000),
                         -(10 ** rng.uniform(-38, -1e-7, 200_000))]).astype(np.float32)

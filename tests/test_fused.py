@@ -18,7 +18,7 @@ import losskit as lk
 import losskit.engine as engine
 
 pytest.importorskip("numba")
-from losskit import _fused  # noqa: E402
+from losskit import fused as _fused  # noqa: E402
 
 BOXES = {"threshold": 1, "chunk": 64, "compiled": True}
 FUSED_CASES = [c for c in CASES if _fused.covers(_record(c))]  # losses with fused kernels at all
@@ -208,7 +208,7 @@ def test_fast_log_and_exp_for_float32_data():
     """The vectorisable float64-arithmetic log/exp/log1p of the float32 kernels: within 2e-9
     relative of libm (log1p: 1e-11), from the smallest normal float32 to the largest; the
     float32-arithmetic ones within 4 ulp of float32 (NumPy's own float32 log: 4)."""
-    from losskit._fused import _fastmath as fm
+    from losskit.fused import fastmath as fm
 
     rng = np.random.default_rng(3)
     x = np.concatenate([np.exp(rng.uniform(-87, 88, 100_000)), [np.finfo(np.float32).tiny, 1.0, 0.5, 2.0]])
@@ -232,7 +232,7 @@ def test_float32_arithmetic_log_exp_log1p_within_a_few_ulp():
     log1p32 on [0, 1] within 4 (NumPy's own float32 functions: up to 4)."""
     import numba
 
-    from losskit._fused import _fastmath as fm
+    from losskit.fused import fastmath as fm
 
     rng = np.random.default_rng(5)
     bits = np.arange(np.float32(0.5).view(np.int32), np.float32(2.0).view(np.int32), dtype=np.int32)
@@ -261,7 +261,7 @@ def test_float32_arithmetic_log_exp_log1p_within_a_few_ulp():
 
 def test_float64_log_exp_log1p_within_a_few_ulp_of_libm():
     """The float64 functions of the fused kernels (vectorisable, unlike libm calls)."""
-    from losskit._fused import _fastmath as fm
+    from losskit.fused import fastmath as fm
 
     rng = np.random.default_rng(6)
     x = np.concatenate([np.exp(rng.uniform(-708, 709, 300_000)), rng.uniform(0.5, 2, 300_000),
@@ -284,8 +284,8 @@ def test_hard_label_bce_blocks_have_the_general_kernels_bits(dtype):
     """Blocks of 0/1 labels take BCE's one-logarithm element; it must give the two-logarithm
     element's bits exactly, edges included (0, 1, the floors and around them), and hand a block
     with another label to the general element."""
-    from losskit._fused import _elementwise as ew
-    from losskit._fused._driver import elementwise_kernels
+    from losskit.fused import elementwise as ew
+    from losskit.fused.driver import elementwise_kernels
     from losskit.losses._common import complement_floor, prob_epsilon
 
     dt = np.dtype(dtype)
@@ -335,7 +335,7 @@ def test_float32_value_sums_stay_within_a_few_ulp_of_the_exact_sum(kind):
     relative of the exactly rounded sum of the same float32 values (the issue's bound is 1e-6)."""
     import math
 
-    from losskit._fused import _elementwise as ew
+    from losskit.fused import elementwise as ew
 
     rng = np.random.default_rng(9)
     n = 10**6

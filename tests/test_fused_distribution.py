@@ -1,4 +1,4 @@
-"""The fused distribution kernels (losskit._fused._distribution) against the records' own
+"""The fused distribution kernels (losskit.fused.distribution) against the records' own
 kernels: categorical and sparse categorical cross-entropy (probabilities and logits) and KL
 divergence, called directly on whole arrays (one box).
 
@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("numba")
 
 import losskit as lk  # noqa: E402
-from losskit._fused import _distribution as D  # noqa: E402
+from losskit.fused import distribution as D  # noqa: E402
 
 CCE, SCCE, KL = "categorical_cross_entropy", "sparse_categorical_cross_entropy", "kl_divergence"
 RTOL = {"float32": 1e-6, "float64": 1e-12}

@@ -1,4 +1,4 @@
-"""The fused Dice kernels (losskit._fused._overlap) against the record's own kernels.
+"""The fused Dice kernels (losskit.fused.overlap) against the record's own kernels.
 
 The plan's ``stats`` / ``stats_grad`` are called directly, on the whole arrays (one box) and on
 three leading-axis boxes whose statistics are summed the way engine._run_stats sums them
@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("numba")
 
 import losskit as lk  # noqa: E402
-from losskit._fused import Plan  # noqa: E402
-from losskit._fused._overlap import PLANNERS  # noqa: E402
+from losskit.fused import Plan  # noqa: E402
+from losskit.fused.overlap import PLANNERS  # noqa: E402
 
 REC = lk.get("dice").record
 SHAPES = [(97,), (13, 11), (7, 5, 6), (5, 3, 4, 6)]

@@ -14,7 +14,7 @@ from refs import CASES
 from refs.spec import rng_for
 
 import losskit as lk
-from losskit.core import Loss, LossFunction
+from losskit import Loss, LossFunction
 from losskit.streaming import Accumulator
 
 REL = 1e-12

@@ -10,9 +10,10 @@ with closed-form gradients and Hessian diagonals::
 """
 
 from . import gbdt  # objectives for XGBoost/LightGBM; the libraries themselves load lazily
-from ._validate import LossInputError
-from .core import Loss, LossFunction
+from ._array.validate import LossInputError
+from .api import LossFunction
 from .registry import ALIASES, LOSSES, available, get
+from .spec import Loss
 from .streaming import Accumulator
 
 __version__ = "0.1.0"

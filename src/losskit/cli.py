@@ -24,8 +24,8 @@ import tempfile
 import textwrap
 import time
 
-from ._io import DataError, is_dataset, open_table, parse_source
-from ._validate import LossInputError
+from ._array.validate import LossInputError
+from .io import DataError, is_dataset, open_table, parse_source
 
 __all__ = ["main", "CliError"]
 
@@ -200,8 +200,8 @@ def resolve_losses(spec: str):
 def route_options(names, option_args, from_logits=False):
     """``{loss: {key: value}}`` from ``[LOSS.]KEY=VALUE`` strings; unscoped options go to every
     loss that takes them and must be taken by at least one."""
-    from .core import COMMON_OPTIONS
     from .registry import LOSSES, resolve
+    from .spec import COMMON_OPTIONS
 
     per = {n: {} for n in names}
     items = [("from_logits", True, None)] if from_logits else []

@@ -42,8 +42,8 @@ import os
 
 import numpy as np
 
-from ._io import DataError, dataset_files, select_columns
-from ._validate import LossInputError
+from ._array.validate import LossInputError
+from .io import DataError, dataset_files, select_columns
 from .streaming import Accumulator, first_bad_row
 
 __all__ = ["accumulate", "read_dataset", "local_cluster", "connect", "Dataset", "DataError", "DaskUnavailable"]
@@ -164,7 +164,7 @@ def read_dataset(path, *, delimiter=None, header=None, blocksize="64MiB") -> Dat
 def _csv_layout(path, files, delimiter, header):
     """``(columns, delimiter, has_header)`` from the first file (the command line's detection);
     local files must share the first one's header line."""
-    from ._io import CsvTable
+    from .io import CsvTable
 
     if not files:  # a URL: names from Dask's sample of the first file; a header row is required
         delim = {"tab": "\t", "\\t": "\t"}.get(delimiter, delimiter) or ("\t" if path.lower().endswith((".tsv", ".tab")) else ",")

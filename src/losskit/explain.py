@@ -1,7 +1,7 @@
 """``losskit explain NAME``: what a loss computes, its gradient, when to use it, pitfalls and
 the peers' equivalents, in English or Korean.
 
-The six losses of the course get a hand-written lesson (:mod:`losskit._explanations`) with a
+The six losses of the course get a hand-written lesson (:mod:`losskit.lessons`) with a
 live check: the course's naive NumPy one-liner and losskit are both evaluated on the
 course's example when the text is shown. Every other registered loss gets a text generated
 from its record (summary, task, inputs, options and docstring), with a Korean template.
@@ -22,8 +22,8 @@ import unicodedata
 
 import numpy as np
 
-from ._explanations import LESSONS, SECTION_TITLES, STRUCTURE_TEXT, TASK_KO
-from ._validate import LossInputError
+from ._array.validate import LossInputError
+from .lessons import LESSONS, SECTION_TITLES, STRUCTURE_TEXT, TASK_KO
 
 __all__ = ["explain", "LANGS"]
 
@@ -176,7 +176,7 @@ def _section(title, body):
 
 
 def _signature(record):
-    from .core import signature_doc
+    from .api import signature_doc
 
     text = signature_doc(record)
     return "\n".join(textwrap.wrap(text, 88, subsequent_indent="    ", break_on_hyphens=False))

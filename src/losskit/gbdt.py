@@ -97,10 +97,10 @@ import numbers
 
 import numpy as np
 
-from . import _math
-from ._validate import LossInputError
-from ._xp import namespace
-from .core import LossFunction
+from ._array import stable as _math
+from ._array.validate import LossInputError
+from ._array.xp import namespace
+from .api import LossFunction
 from .registry import get as _get_loss
 
 __all__ = [

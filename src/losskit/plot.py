@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from ._validate import LossInputError
+from ._array.validate import LossInputError
 
 __all__ = ["Curve", "curves", "figure", "plot", "parse_targets", "parse_range", "MissingMatplotlib"]
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numbers
 
-from ._validate import LossInputError, check_choice, check_finite, check_range
-from ._xp import as_array, is_numpy
+from ._array.validate import LossInputError, check_choice, check_finite, check_range
+from ._array.xp import as_array, is_numpy
 
 REDUCTIONS = ("mean", "sum", "none", "sum_over_batch_size")
 
@@ -63,7 +63,7 @@ def prepare_weight(xp, sample_weight, loss_shape, *, dtype, like, validate=True)
 
 
 def _device(like):
-    from ._xp import device_of
+    from ._array.xp import device_of
 
     return device_of(like)
 

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import difflib
 
-from ._validate import LossInputError
-from .core import LossFunction
-from .losses import _categorical, _classification, _divergence, _margin, _regression, _segmentation
+from ._array.validate import LossInputError
+from .api import LossFunction
+from .losses import categorical, classification, divergence, margin, regression, segmentation
 
 _RECORDS = (
-    *_regression.LOSSES,
-    *_classification.LOSSES,
-    *_categorical.LOSSES,
-    *_margin.LOSSES,
-    *_divergence.LOSSES,
-    *_segmentation.LOSSES,
+    *regression.LOSSES,
+    *classification.LOSSES,
+    *categorical.LOSSES,
+    *margin.LOSSES,
+    *divergence.LOSSES,
+    *segmentation.LOSSES,
 )
 
 LOSSES = {rec.name: LossFunction(rec) for rec in _RECORDS}

@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import LossInputError
-from ._xp import is_lazy
-from .core import COMMON_OPTIONS, LossFunction
+from ._array.validate import LossInputError
+from ._array.xp import is_lazy
+from .api import LossFunction
+from .spec import COMMON_OPTIONS
 
 __all__ = ["Accumulator"]
 
@@ -361,7 +362,7 @@ class Accumulator:
         """The scores from the summed statistics, reduced as the one-shot call reduces them
         (one global score, or one per class when only the batch and spatial axes are summed)."""
         from . import reductions as _red
-        from ._xp import namespace
+        from ._array.xp import namespace
 
         rec = self._fn.record
         xp = namespace(np.empty(0))

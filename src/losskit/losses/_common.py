@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from .._validate import LossInputError, check_finite, check_number, check_range, check_real, check_same_shape
-from .._xp import as_array, compute_dtype, device_of, namespace
+from .._array.validate import LossInputError, check_finite, check_number, check_range, check_real, check_same_shape
+from .._array.xp import as_array, compute_dtype, device_of, namespace
 
 __all__ = [
     "float_pair", "prob_epsilon", "complement_floor", "option_array", "check_unit_interval", "row_sum_tolerance",

@@ -14,10 +14,10 @@ import functools
 import numpy as np
 
 from ..losses._common import complement_floor, prob_epsilon
-from ..losses._margin import _CHECKED_MARGIN
+from ..losses.margin import _CHECKED_MARGIN
 from . import Plan, flat
-from ._driver import NAN32, elementwise_kernels, finite_or_none, inline
-from ._fastmath import exp_data, log1p_data, log_data, log_or_log1m_data
+from .driver import NAN32, elementwise_kernels, finite_or_none, inline
+from .fastmath import exp_data, log1p_data, log_data, log_or_log1m_data
 
 
 def _plan(element, params, hard=None):

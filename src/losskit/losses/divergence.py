@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 
-from .._math import bregman_kl, inv_above, log_softmax
-from .._validate import (
+from .._array.stable import bregman_kl, inv_above, log_softmax
+from .._array.validate import (
     LossInputError,
     check_axis,
     check_choice,
@@ -24,7 +24,7 @@ from .._validate import (
     check_range,
     check_rows_sum_to_one,
 )
-from ..core import Loss
+from ..spec import Loss
 from ._common import check_unit_interval, float_pair, prob_epsilon, row_sum_tolerance
 
 _LN2 = math.log(2.0)

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import numbers
 
-from .._math import _max_and_log1p_rest, inv_above, log_softmax
-from .._validate import (
+from .._array.stable import _max_and_log1p_rest, inv_above, log_softmax
+from .._array.validate import (
     LossInputError,
     check_axis,
     check_finite,
@@ -43,8 +43,8 @@ from .._validate import (
     check_rows_sum_to_one,
     check_same_shape,
 )
-from .._xp import as_array, compute_dtype, device_of, is_concrete
-from ..core import Loss
+from .._array.xp import as_array, compute_dtype, device_of, is_concrete
+from ..spec import Loss
 from ._common import option_array, prob_epsilon, row_sum_tolerance
 
 # ---------------------------------------------------------------------------------------

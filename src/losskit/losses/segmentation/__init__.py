@@ -37,8 +37,8 @@ from __future__ import annotations
 import math
 import numbers
 
-from .._math import log_softmax, sigmoid, sigmoid_slope, softmax
-from .._validate import (
+from ..._array.stable import log_softmax, sigmoid, sigmoid_slope, softmax
+from ..._array.validate import (
     LossInputError,
     check_axis,
     check_choice,
@@ -50,11 +50,11 @@ from .._validate import (
     check_real,
     check_rows_sum_to_one,
 )
-from .._xp import as_array, compute_dtype, device_of, is_concrete, is_numpy
-from ..core import Loss
-from ._categorical import _ce_dense_grad_hess, _ce_dense_value
-from ._classification import _bce_grad, _bce_hess, _bce_value, _focal_grad, _focal_hess, _focal_value
-from ._common import option_array, row_sum_tolerance
+from ..._array.xp import as_array, compute_dtype, device_of, is_concrete, is_numpy
+from ...spec import Loss
+from .._common import option_array, row_sum_tolerance
+from ..categorical import _ce_dense_grad_hess, _ce_dense_value
+from ..classification import _bce_grad, _bce_hess, _bce_value, _focal_grad, _focal_hess, _focal_value
 
 _ACTIVATIONS = (None, "sigmoid", "softmax", "tanh")
 

@@ -68,9 +68,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _fused
-from . import reductions as _red
-from ._xp import is_numpy
+from .. import fused as _fused
+from .. import reductions as _red
+from .._array.xp import is_numpy
 
 __all__ = ["configure", "settings", "last_route", "run", "accepts"]
 
@@ -119,7 +119,7 @@ _settings = {
     "threads": _env_int("LOSSKIT_THREADS"),  # None: the usable cores, at most 16
     "chunk": _env_int("LOSSKIT_CHUNK"),  # None: 512 KiB of y_pred, less with many threads
     "threshold": _env_int("LOSSKIT_THRESHOLD"),  # None: 2 * chunk
-    # fused compiled box kernels where losskit has them and numba is installed (losskit._fused)
+    # fused compiled box kernels where losskit has them and numba is installed (losskit.fused)
     "compiled": os.environ.get("LOSSKIT_COMPILED", "1").strip().lower() not in ("0", "false", "no", "off"),
 }
 
@@ -153,7 +153,7 @@ class configure:
       per box from 3 threads on, 80 KiB at 16).
     - ``threshold``: ``y_pred`` size from which the engine is used (default ``2 * chunk``).
     - ``compiled``: False runs the losses' array-API kernels in every box, never the fused
-      compiled ones of the ``[fast]`` extra (:mod:`losskit._fused`).
+      compiled ones of the ``[fast]`` extra (:mod:`losskit.fused`).
 
     Pass ``None`` to return an option to its default. The settings are process-wide.
 

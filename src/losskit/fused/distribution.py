@@ -64,9 +64,9 @@ from numba.extending import overload
 
 from ..losses._common import prob_epsilon, row_sum_tolerance
 from . import Plan, flag, flat
-from ._driver import BLOCK, NAN, block_sum, finite_or_none, inline, jit
-from ._fastmath import exp_for, log1p_for, log64, log_for
-from ._fastmath import log as fast_log
+from .driver import BLOCK, NAN, block_sum, finite_or_none, inline, jit
+from .fastmath import exp_for, log1p_for, log64, log_for
+from .fastmath import log as fast_log
 
 __all__ = ["PLANNERS"]
 

@@ -41,7 +41,7 @@ import numpy as np
 
 __all__ = ["Plan", "available", "covers", "plan"]
 
-_FAMILIES = ("_elementwise", "_distribution", "_overlap")
+_FAMILIES = ("elementwise", "distribution", "overlap")
 
 
 @dataclasses.dataclass(frozen=True)

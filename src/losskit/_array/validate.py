@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from ._xp import is_concrete
+from .xp import is_concrete
 
 __all__ = [
     "LossInputError",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import numbers
 
-from .._math import softplus, xlogy
-from .._validate import LossInputError, check_flag, check_number
-from .._xp import as_array, is_concrete
-from ..core import Loss
+from .._array.stable import softplus, xlogy
+from .._array.validate import LossInputError, check_flag, check_number
+from .._array.xp import as_array, is_concrete
+from ..spec import Loss
 from ._common import float_pair, option_array
 
 

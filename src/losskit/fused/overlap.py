@@ -2,7 +2,7 @@
 over every element), probabilities in ``y_pred`` (``activation=None``) and masks or soft labels
 of the same shape and dtype in ``y_true``, with or without ``squared_pred``, any smoothing.
 
-The reference (losses/_segmentation.py, ``_ratio_stats`` / ``_ratio_derivs`` with ``a, b, c =
+The reference (losses/segmentation, ``_ratio_stats`` / ``_ratio_derivs`` with ``a, b, c =
 2, 1, 1``), per element ``y, q``, every operation in the data's dtype:
 
 - ``stats``: ``(sum 2 (y q), sum err)`` with ``err = q (1 - y) + y (1 - q)`` (hard), or
@@ -34,9 +34,9 @@ import numbers
 
 import numpy as np
 
-from ..losses._segmentation import _flat_below, _smoothing
+from ..losses.segmentation import _flat_below, _smoothing
 from . import Plan, flag, flat
-from ._driver import BLOCK, block_sum, jit
+from .driver import BLOCK, block_sum, jit
 
 # ---------------------------------------------------------------------------------------
 # kernels (``one``, ``two``: 1 and 2 in the data's dtype, so float32 data is computed in float32)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .._math import inv_above, logistic_parts, sigmoid_pair, sigmoid_slope, softplus_pair
-from .._validate import check_flag, check_number
-from ..core import Loss
+from .._array.stable import inv_above, logistic_parts, sigmoid_pair, sigmoid_slope, softplus_pair
+from .._array.validate import check_flag, check_number
+from ..spec import Loss
 from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon
 
 

@@ -18,7 +18,7 @@ the family:
 
 from __future__ import annotations
 
-from .._validate import (
+from .._array.validate import (
     LossInputError,
     check_axis,
     check_choice,
@@ -31,8 +31,8 @@ from .._validate import (
     check_shape,
     within,
 )
-from .._xp import as_array, compute_dtype, device_of, is_concrete
-from ..core import Loss
+from .._array.xp import as_array, compute_dtype, device_of, is_concrete
+from ..spec import Loss
 from ._common import float_pair, option_array
 
 # ---------------------------------------------------------------------------------------
