@@ -54,9 +54,6 @@ class LossFunction:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.bound.items())
         return f"<losskit loss {self.record.name}({opts})>"
 
-    def __reduce__(self):  # picklable by name, for process pools and Dask workers
-        return (_rebuild, (self.record.name, self.bound))
-
     # -- evaluation ------------------------------------------------------------------
     def __call__(self, y_true, y_pred, **kwargs):
         return self._run(y_true, y_pred, kwargs, order=0)
@@ -163,12 +160,6 @@ class _Call:
     values: Any
     weight: Any
     reduction: str
-
-
-def _rebuild(name, bound):
-    from .registry import get
-
-    return get(name, **bound)
 
 
 def signature_doc(record: Loss) -> str:

@@ -6,6 +6,7 @@ its aliases, so nothing here changes.
 
 from __future__ import annotations
 
+import copyreg
 import difflib
 
 from ._array.validate import LossInputError
@@ -65,3 +66,12 @@ def available(*, aliases: bool = True) -> list[str]:
 
 def aliases_of(name: str) -> list[str]:
     return sorted(a for a, c in ALIASES.items() if c == name)
+
+
+def _rebuild(name, bound):
+    return get(name, **bound)
+
+
+# Losses pickle by name and bound options (for process pools and Dask workers); registered
+# here, where names are known, so api.py needs no import of the registry.
+copyreg.pickle(LossFunction, lambda fn: (_rebuild, (fn.record.name, fn.bound)))

@@ -17,15 +17,37 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["Loss", "COMMON_OPTIONS"]
+__all__ = ["Loss", "Boosting", "COMMON_OPTIONS", "Structure", "InputKind"]
 
 COMMON_OPTIONS = ("reduction", "sample_weight", "validate")
 
+Kernel = Callable[..., Any]
+Structure = Literal["elementwise", "distribution", "overlap"]
+# What y_pred holds: a regression "prediction"; a "probability" (a logit when the loss's
+# from_logits / log_input option is set); always a "logit" (a softmax inside the loss); a real
+# "score" (margin losses, embeddings).
+InputKind = Literal["prediction", "probability", "logit", "score"]
 
-def _no_axes(ndim, opts):
+
+def _no_axes(ndim: int, opts: Mapping[str, Any]) -> tuple[int, ...]:
     return ()
+
+
+def _unset(*args: Any, **kwargs: Any) -> Any:
+    raise NotImplementedError("this Loss record has no such kernel")
+
+
+@dataclasses.dataclass(frozen=True)
+class Boosting:
+    """How a loss serves as a gradient-boosting objective (:mod:`losskit.gbdt`)."""
+
+    refused: str = ""  # non-empty: why it cannot be one (the error message says it, with advice)
+    labels: Literal["value", "ids", "onehot"] = "value"  # one number per row, or multiclass labels
+    softmax: bool = False  # multiclass: the margins enter through a softmax
+    start: Literal["newton", "log_odds", "mean", "priors"] = "newton"  # initial score
+    requires: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # options it needs (e.g. p=2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,24 +55,29 @@ class Loss:
     """Everything losskit knows about one loss."""
 
     name: str
-    aliases: tuple = ()
-    value: Callable = None
-    grad: Callable = None
-    hess: Callable = None
-    prepare: Callable = None
+    aliases: tuple[str, ...] = ()
+    value: Kernel = _unset
+    grad: Kernel = _unset
+    hess: Kernel = _unset
+    prepare: Kernel = _unset
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    structure: str = "elementwise"  # "elementwise" | "distribution" | "overlap"
+    structure: Structure = "elementwise"
     task: str = "regression"
-    inputs: str = ""
+    inputs: str = ""  # prose for help texts; code reads input_kind
     summary: str = ""
-    reduced_axes: Callable = _no_axes  # (y_pred.ndim, opts) -> axes of y_pred summed into a sample
-    implicit_weight: Callable | None = None  # (xp, y_true, y_pred, **opts) -> per-sample weights or None
+    # (y_pred.ndim, opts) -> axes of y_pred summed into a sample
+    reduced_axes: Callable[[int, Mapping[str, Any]], tuple[int, ...]] = _no_axes
+    implicit_weight: Kernel | None = None  # (xp, y_true, y_pred, **opts) -> per-sample weights or None
     doc: str = ""
+    input_kind: InputKind = "prediction"
+    boosting: Boosting = Boosting()
+    # key of this loss's compiled box kernels in losskit.fused (the [fast] extra), if any
+    fused: str | None = None
     # Global (axis=None) overlap losses stream through additive sufficient statistics:
     # stats(xp, y_true, y_pred, **opts) -> tuple of arrays whose sums over chunks are exact,
     # from_stats(xp, stats, **opts) -> the loss value from those totals.
-    stats: Callable | None = None
-    from_stats: Callable | None = None
+    stats: Kernel | None = None
+    from_stats: Kernel | None = None
     # True: grad/hess accept ``stats=`` (those totals over the whole input) and then use them
     # instead of their own inputs' sums, so a global loss is differentiated box by box.
     stats_grad: bool = False
@@ -62,4 +89,4 @@ class Loss:
     vjp: bool = False
     # (y_pred.ndim, raw opts) -> axes, not summed, along which one sample's value reads other
     # samples' entries (a softmax's class axis); the chunked engine never cuts them.
-    coupled_axes: Callable = _no_axes
+    coupled_axes: Callable[[int, Mapping[str, Any]], tuple[int, ...]] = _no_axes

@@ -14,7 +14,7 @@ import functools
 import numpy as np
 
 from ..losses._common import complement_floor, prob_epsilon
-from ..losses.margin import _CHECKED_MARGIN
+from ..losses.margin import CHECKED_MARGIN
 from . import Plan, flat
 from .driver import NAN32, elementwise_kernels, finite_or_none, inline
 from .fastmath import exp_data, log1p_data, log_data, log_or_log1m_data
@@ -69,7 +69,7 @@ def _hinge_planner(y_true, y_pred, opts):
     margin = opts.get("margin")
     if not _same_float_pair(y_true, y_pred) or isinstance(margin, bool) or not isinstance(margin, (int, float)):
         return None
-    if not abs(margin) <= _CHECKED_MARGIN:  # the reference's bound: z = margin - y s stays finite
+    if not abs(margin) <= CHECKED_MARGIN:  # the reference's bound: z = margin - y s stays finite
         return None
     return _plan(_hinge, (y_pred.dtype.type(margin), y_pred.dtype.type(1)))
 

@@ -34,7 +34,7 @@ import numbers
 
 import numpy as np
 
-from ..losses.segmentation import _flat_below, _smoothing
+from ..losses.segmentation import flat_below, smoothing
 from . import Plan, flag, flat
 from .driver import BLOCK, block_sum, jit
 
@@ -129,7 +129,7 @@ def _dice_planner(y_true, y_pred, opts):
     if squared is None:
         return None
     try:  # the reference's own parsing (floats, >= 0); it raises its own error on bad values
-        nr, dr = _smoothing({k: opts.get(k) for k in ("smooth", "smooth_nr", "smooth_dr")})
+        nr, dr = smoothing({k: opts.get(k) for k in ("smooth", "smooth_nr", "smooth_dr")})
     except Exception:  # noqa: BLE001 - the reference reports it
         return None
     one, two = dtype.type(1), dtype.type(2)
@@ -157,7 +157,7 @@ def _dice_planner(y_true, y_pred, opts):
         # _ratio_totals and the guard of _ratio_derivs, in the totals' dtype
         N = s_num + nr
         D = s_num + s_err + dr
-        ok = np.abs(D) > _flat_below(np, D.dtype)
+        ok = np.abs(D) > flat_below(np, D.dtype)
         inv = np.where(ok, 1.0 / np.where(ok, D, np.ones_like(D)), np.zeros_like(D))
         R = N * inv
         if cotangent is None:

@@ -11,6 +11,7 @@ from .._array.xp import as_array, compute_dtype, device_of, namespace
 
 __all__ = [
     "float_pair", "prob_epsilon", "complement_floor", "option_array", "check_unit_interval", "row_sum_tolerance",
+    "along",
 ]
 
 
@@ -97,3 +98,12 @@ def option_array(xp, value, *, name, like, validate, lo=None):
         if lo is not None:
             check_range(arr, lo, None, xp=xp, name=name, what=f"values >= {lo:g}")
     return arr
+
+
+def along(xp, vec, axis, ndim):
+    """A 1-D per-class vector shaped to broadcast along ``axis`` of an ``ndim``-d array."""
+    if not hasattr(vec, "ndim") or vec.ndim == 0:
+        return vec
+    shape = [1] * ndim
+    shape[axis] = vec.shape[0]
+    return xp.reshape(vec, tuple(shape))

@@ -45,7 +45,7 @@ from .._array.validate import (
 )
 from .._array.xp import as_array, compute_dtype, device_of, is_concrete
 from ..spec import Loss
-from ._common import option_array, prob_epsilon, row_sum_tolerance
+from ._common import along, option_array, prob_epsilon, row_sum_tolerance
 
 # ---------------------------------------------------------------------------------------
 # shared helpers
@@ -114,15 +114,6 @@ def _class_vector(xp, value, *, name, n, like, validate, scalar_ok=False):
     if tuple(arr.shape) != (n,):
         raise LossInputError(f"{name} must have one entry per class, shape ({n},); got shape {tuple(arr.shape)}")
     return arr
-
-
-def _along(xp, vec, axis, ndim):
-    """A 1-D per-class vector shaped to broadcast along ``axis`` of an ``ndim``-d array."""
-    if not hasattr(vec, "ndim") or vec.ndim == 0:
-        return vec
-    shape = [1] * ndim
-    shape[axis] = vec.shape[0]
-    return xp.reshape(vec, tuple(shape))
 
 
 def _label_smoothing(opts):
@@ -292,14 +283,14 @@ def _ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, x=None):
     return -_clamped_log(xp, _probs(xp, y_pred, axis, renormalize, x), epsilon)
 
 
-def _ce_dense_value(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
+def ce_dense_value(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
     if from_logits:
         return xp.sum(t * _ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon), axis=axis)
     # -sum t log q: the sign flips once per row, not per element (exact either way; 0 - x gives +0)
     return 0.0 - xp.sum(t * _clamped_log(xp, _probs(xp, y_pred, axis, renormalize), epsilon), axis=axis)
 
 
-def _ce_dense_grad_hess(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
+def ce_dense_grad_hess(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
     if from_logits:
         logp = log_softmax(y_pred, axis, xp=xp)
         p, u = xp.exp(logp), -xp.expm1(logp)
@@ -311,7 +302,7 @@ def _ce_dense_grad_hess(xp, t, y_pred, *, axis, from_logits, renormalize, epsilo
 
 
 def _ce_dense_grad(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
-    """The gradient of :func:`_ce_dense_grad_hess` alone (the same expressions, no Hessian)."""
+    """The gradient of :func:`ce_dense_grad_hess` alone (the same expressions, no Hessian)."""
     if from_logits:
         logp = log_softmax(y_pred, axis, xp=xp)
         p, u = xp.exp(logp), -xp.expm1(logp)
@@ -365,7 +356,7 @@ def _cce_prepare(xp, y_true, y_pred, opts, validate):
     cw = _class_vector(xp, opts["class_weight"], name="class_weight", n=n, like=y_pred, validate=validate)
     row_weight = None
     if cw is not None:
-        w = _along(xp, cw, axis, y_pred.ndim)
+        w = along(xp, cw, axis, y_pred.ndim)
         row_weight = xp.sum(w * y_true, axis=axis, keepdims=True)
         ok = row_weight > 0
         t = xp.where(ok, w * t / xp.where(ok, row_weight, xp.ones_like(row_weight)), xp.zeros_like(t))
@@ -376,7 +367,7 @@ def _cce_prepare(xp, y_true, y_pred, opts, validate):
 
 
 def _cce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, row_weight):
-    return _ce_dense_value(xp, y_true, y_pred, axis=axis, from_logits=from_logits,
+    return ce_dense_value(xp, y_true, y_pred, axis=axis, from_logits=from_logits,
                            renormalize=renormalize, epsilon=epsilon)
 
 
@@ -386,7 +377,7 @@ def _cce_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, ro
 
 
 def _cce_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, row_weight):
-    return _ce_dense_grad_hess(xp, y_true, y_pred, axis=axis, from_logits=from_logits,
+    return ce_dense_grad_hess(xp, y_true, y_pred, axis=axis, from_logits=from_logits,
                                renormalize=renormalize, epsilon=epsilon)[1]
 
 
@@ -500,7 +491,7 @@ def _class_ratio(xp, class_weight, safe, axis, ndim):
     wy = _take(xp, class_weight, safe)
     ok = wy > 0
     inv = xp.where(ok, 1.0 / xp.where(ok, wy, xp.ones_like(wy)), xp.zeros_like(wy))
-    return _along(xp, class_weight, axis, ndim) * xp.expand_dims(inv, axis=axis), wy
+    return along(xp, class_weight, axis, ndim) * xp.expand_dims(inv, axis=axis), wy
 
 
 def _scce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
@@ -536,7 +527,7 @@ def _sparse_target(xp, labels, y_pred, axis, label_smoothing, class_weight, igno
 def _scce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
                     class_weight, ignore_index):
     t = _sparse_target(xp, y_true, y_pred, axis, label_smoothing, class_weight, ignore_index)
-    return _ce_dense_grad_hess(xp, t, y_pred, axis=axis, from_logits=from_logits, renormalize=renormalize,
+    return ce_dense_grad_hess(xp, t, y_pred, axis=axis, from_logits=from_logits, renormalize=renormalize,
                                epsilon=epsilon)
 
 
@@ -709,7 +700,7 @@ def _cfce_prepare(xp, y_true, y_pred, opts, validate):
     t = y_true * (1.0 - ls) + ls / n if ls else y_true
     alpha, gamma = _alpha_and_gamma(xp, opts, n, y_pred, validate)
     if alpha is not None:
-        t = _along(xp, alpha, axis, y_pred.ndim) * t
+        t = along(xp, alpha, axis, y_pred.ndim) * t
     return t, y_pred, {"axis": axis, "from_logits": from_logits, "renormalize": renormalize,
                        "epsilon": prob_epsilon(xp, y_pred.dtype, opts["epsilon"]), "gamma": gamma}
 
@@ -808,7 +799,7 @@ def _scfce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon,
     if ls:
         terms = _focal_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, gamma)
         if vec:
-            terms = _along(xp, alpha, axis, y_pred.ndim) * terms
+            terms = along(xp, alpha, axis, y_pred.ndim) * terms
         out = (1.0 - ls) * out + (ls / y_pred.shape[axis]) * xp.sum(terms, axis=axis, keepdims=True)
     if alpha is not None and not vec:
         out = alpha * out
@@ -819,7 +810,7 @@ def _scfce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsi
                      label_smoothing, ignore_index):
     tau = _sparse_target(xp, y_true, y_pred, axis, label_smoothing, None, ignore_index)
     if alpha is not None:
-        tau = _along(xp, alpha, axis, y_pred.ndim) * tau
+        tau = along(xp, alpha, axis, y_pred.ndim) * tau
     return _focal_grad_hess(xp, tau, y_pred, axis=axis, from_logits=from_logits, renormalize=renormalize,
                             epsilon=epsilon, gamma=gamma)
 

@@ -39,7 +39,7 @@ def _log_complement(xp, p, q_floor):
     return xp.log(u) - ((u0 - 1.0) + p) / u  # the rounding error of the unclamped 1 - p
 
 
-def _bce_value(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
+def bce_value(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     a, b = _pos(y_true, pos_weight), 1.0 - y_true
     if from_logits:
         sp_pos, sp_neg = softplus_pair(y_pred, xp=xp)
@@ -49,7 +49,7 @@ def _bce_value(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     return -(a * log_p + b * _log_complement(xp, y_pred, q_floor))
 
 
-def _bce_grad(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
+def bce_grad(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     a, b = _pos(y_true, pos_weight), 1.0 - y_true
     if from_logits:
         s, s_neg = sigmoid_pair(y_pred, xp=xp)
@@ -57,7 +57,7 @@ def _bce_grad(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     return b * inv_above(1.0 - y_pred, epsilon[1], xp=xp) - a * inv_above(y_pred, epsilon[0], xp=xp)
 
 
-def _bce_hess(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
+def bce_hess(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
     a, b = _pos(y_true, pos_weight), 1.0 - y_true
     if from_logits:
         return (a + b) * sigmoid_slope(y_pred, xp=xp)
@@ -69,9 +69,9 @@ def _bce_hess(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
 BINARY_CROSS_ENTROPY = Loss(
     name="binary_cross_entropy",
     aliases=("binary_crossentropy", "bce", "sigmoid_binary_cross_entropy"),
-    value=_bce_value,
-    grad=_bce_grad,
-    hess=_bce_hess,
+    value=bce_value,
+    grad=bce_grad,
+    hess=bce_hess,
     prepare=_bce_prepare,
     options={"from_logits": False, "label_smoothing": 0.0, "pos_weight": None, "epsilon": None},
     structure="elementwise",
@@ -181,12 +181,12 @@ def _focal_prob_parts(xp, y, p, epsilon, gamma):
     return f, gamma * c * fq, (gamma * (gamma - 1.0)) * (c * c) * (fq / qc)
 
 
-def _focal_value(xp, y_true, y_pred, *, from_logits, epsilon, gamma, alpha):
+def focal_value(xp, y_true, y_pred, *, from_logits, epsilon, gamma, alpha):
     if from_logits:
         f, bce, *_ = _focal_logit_parts(xp, y_true, y_pred, gamma)
     else:
         f = _focal_prob_parts(xp, y_true, y_pred, epsilon, gamma)[0]
-        bce = _bce_value(xp, y_true, y_pred, from_logits=False, pos_weight=None, epsilon=epsilon)
+        bce = bce_value(xp, y_true, y_pred, from_logits=False, pos_weight=None, epsilon=epsilon)
     out = f * bce
     a = _alpha_t(y_true, alpha)
     return out if a is None else a * out
@@ -207,29 +207,29 @@ def _focal_derivatives(xp, y, x, *, from_logits, epsilon, gamma, alpha, order):
     else:
         f, f1, f2 = _focal_prob_parts(xp, y, x, epsilon, gamma)
         kw = {"from_logits": False, "pos_weight": None, "epsilon": epsilon}
-        bce, b1 = _bce_value(xp, y, x, **kw), _bce_grad(xp, y, x, **kw)
+        bce, b1 = bce_value(xp, y, x, **kw), bce_grad(xp, y, x, **kw)
         if order == 1:
             out = f1 * bce + f * b1
         else:
-            out = f2 * bce + 2.0 * f1 * b1 + f * _bce_hess(xp, y, x, **kw)
+            out = f2 * bce + 2.0 * f1 * b1 + f * bce_hess(xp, y, x, **kw)
     a = _alpha_t(y, alpha)
     return out if a is None else a * out
 
 
-def _focal_grad(xp, y_true, y_pred, **opts):
+def focal_grad(xp, y_true, y_pred, **opts):
     return _focal_derivatives(xp, y_true, y_pred, order=1, **opts)
 
 
-def _focal_hess(xp, y_true, y_pred, **opts):
+def focal_hess(xp, y_true, y_pred, **opts):
     return _focal_derivatives(xp, y_true, y_pred, order=2, **opts)
 
 
 BINARY_FOCAL_CROSS_ENTROPY = Loss(
     name="binary_focal_cross_entropy",
     aliases=("binary_focal_crossentropy", "sigmoid_focal_loss", "focal"),
-    value=_focal_value,
-    grad=_focal_grad,
-    hess=_focal_hess,
+    value=focal_value,
+    grad=focal_grad,
+    hess=focal_hess,
     prepare=_focal_prepare,
     options={"gamma": 2.0, "alpha": None, "from_logits": False, "label_smoothing": 0.0, "epsilon": None},
     structure="elementwise",

@@ -91,7 +91,7 @@ def _check_signed_labels(xp, y_true, y_pred, signed) -> bool:
 
 # Margins up to this size cannot turn ``margin - y s`` (finite y in {-1, 1}, finite s) into
 # -inf in float32 or float64: the exact result stays within half an ulp of the largest float.
-_CHECKED_MARGIN = 1e30
+CHECKED_MARGIN = 1e30
 
 
 def _prepare_binary(xp, y_true, y_pred, opts, validate, *, with_margin=True):
@@ -102,7 +102,7 @@ def _prepare_binary(xp, y_true, y_pred, opts, validate, *, with_margin=True):
     out = {}
     if with_margin:
         out["margin"] = float(check_number(opts["margin"], name="margin"))
-        checked = checked and abs(out["margin"]) <= _CHECKED_MARGIN
+        checked = checked and abs(out["margin"]) <= CHECKED_MARGIN
     out["checked"] = checked
     return signed, y_pred, out
 

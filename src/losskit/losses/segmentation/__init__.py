@@ -52,9 +52,9 @@ from ..._array.validate import (
 )
 from ..._array.xp import as_array, compute_dtype, device_of, is_concrete, is_numpy
 from ...spec import Loss
-from .._common import option_array, row_sum_tolerance
-from ..categorical import _ce_dense_grad_hess, _ce_dense_value
-from ..classification import _bce_grad, _bce_hess, _bce_value, _focal_grad, _focal_hess, _focal_value
+from .._common import along, option_array, row_sum_tolerance
+from ..categorical import ce_dense_grad_hess, ce_dense_value
+from ..classification import bce_grad, bce_hess, bce_value, focal_grad, focal_hess, focal_value
 
 _ACTIVATIONS = (None, "sigmoid", "softmax", "tanh")
 
@@ -91,13 +91,6 @@ def _prepare_pred(xp, y_pred, validate):
     if validate:
         check_finite(y_pred, xp=xp, name="y_pred")
     return y_pred
-
-
-def _along(xp, vec, axis, ndim):
-    """A 1-D array laid along ``axis`` of an ``ndim``-d array (size 1 elsewhere)."""
-    shape = [1] * ndim
-    shape[axis] = vec.shape[0]
-    return xp.reshape(vec, tuple(shape))
 
 
 def _check_binary(xp, y, valid, *, validate):
@@ -162,7 +155,7 @@ def _targets(xp, y_true, y_pred, *, class_axis, ignore_index, validate, binary=F
         valid = xp.astype(keep, dtype)
         ids = xp.where(keep, ids, xp.zeros_like(ids))
     classes = xp.astype(xp.arange(n, device=device_of(y_pred)), ids.dtype)
-    y = xp.astype(ids == _along(xp, classes, ca, ndim), dtype)
+    y = xp.astype(ids == along(xp, classes, ca, ndim), dtype)
     return y, valid, ca
 
 
@@ -189,7 +182,7 @@ def _class_weights(xp, cw_opt, n, include_bg, ca, like, validate):
     return w
 
 
-def _smoothing(opts):
+def smoothing(opts):
     s = check_number(opts["smooth"], name="smooth", lo=0.0)
     nr = s if opts["smooth_nr"] is None else check_number(opts["smooth_nr"], name="smooth_nr", lo=0.0)
     dr = s if opts["smooth_dr"] is None else check_number(opts["smooth_dr"], name="smooth_dr", lo=0.0)
@@ -406,7 +399,7 @@ def _ratio_value(xp, y_true, y_pred, **o):
     return _ratio_from_stats(xp, _ratio_stats(xp, y_true, y_pred, **o), **o)
 
 
-def _flat_below(xp, dtype):
+def flat_below(xp, dtype):
     """Denominators below this are treated as empty by the derivatives (about 1e-146 in
     float64, 3e-16 in float32): there ``1/D^2`` would overflow, and with an empty target
     (the only way to get there unless the soft labels themselves are that small) the score
@@ -447,7 +440,7 @@ def _ratio_derivs(xp, y_true, y_pred, o, cotangent, order, stats=None):
     if stats is None:  # else the totals over the whole input (the engine's boxes of a global loss)
         stats = _ratio_stats(xp, y_true, y_pred, q=q, **o)
     N, D, E, W = _ratio_totals(xp, stats, o)
-    ok = xp.abs(D) > _flat_below(xp, D.dtype)
+    ok = xp.abs(D) > flat_below(xp, D.dtype)
     zero = xp.zeros_like(D)
     inv = xp.where(ok, 1.0 / xp.where(ok, D, xp.ones_like(D)), zero)
     R = N * inv
@@ -573,7 +566,7 @@ def _make_ratio_prepare(kind):
             reduced = tuple(sorted(axes + (ca,)))
         else:
             reduced = axes
-        nr, dr = _smoothing(opts)
+        nr, dr = smoothing(opts)
         squared = check_flag(opts.get("squared_pred", False), "squared_pred")
         soft = check_flag(opts["soft_label"], "soft_label")
         mode = "squared" if squared else ("soft" if soft else "hard")
@@ -598,10 +591,10 @@ def _make_ratio_prepare(kind):
                         f"class_weight weights per-class scores, but class_axis={opts['class_axis']} is "
                         f"summed (axis={opts['axis']!r}); leave the class axis out of axis"
                     )
-                keep = _along(xp, w, ca, ndim)
+                keep = along(xp, w, ca, ndim)
                 valid = keep if valid is None else valid * keep
             else:
-                sample_w = _along(xp, w, _values_axis(ca, reduced), ndim - len(reduced))
+                sample_w = along(xp, w, _values_axis(ca, reduced), ndim - len(reduced))
         out = {
             "kind": kind, "axes": axes, "reduced": reduced, "coef": coef, "mode": mode,
             "smooth_nr": nr, "smooth_dr": dr, "activation": act, "class_axis": ca,
@@ -1376,7 +1369,7 @@ def _make_combo_prepare(term):
                     f"({n},) along class_axis={opts['class_axis']}, the background's included (the "
                     f"cross-entropy keeps every class); got shape {tuple(arr.shape)}"
                 )
-            cw = arr if arr.ndim == 0 else _along(xp, arr, ca, y_pred.ndim)
+            cw = arr if arr.ndim == 0 else along(xp, arr, ca, y_pred.ndim)
         mask = _term_pixel_mask(xp, raw, y_pred, ca, _ignore_option(opts["ignore_index"]))
         if validate:
             _check_ce_rows(xp, y, mask, raw, y_pred, ca)
@@ -1413,23 +1406,23 @@ def _combo_terms(xp, y, x, o):
     t = _combo_target(y, x, o)
     if o["term"] == "softmax_ce":
         ca = o["class_axis"]
-        v = _ce_dense_value(xp, t, x, axis=ca, from_logits=True, renormalize=False, epsilon=None)
+        v = ce_dense_value(xp, t, x, axis=ca, from_logits=True, renormalize=False, epsilon=None)
         return xp.expand_dims(v, axis=ca)
     if o["term"] == "bce":
-        return _bce_value(xp, t, x, from_logits=True, pos_weight=o["pos_weight"], epsilon=None)
-    return _focal_value(xp, t, x, from_logits=True, epsilon=None, gamma=o["gamma"], alpha=o["alpha"])
+        return bce_value(xp, t, x, from_logits=True, pos_weight=o["pos_weight"], epsilon=None)
+    return focal_value(xp, t, x, from_logits=True, epsilon=None, gamma=o["gamma"], alpha=o["alpha"])
 
 
 def _combo_term_derivs(xp, y, x, o, order):
     """Gradient (order 1) or Hessian diagonal (2) of ``sum_e term_e`` (unmasked), shaped like ``x``."""
     t = _combo_target(y, x, o)
     if o["term"] == "softmax_ce":
-        return _ce_dense_grad_hess(xp, t, x, axis=o["class_axis"], from_logits=True, renormalize=False,
+        return ce_dense_grad_hess(xp, t, x, axis=o["class_axis"], from_logits=True, renormalize=False,
                                    epsilon=None)[order - 1]
     if o["term"] == "bce":
-        fn = _bce_grad if order == 1 else _bce_hess
+        fn = bce_grad if order == 1 else bce_hess
         return fn(xp, t, x, from_logits=True, pos_weight=o["pos_weight"], epsilon=None)
-    fn = _focal_grad if order == 1 else _focal_hess
+    fn = focal_grad if order == 1 else focal_hess
     return fn(xp, t, x, from_logits=True, epsilon=None, gamma=o["gamma"], alpha=o["alpha"])
 
 
