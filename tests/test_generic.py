@@ -147,6 +147,22 @@ def test_jax_grad_and_jit(case):
     np.testing.assert_allclose(np.asarray(h), np.asarray(diag), rtol=1e-6, atol=1e-10)
 
 
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_jax_jit_with_labels_closed_over(case):
+    """The usual optax step: y_true a concrete array closed over, y_pred traced. Validation is
+    skipped while a trace is active (it used to read the closed-over labels and crash with a
+    TracerBoolConversionError); value and gradient equal the eager ones."""
+    load_backend("jax")
+    import jax
+
+    y, p = case.make(rng_for(case))
+    f = lk.get(case.loss, **case.options)
+    jy = jax.numpy.asarray(y)
+    value, grad = jax.jit(jax.value_and_grad(lambda q: f(jy, q)))(jax.numpy.asarray(p))
+    np.testing.assert_allclose(np.asarray(value), f(y, p), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(np.asarray(grad), f.grad(y, p), rtol=1e-6, atol=1e-10)
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if c.extremes], ids=[c.id for c in CASES if c.extremes])
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_finite_at_extremes(case, backend):

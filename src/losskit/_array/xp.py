@@ -247,4 +247,13 @@ def is_concrete(x) -> bool:
         tracer = getattr(core, "Tracer", None) if core is not None else None
         if tracer is not None and isinstance(x, tracer):
             return False
+        return not _jax_tracing()
     return True
+
+
+def _jax_tracing() -> bool:
+    """True while JAX traces (jit, grad, vmap, scan): every result is then a tracer, even one
+    computed from a concrete array closed over, so a check may not read values."""
+    core = sys.modules.get("jax._src.core")
+    clean = getattr(core, "trace_state_clean", None)
+    return clean is not None and not clean()
