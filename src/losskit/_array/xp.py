@@ -239,9 +239,15 @@ def is_lazy(x) -> bool:
 
 
 def is_concrete(x) -> bool:
-    """True when ``x``'s values can be read now (not a JAX tracer, not a lazy Dask graph)."""
+    """True when ``x``'s values can be read now, cheaply: value checks run only then.
+
+    False for a JAX tracer or any array while JAX traces, a lazy Dask graph, a torch tensor
+    while ``torch.compile`` traces, and a torch tensor off the CPU (``meta`` has no values; on
+    an accelerator each read would be a host synchronisation, stalling every training step)."""
     if is_lazy(x):
         return False
+    if array_api_compat.is_torch_array(x):
+        return x.device.type == "cpu" and not _torch_compiling()
     if array_api_compat.is_jax_array(x):
         core = sys.modules.get("jax.core")
         tracer = getattr(core, "Tracer", None) if core is not None else None
@@ -249,6 +255,12 @@ def is_concrete(x) -> bool:
             return False
         return not _jax_tracing()
     return True
+
+
+def _torch_compiling() -> bool:
+    compiler = getattr(sys.modules.get("torch"), "compiler", None)
+    is_compiling = getattr(compiler, "is_compiling", None)
+    return bool(is_compiling is not None and is_compiling())
 
 
 def _jax_tracing() -> bool:

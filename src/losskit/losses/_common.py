@@ -70,7 +70,7 @@ def row_sum_tolerance(xp, n_classes, *dtypes, fallback=None):
     floating = [d for d in dtypes if d is not None and xp.isdtype(d, "real floating")]
     if not floating and fallback is not None:
         floating = [fallback]
-    eps = max((_machine_eps(xp, d) for d in floating), default=2.0**-52)
+    eps = max([_machine_eps(xp, d) for d in floating] or [2.0**-52])  # no default=: torch.compile lacks it
     return max(math.sqrt(eps), n_classes * 2.0**-24)
 
 

@@ -1,0 +1,67 @@
+"""Every loss inside a training step: torch ``meta`` tensors and ``torch.compile(fullgraph=True)``.
+
+Value checks read values on the host, which ``meta`` tensors cannot do and which breaks a
+compiled graph; they are skipped there (``losskit._array.xp.is_concrete``). These tests run
+each registered loss, in its first reference configuration, with ``validate=True``.
+"""
+
+import numpy as np
+import pytest
+from conftest import load_backend
+from refs import CASES
+from refs.spec import rng_for
+
+import losskit as lk
+
+FIRST = list({c.loss: c for c in reversed(CASES)}.values())  # one case per loss, the first listed
+IDS = [c.id for c in FIRST]
+
+
+def _torch_inputs(torch, case, device="cpu"):
+    y, p = case.make(rng_for(case))
+    ty = torch.as_tensor(y, device=device)
+    tp = torch.as_tensor(p, device=device).requires_grad_()
+    return y, p, ty, tp
+
+
+def test_every_registered_loss_is_covered():
+    assert {c.loss for c in FIRST} == set(lk.LOSSES)
+
+
+@pytest.mark.parametrize("case", FIRST, ids=IDS)
+def test_meta_tensors_with_validation(case):
+    """Value and backward run on ``meta`` tensors (no values, so any host read would raise)
+    and give the shapes and dtypes of the CPU call."""
+    torch = load_backend("torch")
+    f = lk.get(case.loss, **case.options)
+    _, _, ty, tp = _torch_inputs(torch, case)
+    _, _, my, mp = _torch_inputs(torch, case, device="meta")
+    for reduction in ("mean", "none"):
+        cpu, meta = f(ty, tp, reduction=reduction), f(my, mp, reduction=reduction, validate=True)
+        assert meta.device.type == "meta"
+        assert (tuple(meta.shape), meta.dtype) == (tuple(cpu.shape), cpu.dtype)
+    f(my, mp).backward()
+    assert mp.grad is not None and tuple(mp.grad.shape) == tuple(mp.shape)
+
+
+@pytest.mark.parametrize("case", FIRST, ids=IDS)
+def test_torch_compile_fullgraph(case):
+    """One graph, no breaks: value and gradient equal the eager call's."""
+    torch = load_backend("torch")
+    f = lk.get(case.loss, **case.options)
+    _, _, ty, tp = _torch_inputs(torch, case)
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda a, b: f(a, b), fullgraph=True)
+    value = compiled(ty, tp)
+    (grad,) = torch.autograd.grad(value, tp)
+    eager = f(ty, tp)
+    (eager_grad,) = torch.autograd.grad(eager, tp)
+    np.testing.assert_allclose(value.detach().numpy(), eager.detach().numpy(), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(grad.numpy(), eager_grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_bad_input_still_raises_on_cpu_tensors():
+    """Skipping checks is for meta, accelerators and tracing only: a CPU tensor is checked."""
+    torch = load_backend("torch")
+    with pytest.raises(lk.LossInputError, match=r"y_true must hold targets in \[0, 1\]"):
+        lk.binary_cross_entropy(torch.tensor([2.0, 0.0]), torch.tensor([0.5, 0.5]))
