@@ -10,6 +10,10 @@ Subcommands:
 
 Every expected problem (bad files, columns, values, unknown losses or options) ends the
 command with exit status 2 and one line on stderr; ``main(argv)`` returns the status.
+
+This module is the interface: arguments, loss options, and printing or writing results
+(tables, JSON, CSV, ``-o`` written atomically). The evaluation itself (reading the sources,
+accumulating the losses, the result record) is :mod:`losskit.evaluate`.
 """
 
 from __future__ import annotations
@@ -23,16 +27,18 @@ import sys
 import tempfile
 import textwrap
 import time
+from typing import Any
 
 from ._array.validate import LossInputError
-from .io import DataError, is_dataset, open_table, parse_source
+from .evaluate import EvalError, accumulators, evaluate_dataset, evaluate_files, plain_options
+from .io import DataError, is_dataset
 
 __all__ = ["main", "CliError"]
 
 PROG = "losskit"
 
 
-class CliError(Exception):
+class CliError(EvalError):
     """A usage problem the command reports in one line (exit status 2)."""
 
 
@@ -203,8 +209,8 @@ def route_options(names, option_args, from_logits=False):
     from .registry import LOSSES, resolve
     from .spec import COMMON_OPTIONS
 
-    per = {n: {} for n in names}
-    items = [("from_logits", True, None)] if from_logits else []
+    per: dict[str, dict[str, Any]] = {n: {} for n in names}
+    items: list[tuple[str, Any, str | None]] = [("from_logits", True, None)] if from_logits else []
     for arg in option_args:
         if "=" not in arg:
             raise CliError(f"--option {arg!r}: expected KEY=VALUE (e.g. delta=2)")
@@ -267,264 +273,45 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _default_chunk_rows(widths):
-    per_row = max(1, sum(widths))
-    return int(min(1 << 18, max(1024, (1 << 20) // per_row)))
-
-
 def cmd_eval(args):
-    from .streaming import Accumulator
-
     names = resolve_losses(args.loss)
     opts = route_options(names, args.option, args.from_logits)
     if args.no_validate:
         for n in names:
             opts[n]["validate"] = False
-    accs = [Accumulator(n, reduction=args.reduction, **opts[n]) for n in names]
+    accs = accumulators(names, opts, args.reduction)
+    request = {"data": args.data, "labels": args.labels, "pred": args.pred, "weight": args.weight,
+               "reduction": args.reduction, "delimiter": args.delimiter, "header": args.header}
 
     if args.scheduler is not None or args.local_cluster is not None or is_dataset(args.data):
-        return _run_dataset_eval(args, accs)
-    if args.data is not None and not os.path.isfile(args.data):
-        raise DataError(f"no such file: {args.data}" if not os.path.isdir(args.data) else f"{args.data} is a directory")
-    roles = [("labels", "--labels", args.labels), ("pred", "--pred", args.pred)]
-    if args.weight is not None:
-        roles.append(("weight", "--weight", args.weight))
-    tables, requests = {}, []
-    try:
-        for role, flag, text in roles:
-            path, sel = parse_source(text, args.data, flag)
-            member = None
-            if path.lower().endswith(".npz"):
-                member, sel = sel, None
-            key = (os.path.realpath(path), member)
-            if key not in tables:
-                tables[key] = open_table(path, member=member, delimiter=args.delimiter, header=args.header)
-            table = tables[key]
-            idx, cols = table.select(sel, flag)
-            requests.append((role, table, idx, cols, f"{table.display}" + (f":{sel}" if sel else "")))
-        return _run_eval(args, names, accs, tables, requests)
-    finally:
-        for t in tables.values():
-            t.close()
-
-
-def _run_eval(args, names, accs, tables, requests):
-    by_table = {}
-    for role, table, idx, _cols, _desc in requests:
-        by_table.setdefault(id(table), (table, []))[1].append((role, idx))
-    table_of = {r[0]: r[1] for r in requests}
-    counts = {role: tab.n_rows for role, tab in table_of.items() if tab.n_rows is not None}
-    if len(set(counts.values())) > 1:  # known before reading (NPY, NPZ, Parquet)
-        desc = ", ".join(f"--{role} {table_of[role].display} has {n:,} rows" for role, n in counts.items())
-        raise DataError(f"length mismatch: {desc}")
-    weight_req = [r for r in requests if r[0] == "weight"]
-    if weight_req and weight_req[0][2] is not None and len(weight_req[0][2]) != 1:
-        raise DataError(f"--weight must name one column; got {len(weight_req[0][2])} ({', '.join(weight_req[0][3])})")
-
-    widths = [len(idx) if idx is not None else _row_width(t) for _r, t, idx, _c, _d in requests]
-    chunk_rows = args.chunk_rows or _default_chunk_rows(widths)
-    gens = []
-    for table, sels in by_table.values():
-        gens.append((table, [r for r, _ in sels], table.reader([idx for _, idx in sels], chunk_rows)))
-    total = next((t.n_rows for t, _, _ in gens if t.n_rows is not None), None)
-    progress = _Progress(not args.quiet, "losskit eval")
-    rows = 0
-    try:
-        while True:
-            got = {}
-            ended, live = [], []
-            for table, roles, gen in gens:
-                chunk = next(gen, None)
-                if chunk is None:
-                    ended.append(table)
-                    continue
-                live.append((table, chunk.rows))
-                for role, arr in zip(roles, chunk.arrays):
-                    got[role] = arr
-            if not live:
-                break
-            sizes = {n for _, n in live}
-            if ended or len(sizes) > 1:
-                raise DataError(_mismatch(gens, rows, ended, live, chunk_rows))
-            m = live[0][1]
-            y, p, w = got["labels"], got["pred"], got.get("weight")
-            if w is not None and w.ndim != 1:
-                raise DataError(f"--weight must be one column per row; got shape {w.shape}")
-            for acc in accs:
-                try:
-                    acc.update(y, p, sample_weight=w)
-                except LossInputError as e:
-                    raise LossInputError(_locate(acc, y, p, w, rows, gens, e)) from None
-            rows += m
-            progress.update(rows, (rows / total) if total else _fraction(gens))
-    finally:
-        progress.close()
-    if rows == 0:
-        raise DataError(f"no data rows in {', '.join(sorted({t.display for t, _, _ in gens}))}")
-    results = [{"loss": acc.name, "options": _plain(acc.options), "value": acc.result()} for acc in accs]
-    out = {
-        "rows": rows,
-        "reduction": args.reduction,
-        "labels": next(r[4] for r in requests if r[0] == "labels"),
-        "pred": next(r[4] for r in requests if r[0] == "pred"),
-        "weight": next((r[4] for r in requests if r[0] == "weight"), None),
-        "results": results,
-    }
+        if args.data is None:
+            raise CliError("--scheduler and --local-cluster evaluate a dataset: give DATA (a CSV/Parquet file, a quoted "
+                           "glob or a directory) and --labels/--pred/--weight as COLUMNS of it")
+        if args.chunk_rows is not None:
+            raise CliError("--chunk-rows does not apply to a dataset: each partition (a Parquet file or row group, "
+                           "a 64 MiB block of CSV) is evaluated as one chunk")
+        out = evaluate_dataset(accs, **request, **_cluster(args))
+    else:
+        progress = _Progress(not args.quiet, "losskit eval")
+        try:
+            out = evaluate_files(accs, **request, chunk_rows=args.chunk_rows, progress=progress.update)
+        finally:
+            progress.close()
     return _emit(args, out)
 
 
-def _run_dataset_eval(args, accs):
-    """DATA as a dataset of CSV/Parquet files through dask.dataframe: one accumulator per
-    partition, merged up a tree, on threads, a local cluster or a remote scheduler."""
-    import contextlib
-
+def _cluster(args):
+    """Where a dataset is computed: ``{"cluster": context manager, "where": description}``, or
+    nothing for local threads."""
+    if args.local_cluster is None and args.scheduler is None:
+        return {}
     from . import distributed as dist
 
-    if args.data is None:
-        raise CliError("--scheduler and --local-cluster evaluate a dataset: give DATA (a CSV/Parquet file, a quoted "
-                       "glob or a directory) and --labels/--pred/--weight as COLUMNS of it")
-    if args.chunk_rows is not None:
-        raise CliError("--chunk-rows does not apply to a dataset: each partition (a Parquet file or row group, "
-                       "a 64 MiB block of CSV) is evaluated as one chunk")
-    roles = [("labels", "--labels", args.labels), ("pred", "--pred", args.pred)]
-    if args.weight is not None:
-        roles.append(("weight", "--weight", args.weight))
-    try:
-        ds = dist.read_dataset(args.data, delimiter=args.delimiter, header=args.header)
-    except dist.DaskUnavailable as e:
-        raise CliError(str(e)) from None
-    columns = {}
-    for role, flag, text in roles:
-        path, sel = parse_source(text, args.data, flag)
-        if path != args.data or sel is None:
-            raise CliError(f"{flag} {text!r}: with a dataset DATA ({args.data}) give COLUMNS of DATA, not a file "
-                           "(files of a dataset are read as one table; put labels and predictions in the same files)")
-        _idx, cols = ds.select(sel, flag)
-        columns[role] = (cols, f"{ds.display}:{sel}")
-    if "weight" in columns and len(columns["weight"][0]) != 1:
-        cols = columns["weight"][0]
-        raise DataError(f"--weight must name one column; got {len(cols)} ({', '.join(cols)})")
-
     if args.local_cluster is not None:
-        where = f"a local cluster of {args.local_cluster} worker process(es)"
-        ctx, scheduler = dist.local_cluster(args.local_cluster, quiet=True), None
-    elif args.scheduler is not None:
-        where = f"the Dask scheduler at {args.scheduler}"
-        ctx, scheduler = dist.connect(args.scheduler, timeout=args.scheduler_timeout), None
-    else:
-        where = "local threads"
-        ctx, scheduler = contextlib.nullcontext(), "threads"
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(ctx)
-        except (CliError, LossInputError):
-            raise
-        except (dist.DaskUnavailable, ConnectionError) as e:
-            raise CliError(str(e)) from None
-        except Exception as e:  # noqa: BLE001 - a cluster that does not start: one line
-            raise CliError(f"cannot start {where}: {type(e).__name__}: {_one_line(e)}") from None
-        try:
-            merged = dist.accumulate(ds, accs, labels=columns["labels"][0], pred=columns["pred"][0],
-                                     weight=columns.get("weight", (None,))[0], scheduler=scheduler)
-        except (DataError, LossInputError, CliError):
-            raise
-        except (ValueError, TypeError, KeyError) as e:  # a partition pandas/pyarrow could not parse
-            raise DataError(f"{ds.display}: cannot read ({type(e).__name__}: {_one_line(e)})") from None
-        except Exception as e:  # noqa: BLE001 - a cluster failure (KilledWorker, lost connection, ...): one line
-            raise CliError(f"the computation on {where} failed: {type(e).__name__}: {_one_line(e)}") from None
-    rows = merged[0].rows if merged else 0
-    if rows == 0:
-        raise DataError(f"no data rows in {ds.display}")
-    results = [{"loss": acc.name, "options": _plain(acc.options), "value": acc.result()} for acc in merged]
-    out = {
-        "rows": rows,
-        "reduction": args.reduction,
-        "labels": columns["labels"][1],
-        "pred": columns["pred"][1],
-        "weight": columns["weight"][1] if "weight" in columns else None,
-        "results": results,
-        "files": len(ds.files) if ds.files else None,
-        "partitions": ds.project([c for cols, _ in columns.values() for c in cols]).npartitions,
-        "scheduler": where,
-    }
-    return _emit(args, out)
-
-
-def _one_line(e, limit=300):
-    return " ".join(str(e).split())[:limit] or type(e).__name__
-
-
-def _row_width(table):
-    shape = getattr(table, "shape", None)
-    if shape is None:
-        return 1
-    n = 1
-    for s in shape[1:]:
-        n *= s
-    return n
-
-
-def _fraction(gens):
-    for table, _, _ in gens:
-        f = getattr(table, "progress", lambda: None)()
-        if f is not None:
-            return f
-    return None
-
-
-def _mismatch(gens, rows, ended, live, chunk_rows):
-    """Which sources ran out first: exact counts where a source reached its end."""
-    parts = []
-    for table, roles, _ in gens:
-        flags = "/".join(f"--{r}" for r in roles)
-        if table in ended:
-            parts.append(f"{flags} {table.display} has {rows:,} rows")
-            continue
-        m = next(k for t, k in live if t is table)
-        if m < chunk_rows:
-            parts.append(f"{flags} {table.display} has {rows + m:,} rows")
-        else:
-            parts.append(f"{flags} {table.display} has at least {rows + m:,} rows")
-    return "length mismatch: " + ", ".join(parts)
-
-
-def _locate(acc, y, p, w, offset, gens, err):
-    """The error of a chunk with the first offending row located (when the check is row-local)."""
-    from .streaming import first_bad_row, rows_fail
-
-    msg = str(err)
-    if rows_fail(acc.loss, y, p, w, 0, 0):  # fails without any row: an option or the shapes, not a value
-        return f"{acc.name}: {msg}"
-    where = None
-    if acc.mode != "stats" and "shape" not in msg:
-        r = first_bad_row(acc.loss, y, p, w)
-        if r is not None:
-            where = _where(gens, offset + r)
-    if where is None:
-        if "shape" in msg:
-            return f"{acc.name}: {msg} (--labels and --pred as read from {_sources(gens)})"
-        where = f"rows {offset}-{offset + len(p) - 1} of {_sources(gens)}"
-    return f"{acc.name}: {where}: {msg}"
-
-
-def _sources(gens):
-    return ", ".join(sorted({t.display for t, _, _ in gens}))
-
-
-def _where(gens, row):
-    parts = [f"{t.display} {t.where(row)}" for t, _, _ in gens]
-    return ", ".join(parts)
-
-
-def _plain(opts):
-    out = {}
-    for k, v in opts.items():
-        try:
-            json.dumps(v)
-            out[k] = v
-        except TypeError:
-            out[k] = repr(v)
-    return out
+        return {"cluster": dist.local_cluster(args.local_cluster, quiet=True),
+                "where": f"a local cluster of {args.local_cluster} worker process(es)"}
+    return {"cluster": dist.connect(args.scheduler, timeout=args.scheduler_timeout),
+            "where": f"the Dask scheduler at {args.scheduler}"}
 
 
 def _format_from_path(path):
@@ -598,7 +385,7 @@ def write_atomic(path, text, *, binary=False):
         raise DataError(f"--output {path}: folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=".losskit-", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -624,7 +411,7 @@ def loss_catalog():
             "structure": rec.structure,
             "inputs": rec.inputs,
             "summary": rec.summary,
-            "options": _plain(dict(rec.options)),
+            "options": plain_options(dict(rec.options)),
             "streamable": bool(rec.streamable),
         })
     return out
@@ -699,7 +486,7 @@ def main(argv=None) -> int:
         return int(e.code) if isinstance(e.code, int) else (0 if e.code is None else 2)
     try:
         return int(args.func(args) or 0)
-    except (CliError, DataError, LossInputError) as e:
+    except (EvalError, DataError, LossInputError) as e:  # CliError is an EvalError
         _fail(e)
         return 2
     except KeyboardInterrupt:
