@@ -12,9 +12,9 @@ import types
 
 import array_api_compat
 import numpy as np
-from array_api_compat.numpy import clip as _compat_clip
-from array_api_compat.numpy import max as _compat_max
-from array_api_compat.numpy import sum as _compat_sum
+from array_api_compat.numpy import clip as _compat_clip  # type: ignore[attr-defined]
+from array_api_compat.numpy import max as _compat_max  # type: ignore[attr-defined]
+from array_api_compat.numpy import sum as _compat_sum  # type: ignore[attr-defined]
 
 __all__ = [
     "namespace",
@@ -170,7 +170,7 @@ class _FastNumpy(types.ModuleType):
         return getattr(self.__dict__["_xp"], name)
 
 
-_fast = {}
+_fast: dict[int, _FastNumpy] = {}
 
 
 def _fast_numpy(xp):
