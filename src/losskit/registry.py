@@ -11,14 +11,27 @@ import difflib
 
 from ._array.validate import LossInputError
 from .api import LossFunction
-from .losses import categorical, classification, divergence, margin, regression, segmentation
+from .losses import (
+    categorical,
+    categorical_variants,
+    classification,
+    divergence,
+    margin,
+    probabilistic_regression,
+    regression,
+    segmentation,
+    similarity,
+)
 
 _RECORDS = (
     *regression.LOSSES,
+    *probabilistic_regression.LOSSES,
     *classification.LOSSES,
     *categorical.LOSSES,
+    *categorical_variants.LOSSES,
     *margin.LOSSES,
     *divergence.LOSSES,
+    *similarity.LOSSES,
     *segmentation.LOSSES,
 )
 

@@ -57,7 +57,7 @@ def sigmoid(x, *, xp):
     return xp.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _max_and_log1p_rest(x, axis, *, xp):
+def max_and_log1p_rest(x, axis, *, xp):
     """Split logsumexp(x) = m + log1p(rest) with m = max(x) and rest = sum(e^(x - m)) - 1
     summed without the leading 1, so a dominant class keeps the tiny remainder
     (logsumexp([40, 0, 0]) - 40 = 8.5e-18 instead of 0)."""
@@ -76,7 +76,7 @@ def _max_and_log1p_rest(x, axis, *, xp):
 def logsumexp(x, axis=-1, *, keepdims=False, xp):
     """log(sum(e^x)) along ``axis``: shifted by the max (no overflow) and log1p of the
     remainder (no loss of the small terms next to a dominant one)."""
-    m, l1p = _max_and_log1p_rest(x, axis, xp=xp)
+    m, l1p = max_and_log1p_rest(x, axis, xp=xp)
     out = m + l1p
     return out if keepdims else xp.squeeze(out, axis=axis)
 
@@ -84,7 +84,7 @@ def logsumexp(x, axis=-1, *, keepdims=False, xp):
 def log_softmax(x, axis=-1, *, xp):
     """x - logsumexp(x), written as (x - m) - log1p(rest) so the dominant class's
     log-probability keeps full relative accuracy."""
-    m, l1p = _max_and_log1p_rest(x, axis, xp=xp)
+    m, l1p = max_and_log1p_rest(x, axis, xp=xp)
     return (x - m) - l1p
 
 

@@ -1,4 +1,5 @@
-"""Input preparation shared by the loss families (dtype, shape and value checks)."""
+"""Input handling shared by the loss families: dtype, shape and value checks, option parsing,
+probability floors and class-id tools."""
 
 from __future__ import annotations
 
@@ -6,12 +7,21 @@ import math
 
 import numpy as np
 
-from .._array.validate import LossInputError, check_finite, check_number, check_range, check_real, check_same_shape
-from .._array.xp import as_array, compute_dtype, device_of, namespace
+from .._array.validate import (
+    LossInputError,
+    check_axis,
+    check_finite,
+    check_number,
+    check_range,
+    check_real,
+    check_same_shape,
+)
+from .._array.xp import as_array, compute_dtype, device_of, is_concrete, namespace
 
 __all__ = [
     "float_pair", "prob_epsilon", "complement_floor", "option_array", "check_unit_interval", "row_sum_tolerance",
-    "along",
+    "along", "count_true", "check_lower_bound", "bool_as_float", "ignore_index_option", "label_smoothing_option",
+    "nonempty_axis", "checked_axis", "wrapped_axis", "class_mask", "gather", "take",
 ]
 
 
@@ -107,3 +117,82 @@ def along(xp, vec, axis, ndim):
     shape = [1] * ndim
     shape[axis] = vec.shape[0]
     return xp.reshape(vec, tuple(shape))
+
+
+def count_true(xp, mask) -> int:
+    """The number of True entries of a boolean array, as a Python int."""
+    return int(xp.sum(xp.astype(mask, xp.int32)))
+
+
+def check_lower_bound(x, lo, *, xp, name, what, strict):
+    """``x > lo`` elementwise (``strict``: an open bound, which ``check_range`` does not express;
+    the message counts the entries "outside") or ``x >= 0`` (``lo=0``; it counts them as
+    "negative"), on concrete arrays."""
+    if not is_concrete(x):
+        return
+    bad = x <= lo if strict else x < lo
+    if bool(xp.any(bad)):
+        outside = "outside" if strict else "negative"
+        raise LossInputError(f"{name} must hold {what}; got {count_true(xp, bad)} {outside} (min {float(xp.min(x)):g})")
+
+
+def bool_as_float(xp, y, like):
+    """Boolean labels (masks, one-hot rows) as 0/1 in ``like``'s compute dtype; others unchanged."""
+    if y is not None and y.dtype == xp.bool and like.dtype != xp.bool:
+        return xp.astype(y, compute_dtype(xp, like))
+    return y
+
+
+def ignore_index_option(value):
+    """The ``ignore_index`` option: None, or the integer label to leave out."""
+    if value is None:
+        return None
+    return int(check_number(value, name="ignore_index", integer=True))
+
+
+def label_smoothing_option(value):
+    """The ``label_smoothing`` option of the multiclass losses, a float in [0, 1]."""
+    return float(check_number(value, name="label_smoothing", lo=0.0, hi=1.0))
+
+
+def nonempty_axis(y_pred, axis):
+    """``axis`` normalised for ``y_pred``, which must have at least one entry along it."""
+    axis = check_axis(axis, y_pred.ndim)
+    if y_pred.shape[axis] == 0:
+        raise LossInputError(f"y_pred must have at least one entry along axis {axis}; got shape {tuple(y_pred.shape)}")
+    return axis
+
+
+def checked_axis(ndim, opts):
+    """``reduced_axes`` of a loss that sums ``opts["axis"]`` (default -1), checked against ``ndim``."""
+    return (check_axis(opts.get("axis", -1), ndim),)
+
+
+def wrapped_axis(ndim, opts):
+    """``reduced_axes`` of a loss that sums the class axis ``opts["axis"]``, taken modulo ``ndim``."""
+    return (opts["axis"] % ndim,)
+
+
+def class_mask(xp, ids, axis, n, *, like):
+    """``ids == c`` for the classes ``c = 0 .. n-1`` laid along ``axis``: the boolean one-hot form
+    of class ids ``ids`` that hold ``axis`` at size 1 (``arange`` on ``like``'s device)."""
+    classes = xp.astype(xp.arange(n, device=device_of(like)), ids.dtype)
+    return ids == along(xp, classes, axis, ids.ndim)
+
+
+def gather(xp, a, labels, axis):
+    """``a[..., labels, ...]`` along ``axis`` with the axis kept (size 1).
+
+    ``take_along_axis`` (array API 2024.12) where the namespace has it; otherwise (Dask) a
+    masked sum over the class axis, evaluated chunk by chunk."""
+    idx = xp.expand_dims(labels, axis=axis)
+    if hasattr(xp, "take_along_axis"):
+        return xp.take_along_axis(a, idx, axis=axis)
+    mask = class_mask(xp, idx, axis, a.shape[axis], like=a)
+    return xp.sum(xp.where(mask, a, xp.zeros_like(a)), axis=axis, keepdims=True)
+
+
+def take(xp, vec, labels):
+    """``vec[labels]`` for a 1-D ``vec`` and labels of any shape."""
+    flat = xp.take(vec, xp.reshape(labels, (-1,)), axis=0)
+    return xp.reshape(flat, tuple(labels.shape))

@@ -1,6 +1,7 @@
-"""Divergences and similarities between distributions or vectors: KL and relatives.
+"""Divergences between distributions over a class axis: Kullback-Leibler (forward, reverse and
+generalised to unnormalised measures) and Jensen-Shannon.
 
-Every loss here reduces a class (feature) ``axis`` (default -1) into one value per sample
+Every loss here reduces a class axis ``axis`` (default -1) into one value per sample
 (``structure="distribution"``). Probability inputs are floored at a documented ``epsilon``
 only where a logarithm would otherwise be infinite; logits are used exactly.
 
@@ -15,22 +16,24 @@ from __future__ import annotations
 import math
 
 from .._array.stable import bregman_kl, inv_above, log_softmax
-from .._array.validate import (
-    LossInputError,
-    check_axis,
-    check_choice,
-    check_flag,
-    check_number,
-    check_range,
-    check_rows_sum_to_one,
-)
+from .._array.validate import check_flag, check_range, check_rows_sum_to_one
 from ..spec import Loss
-from ._common import check_unit_interval, float_pair, prob_epsilon, row_sum_tolerance
+from ._common import check_unit_interval, checked_axis, float_pair, nonempty_axis, prob_epsilon, row_sum_tolerance
 
 _LN2 = math.log(2.0)
 
 
 # -- option and input helpers ---------------------------------------------------------------
+_NORM_HINT = "Pass normalized=False for rows that need not sum to 1 (Keras's convention)."
+
+
+def _rows_input(xp, y_true, y_pred, opts, validate):
+    """``(y_true, y_pred, axis, tol)``: the pair in the compute dtype, the class axis and the
+    tolerance of a row sum, from the dtypes as given (before ``float_pair`` upcasts them)."""
+    given_dtypes = (getattr(y_true, "dtype", None), y_pred.dtype)
+    y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
+    axis = nonempty_axis(y_pred, opts["axis"])
+    return y_true, y_pred, axis, row_sum_tolerance(xp, y_pred.shape[axis], *given_dtypes, fallback=y_pred.dtype)
 
 
 def _check_rows(xp, x, axis, *, name, tol, validate, hint):
@@ -38,15 +41,14 @@ def _check_rows(xp, x, axis, *, name, tol, validate, hint):
         check_rows_sum_to_one(x, axis, xp=xp, name=name, tol=tol, hint=hint)
 
 
-def _prepare_axis(y_pred, axis):
-    axis = check_axis(axis, y_pred.ndim)
-    if y_pred.shape[axis] == 0:
-        raise LossInputError(f"y_pred must have at least one entry along axis {axis}; got shape {tuple(y_pred.shape)}")
-    return axis
-
-
-def _reduced_axes(ndim, opts):
-    return (check_axis(opts.get("axis", -1), ndim),)
+def _check_pred(xp, y_pred, axis, *, tol, validate, normalized, logits):
+    """Probability rows of ``y_pred`` in [0, 1] (summing to 1 when ``normalized``); ``logits``
+    names what ``from_logits=True`` reads instead."""
+    check_unit_interval(y_pred, xp=xp, name="y_pred", validate=validate,
+                        what=f"probabilities in [0, 1] (pass from_logits=True for {logits})")
+    if normalized:
+        _check_rows(xp, y_pred, axis, name="y_pred", tol=tol, validate=validate,
+                    hint=_NORM_HINT + f" Pass from_logits=True for {logits}.")
 
 
 # -- accurate building blocks ---------------------------------------------------------------
@@ -95,20 +97,15 @@ def _softmax_chain(xp, q, qg, w, axis):
     return gamma, hess
 
 
+
 # -- Kullback-Leibler: KL(y_true || y_pred) -----------------------------------------------------
-_NORM_HINT = "Pass normalized=False for rows that need not sum to 1 (Keras's convention)."
-
-
 def _kl_prepare(xp, y_true, y_pred, opts, validate):
-    given_dtypes = (getattr(y_true, "dtype", None), y_pred.dtype)  # before float_pair upcasts them
-    y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
-    axis = _prepare_axis(y_pred, opts["axis"])
+    y_true, y_pred, axis, tol = _rows_input(xp, y_true, y_pred, opts, validate)
     from_logits = check_flag(opts["from_logits"], "from_logits")
     log_target = check_flag(opts["log_target"], "log_target")
     normalized = check_flag(opts["normalized"], "normalized")
     clip_target = check_flag(opts["clip_target"], "clip_target")
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
-    tol = row_sum_tolerance(xp, y_pred.shape[axis], *given_dtypes, fallback=y_pred.dtype)
     if log_target:
         if validate:
             check_range(y_true, None, 0.0, xp=xp, name="y_true",
@@ -121,14 +118,12 @@ def _kl_prepare(xp, y_true, y_pred, opts, validate):
         _check_rows(xp, y_true, axis, name="y_true" + (" (as exp(y_true))" if log_target else ""),
                     tol=tol, validate=validate, hint=_NORM_HINT)
     if not from_logits:
-        check_unit_interval(y_pred, xp=xp, name="y_pred", validate=validate,
-                            what="probabilities in [0, 1] (pass from_logits=True for logits or log-probabilities)")
-        if normalized:
-            _check_rows(xp, y_pred, axis, name="y_pred", tol=tol, validate=validate,
-                        hint=_NORM_HINT + " Pass from_logits=True for logits or log-probabilities.")
+        _check_pred(xp, y_pred, axis, tol=tol, validate=validate, normalized=normalized,
+                    logits="logits or log-probabilities")
     if clip_target:
         y_true = xp.clip(y_true, min=eps)
     return y_true, y_pred, {"axis": axis, "from_logits": from_logits, "epsilon": eps}
+
 
 
 def _kl_value(xp, y_true, y_pred, *, axis, from_logits, epsilon):
@@ -168,7 +163,7 @@ KL_DIVERGENCE = Loss(
     options={"from_logits": False, "log_target": False, "normalized": True, "epsilon": None,
              "clip_target": False, "axis": -1},
     structure="distribution",
-    reduced_axes=_reduced_axes,
+    reduced_axes=checked_axis,
     task="distribution matching",
     inputs="y_true: target distribution (probabilities, or log-probabilities with log_target=True); "
            "y_pred: predicted probabilities, or logits / log-probabilities with from_logits=True",
@@ -238,26 +233,20 @@ KL_DIVERGENCE = Loss(
 )
 
 
+
 # -- reverse KL: KL(y_pred || y_true) ---------------------------------------------------------
 def _target_pred_prepare(xp, y_true, y_pred, opts, validate):
     """Checks shared by reverse KL and Jensen-Shannon: target probabilities, predictions as
     probabilities or logits, rows summing to 1 unless normalized=False."""
-    given_dtypes = (getattr(y_true, "dtype", None), y_pred.dtype)  # before float_pair upcasts them
-    y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
-    axis = _prepare_axis(y_pred, opts["axis"])
+    y_true, y_pred, axis, tol = _rows_input(xp, y_true, y_pred, opts, validate)
     from_logits = check_flag(opts["from_logits"], "from_logits")
     normalized = check_flag(opts["normalized"], "normalized")
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
-    tol = row_sum_tolerance(xp, y_pred.shape[axis], *given_dtypes, fallback=y_pred.dtype)
     check_unit_interval(y_true, xp=xp, name="y_true", validate=validate)
     if normalized:
         _check_rows(xp, y_true, axis, name="y_true", tol=tol, validate=validate, hint=_NORM_HINT)
     if not from_logits:
-        check_unit_interval(y_pred, xp=xp, name="y_pred", validate=validate,
-                            what="probabilities in [0, 1] (pass from_logits=True for logits)")
-        if normalized:
-            _check_rows(xp, y_pred, axis, name="y_pred", tol=tol, validate=validate,
-                        hint=_NORM_HINT + " Pass from_logits=True for logits.")
+        _check_pred(xp, y_pred, axis, tol=tol, validate=validate, normalized=normalized, logits="logits")
     return y_true, y_pred, {"axis": axis, "from_logits": from_logits, "epsilon": eps}
 
 
@@ -311,7 +300,7 @@ REVERSE_KL_DIVERGENCE = Loss(
     prepare=_rkl_prepare,
     options={"from_logits": False, "normalized": True, "epsilon": None, "axis": -1},
     structure="distribution",
-    reduced_axes=_reduced_axes,
+    reduced_axes=checked_axis,
     task="distribution matching",
     inputs="y_true: target probabilities; y_pred: predicted probabilities, or logits with from_logits=True",
     summary="Reverse (exclusive, mode-seeking) KL divergence KL(y_pred || y_true).",
@@ -350,7 +339,7 @@ REVERSE_KL_DIVERGENCE = Loss(
 # -- generalized KL (I-divergence) between unnormalised measures -------------------------------
 def _gkl_prepare(xp, y_true, y_pred, opts, validate):
     y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
-    axis = _prepare_axis(y_pred, opts["axis"])
+    axis = nonempty_axis(y_pred, opts["axis"])
     log_input = check_flag(opts["log_input"], "log_input")
     eps = prob_epsilon(xp, y_pred.dtype, opts["epsilon"])
     if validate:
@@ -398,7 +387,7 @@ GENERALIZED_KL_DIVERGENCE = Loss(
     prepare=_gkl_prepare,
     options={"log_input": False, "epsilon": None, "axis": -1},
     structure="distribution",
-    reduced_axes=_reduced_axes,
+    reduced_axes=checked_axis,
     task="non-negative regression / matching unnormalised measures",
     inputs="y_true: non-negative values; y_pred: non-negative values, or log-values with log_input=True",
     summary="Generalized KL (I-divergence) sum t log(t/q) - t + q between unnormalised measures.",
@@ -468,8 +457,6 @@ def _js_terms(xp, t, q):
     return xp.where(pos, 0.25 * s * _js_phi(r, xp=xp), (0.5 * _LN2) * q)
 
 
-
-
 def _js_floor(xp, t, q, epsilon):
     """Probabilities: q floored at epsilon where t > 0 (where d/dq = log(2q/(t+q))/2 would be -inf)."""
     return xp.where(t > 0, xp.clip(q, min=epsilon), q)
@@ -531,7 +518,7 @@ JENSEN_SHANNON = Loss(
     prepare=_target_pred_prepare,
     options={"from_logits": False, "normalized": True, "epsilon": None, "axis": -1},
     structure="distribution",
-    reduced_axes=_reduced_axes,
+    reduced_axes=checked_axis,
     task="distribution matching",
     inputs="y_true: target probabilities; y_pred: predicted probabilities, or logits with from_logits=True",
     summary="Jensen-Shannon divergence: symmetric, bounded by log 2, finite for disjoint supports.",
@@ -570,179 +557,9 @@ JENSEN_SHANNON = Loss(
     """,
 )
 
-
-# -- cosine similarity -----------------------------------------------------------------------------
-_COSINE_FORMS = ("negative", "similarity", "distance")
-
-
-def _unit(xp, x, axis, eps):
-    """``(x^, u, ss, ok, norm)``: ``x^ = x / max(|x|, eps)``, ``u = x / 2^k`` (``2^k <= max|x| <
-    2^(k+1)``), ``ss = sum u^2``,
-    ``ok = |x| >= eps`` and ``norm = max(|x|, eps)``. The norm is computed on ``u``, so huge or
-    tiny entries neither overflow nor underflow in the squares; ``x / eps`` below the floor
-    (a linear map, so its derivatives are exact)."""
-    one = xp.ones_like(x)
-    s = xp.max(xp.abs(x), axis=axis, keepdims=True)
-    # scale by the power of two 2^floor(log2 max|x|): exact, and constant for autodiff (floor's
-    # derivative is 0), so no derivative flows through the max and none overflows for tiny x
-    s_safe = 2.0 ** xp.floor(xp.log2(xp.where(s > 0, s, xp.ones_like(s))))
-    u = x / s_safe
-    ss = xp.sum(u * u, axis=axis, keepdims=True)
-    pos = ss > 0
-    nu = xp.sqrt(xp.where(pos, ss, xp.ones_like(ss)))  # sqrt never sees 0 (its derivative is inf there)
-    ok = pos & (s_safe * nu >= eps)
-    nu_ok = xp.where(ok, nu, xp.ones_like(nu))
-    unit = xp.where(ok, u / nu_ok, x / eps)
-    norm = xp.where(ok, s_safe * nu_ok, eps * xp.ones_like(nu))
-    return unit, xp.where(ok, u, 0.0 * one), xp.where(ok, ss, xp.ones_like(ss)), ok, norm
-
-
-def _unit_vectors(xp, y_true, y_pred, axis, eps):
-    """(t^, p^, cos, max(|p|, eps), t_ok, p_ok). When neither norm is floored,
-    ``cos = <u_t, u_p> / sqrt(ss_t ss_p)`` (one rounding fewer than <t^, p^>: parallel vectors
-    give exactly 1)."""
-    t_hat, ut, sst, okt, _ = _unit(xp, y_true, axis, eps)
-    p_hat, up, ssp, okp, n_p = _unit(xp, y_pred, axis, eps)
-    both = okt & okp
-    c_scaled = xp.sum(ut * up, axis=axis, keepdims=True) / xp.sqrt(sst * ssp)
-    c_plain = xp.sum(t_hat * p_hat, axis=axis, keepdims=True)
-    return t_hat, p_hat, xp.where(both, c_scaled, c_plain), n_p, okt, okp
-
-
-def _cos_prepare(xp, y_true, y_pred, opts, validate):
-    y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
-    axis = _prepare_axis(y_pred, opts["axis"])
-    form = check_choice(opts["form"], _COSINE_FORMS, name="form")
-    eps = check_number(opts["epsilon"], name="epsilon", lo=0.0, lo_open=True)
-    return y_true, y_pred, {"axis": axis, "form": form, "epsilon": eps}
-
-
-def _cos_value(xp, y_true, y_pred, *, axis, form, epsilon):
-    t_hat, p_hat, c, _, t_ok, p_ok = _unit_vectors(xp, y_true, y_pred, axis, epsilon)
-    if form == "distance":
-        # 1 - cos = |t^ - p^|^2 / 2 for unit vectors: no cancellation when they nearly align.
-        # A clamped (short) vector is not unit: add back its 1 - |x^|^2.
-        def deficit(x_hat, ok):
-            sq = xp.sum(x_hat * x_hat, axis=axis, keepdims=True)
-            return xp.where(ok, 0.0 * sq, 1.0 - sq)
-
-        d = t_hat - p_hat
-        total = xp.sum(d * d, axis=axis, keepdims=True) + deficit(t_hat, t_ok) + deficit(p_hat, p_ok)
-        return 0.5 * xp.squeeze(total, axis=axis)
-    c = xp.squeeze(c, axis=axis)
-    return -c if form == "negative" else c
-
-
-def _cos_parts(xp, y_true, y_pred, axis, epsilon):
-    t_hat, p_hat, c, n_p, _, p_ok = _unit_vectors(xp, y_true, y_pred, axis, epsilon)
-    g = xp.where(p_ok, (t_hat - c * p_hat) / n_p, t_hat / epsilon)  # d cos / d p
-    h = xp.where(p_ok, -2.0 * g * p_hat / n_p - (c * (1.0 - p_hat * p_hat) / n_p) / n_p, 0.0 * g)
-    return g, h
-
-
-def _cos_grad(xp, y_true, y_pred, *, axis, form, epsilon):
-    g, _ = _cos_parts(xp, y_true, y_pred, axis, epsilon)
-    return g if form == "similarity" else -g
-
-
-def _cos_hess(xp, y_true, y_pred, *, axis, form, epsilon):
-    _, h = _cos_parts(xp, y_true, y_pred, axis, epsilon)
-    return h if form == "similarity" else -h
-
-
-_COS_DOC_COMMON = """
-    Per sample (over ``axis``): ``cos = <t, p> / (max(|t|, eps) max(|p|, eps))``. A zero
-    (or shorter than ``eps``) vector has cosine 0 with everything, never NaN: its
-    normalised form is ``x / eps``, so for ``|p| < eps`` the gradient is ``t^ / eps``
-    (large but finite) and the Hessian 0, as autodiff of the clamp gives.
-
-    With ``t^ = t / max(|t|, eps)``, ``p^ = p / |p|``, ``n = |p| >= eps``:
-    ``d cos / dp = (t^ - cos p^) / n``; Hessian diagonal
-    ``d2 cos / dp_j2 = -2 p^_j (t^_j - cos p^_j) / n^2 - cos (1 - p^_j^2) / n^2``.
-    Norms are computed on ``x / max|x|``, so huge or tiny entries neither overflow nor
-    underflow.
-
-    ``form`` picks the sign convention (the value and its derivatives follow it):
-
-    - ``"negative"``: ``-cos`` in ``[-1, 1]``, minimised when the vectors align: Keras's
-      ``CosineSimilarity`` / ``keras.losses.cosine_similarity``.
-    - ``"similarity"``: ``+cos``: optax's ``cosine_similarity`` and PyTorch's
-      ``F.cosine_similarity`` (a similarity, not a loss).
-    - ``"distance"``: ``1 - cos`` in ``[0, 2]``: optax's ``cosine_distance``, PyTorch's
-      ``CosineEmbeddingLoss`` for target ``+1``, scipy's ``cosine``. Computed as
-      ``|t^ - p^|^2 / 2``, accurate when the vectors nearly align.
-
-    ``epsilon`` floors each norm: Keras uses ``1e-7`` (``epsilon=1e-7``), PyTorch ``1e-8``
-    (the default here); optax floors the SQUARED norm at its ``epsilon`` (default 0, NaN for
-    zero vectors): ``epsilon=sqrt(optax_epsilon)``, or the default for optax's 0 on nonzero
-    vectors. Keras reduces with ``reduction="sum_over_batch_size"``; optax does not reduce
-    (``reduction="none"``); arguments are ``(y_true, y_pred)`` here, ``(predictions,
-    targets)`` in optax (the value is symmetric; the derivative is w.r.t. ``y_pred``).
-
-    Reference: https://en.wikipedia.org/wiki/Cosine_similarity
-"""
-
-COSINE_SIMILARITY = Loss(
-    name="cosine_similarity",
-    aliases=("cosine_proximity",),
-    value=_cos_value,
-    grad=_cos_grad,
-    hess=_cos_hess,
-    prepare=_cos_prepare,
-    options={"form": "negative", "epsilon": 1e-8, "axis": -1},
-    structure="distribution",
-    reduced_axes=_reduced_axes,
-    task="embedding / direction matching",
-    inputs="y_true, y_pred: real vectors along axis",
-    summary="Cosine similarity loss: -cos(y_true, y_pred) by default (Keras's sign), or +cos, or 1 - cos.",
-    doc="""Cosine similarity as a loss; by default the NEGATIVE cosine (Keras's convention), so
-    minimising it aligns ``y_pred`` with ``y_true``.
-""" + _COS_DOC_COMMON + """
-    Options: ``form="negative"``, ``epsilon=1e-8``, ``axis=-1``. See also
-    :func:`cosine_distance` (``form="distance"`` by default).
-
-    >>> import numpy as np, losskit as lk
-    >>> y, p = np.array([[0.0, 1.0], [1.0, 1.0], [0.0, 0.0]]), np.array([[1.0, 0.0], [2.0, 2.0], [1.0, 2.0]])
-    >>> lk.cosine_similarity(y, p, reduction="none").tolist()   # a zero vector gives 0, not nan
-    [-0.0, -1.0, -0.0]
-    """,
-)
-
-
-def _cosd_prepare(xp, y_true, y_pred, opts, validate):
-    return _cos_prepare(xp, y_true, y_pred, {**opts, "form": "distance"}, validate)
-
-
-COSINE_DISTANCE = Loss(
-    name="cosine_distance",
-    aliases=(),
-    value=_cos_value,
-    grad=_cos_grad,
-    hess=_cos_hess,
-    prepare=_cosd_prepare,
-    options={"epsilon": 1e-8, "axis": -1},
-    structure="distribution",
-    reduced_axes=_reduced_axes,
-    task="embedding / direction matching",
-    inputs="y_true, y_pred: real vectors along axis",
-    summary="Cosine distance 1 - cos(y_true, y_pred), in [0, 2].",
-    doc="""Cosine distance ``1 - cos(y_true, y_pred)``: :func:`cosine_similarity` with
-    ``form="distance"``.
-""" + _COS_DOC_COMMON + """
-    Options: ``epsilon=1e-8``, ``axis=-1``.
-
-    >>> import numpy as np, losskit as lk
-    >>> lk.cosine_distance(np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([[0.0, 3.0], [-2.0, 0.0]]), reduction="none").tolist()
-    [1.0, 2.0]
-    """,
-)
-
 LOSSES = (
     KL_DIVERGENCE,
     REVERSE_KL_DIVERGENCE,
     GENERALIZED_KL_DIVERGENCE,
     JENSEN_SHANNON,
-    COSINE_SIMILARITY,
-    COSINE_DISTANCE,
 )
-

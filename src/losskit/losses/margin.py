@@ -33,22 +33,11 @@ from .._array.validate import (
 )
 from .._array.xp import as_array, compute_dtype, device_of, is_concrete
 from ..spec import Loss
-from ._common import float_pair, option_array
+from ._common import bool_as_float, class_mask, count_true, float_pair, gather, option_array, take, wrapped_axis
 
 # ---------------------------------------------------------------------------------------
 # shared helpers
 # ---------------------------------------------------------------------------------------
-
-
-def _n_true(xp, mask) -> int:
-    return int(xp.sum(xp.astype(mask, xp.int32)))
-
-
-def _bool_to_float(xp, y_true, y_pred):
-    """Boolean labels (masks, one-hot) become 0/1 in the scores' compute dtype."""
-    if y_true is not None and y_true.dtype == xp.bool and y_pred.dtype != xp.bool:
-        return xp.astype(y_true, compute_dtype(xp, y_pred))
-    return y_true
 
 
 def _signed_labels(xp, y_true, read=False):
@@ -84,7 +73,7 @@ def _check_signed_labels(xp, y_true, y_pred, signed) -> bool:
         hi = float(xp.max(xp.where(bad, y_true, xp.full_like(y_true, float("-inf")))))
         raise LossInputError(
             "y_true must hold binary labels in {-1, 1} or {0, 1} (0 is read as -1); "
-            f"got {_n_true(xp, bad)} other value(s) (between {lo:g} and {hi:g})"
+            f"got {count_true(xp, bad)} other value(s) (between {lo:g} and {hi:g})"
         )
     return False  # not reached: the square test fails only when some label is bad
 
@@ -95,7 +84,7 @@ CHECKED_MARGIN = 1e30
 
 
 def _prepare_binary(xp, y_true, y_pred, opts, validate, *, with_margin=True):
-    y_true = _bool_to_float(xp, y_true, y_pred)
+    y_true = bool_as_float(xp, y_true, y_pred)
     y_true, y_pred = float_pair(xp, y_true, y_pred, False)  # dtype and shape; values below
     signed = _signed_labels(xp, y_true, read=bool(validate) and is_concrete(y_true))
     checked = bool(validate) and _check_signed_labels(xp, y_true, y_pred, signed)
@@ -136,7 +125,7 @@ def _prepare_classes(xp, y_true, y_pred, opts, validate, *, onehot, loss_name):
     ids_shape = pshape[:axis] + pshape[axis + 1:]
     tshape = tuple(y_true.shape)
     if tshape == pshape:
-        y_true = _bool_to_float(xp, y_true, y_pred)
+        y_true = bool_as_float(xp, y_true, y_pred)
         y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
         if validate and onehot == "keras":
             check_range(y_true, -1.0, 1.0, xp=xp, name="y_true",
@@ -178,30 +167,21 @@ def _true_mask(xp, y_true, y_pred, axis, ids):
     an arange along the class axis (no one-hot matrix of numbers is built)."""
     if not ids:
         return y_true == 1.0
-    n = y_pred.shape[axis]
-    shape = [1] * y_pred.ndim
-    shape[axis] = n
-    classes = xp.reshape(xp.arange(n, dtype=y_true.dtype, device=device_of(y_pred)), tuple(shape))
-    return xp.expand_dims(y_true, axis=axis) == classes
+    return class_mask(xp, xp.expand_dims(y_true, axis=axis), axis, y_pred.shape[axis], like=y_pred)
 
 
 def _true_score(xp, y_true, y_pred, axis, ids):
     """``s_y`` kept as a size-1 class axis: gathered with take_along_axis for ids, ``sum(y s)``
     for one-hot rows."""
     if ids:
-        idx = xp.expand_dims(y_true, axis=axis)
-        if hasattr(xp, "take_along_axis"):
-            return xp.take_along_axis(y_pred, idx, axis=axis)
-        mask = _true_mask(xp, y_true, y_pred, axis, ids)
-        return xp.sum(xp.where(mask, y_pred, xp.zeros_like(y_pred)), axis=axis, keepdims=True)
+        return gather(xp, y_pred, y_true, axis)
     return xp.sum(y_true * y_pred, axis=axis, keepdims=True)
 
 
 def _class_weight(xp, weight, y_true, axis, ids):
     """``weight[y]`` per sample (shape without the class axis)."""
     if ids:
-        flat = xp.reshape(y_true, (-1,))
-        return xp.reshape(xp.take(weight, flat, axis=0), tuple(y_true.shape))
+        return take(xp, weight, y_true)
     shape = [1] * y_true.ndim
     shape[axis] = weight.shape[0]
     return xp.sum(y_true * xp.reshape(weight, tuple(shape)), axis=axis)
@@ -481,7 +461,7 @@ CATEGORICAL_HINGE = Loss(
     inputs=("y_true: one-hot rows shaped like y_pred, or integer class ids shaped like y_pred without the "
             "class axis; y_pred: real scores with the class axis `axis`"),
     summary="Multiclass hinge: max(0, margin + max_{j != y} s_j - s_y) (Crammer-Singer), or Keras's variant.",
-    reduced_axes=lambda ndim, opts: (opts["axis"] % ndim,),
+    reduced_axes=wrapped_axis,
     doc="""Categorical (multiclass) hinge loss; one value per sample (the class ``axis`` is reduced).
 
     ``y_true`` is read by its shape: the shape of ``y_pred`` means one-hot rows (0/1 entries,
@@ -609,7 +589,7 @@ MULTI_MARGIN = Loss(
     inputs=("y_true: integer class ids shaped like y_pred without the class axis, or one-hot rows shaped "
             "like y_pred; y_pred: real scores with the class axis `axis`"),
     summary="Multiclass margin loss summed over rivals (Weston-Watkins; PyTorch's MultiMarginLoss).",
-    reduced_axes=lambda ndim, opts: (opts["axis"] % ndim,),
+    reduced_axes=wrapped_axis,
     doc="""Multiclass margin loss (Weston-Watkins), PyTorch's ``MultiMarginLoss``; one value per sample.
 
     With true class ``y``, scores ``s`` over ``C`` classes and ``z_j = margin - s_y + s_j``::

@@ -1,0 +1,412 @@
+"""Reweighted relatives of the categorical cross-entropy: focal cross-entropy (dense and sparse
+targets), Poly-1 cross-entropy and generalised cross-entropy.
+
+Inputs, options and numerics follow the conventions of :mod:`losskit.losses.categorical`.
+"""
+
+from __future__ import annotations
+
+from .._array.stable import log_softmax
+from .._array.validate import check_number
+from ..spec import Loss
+from ._ce_math import clamped_log, log_probs, prob_chain, probs, safe_inv, softmax_chain
+from ._common import along, gather, label_smoothing_option, prob_epsilon, take, wrapped_axis
+from ._crossentropy import class_vector, label_weight, mask_rows, prepare_rows, smoothed, sparse_target, valid_and_safe
+
+# ---------------------------------------------------------------------------------------
+# focal cross-entropy (Keras's categorical convention)
+# ---------------------------------------------------------------------------------------
+
+
+def _pow(xp, u, g):
+    """u^g for u >= 0 with 0^g = 0 (g > 0), 0^0 = 1, written so that autodiff at u = 0 sees no inf."""
+    if g == 0:
+        return xp.ones_like(u)
+    pos = u > 0
+    return xp.where(pos, xp.where(pos, u, xp.ones_like(u)) ** g, xp.zeros_like(u))
+
+
+def _focal_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, gamma, x=None):
+    """(1 - q)^gamma (-log q) per class (or at the gathered ``x``)."""
+    if from_logits:
+        logp = log_probs(xp, y_pred, axis, x)
+        return _pow(xp, -xp.expm1(logp), gamma) * (-logp)
+    q = probs(xp, y_pred, axis, renormalize, x)
+    u = xp.clip(1.0 - q, min=epsilon)
+    return u**gamma * (-clamped_log(xp, q, epsilon)) if gamma else -clamped_log(xp, q, epsilon)
+
+
+def _focal_grad_hess(xp, tau, y_pred, *, axis, from_logits, renormalize, epsilon, gamma):
+    """Derivatives of sum_c tau_c (1 - q_c)^gamma (-log q_c)."""
+    g0 = gamma
+    if from_logits:
+        logp = log_softmax(y_pred, axis, xp=xp)
+        p, u, ell = xp.exp(logp), -xp.expm1(logp), -logp
+        pos = u > 0
+        lam = xp.where(pos, ell / xp.where(pos, u, xp.ones_like(u)), xp.ones_like(u))  # -log p / (1 - p)
+        ug = _pow(xp, u, g0)
+        r = -tau * ug * (g0 * p * lam + 1.0)  # tau f'(p) p
+        big_r = xp.sum(r, axis=axis, keepdims=True)
+        g = r * u - p * (big_r - r)
+        # E = tau f''(p) p^2 (1 - p)^2, bounded for every gamma >= 0
+        e = tau * ug * u * (g0 * (g0 - 1.0) * p * p * lam + 2.0 * g0 * p + u)
+        small = p <= 0.5  # 1 - p >= 1/2: tau f''(p) p^2 = E / u^2 is bounded
+        d = xp.where(small, e / xp.where(small, u * u, xp.ones_like(u)), xp.zeros_like(u))
+        s_small = xp.sum(d, axis=axis, keepdims=True)
+        big = ~small  # at most one class per row
+        e_big = xp.sum(xp.where(big, e, xp.zeros_like(e)), axis=axis, keepdims=True)
+        any_big = xp.sum(xp.astype(big, u.dtype), axis=axis, keepdims=True) > 0
+        u_big = xp.where(any_big, xp.sum(xp.where(big, u, xp.zeros_like(u)), axis=axis, keepdims=True),
+                         xp.ones_like(e_big))
+        okb = u_big > 0
+        ratio = xp.where(okb, p / xp.where(okb, u_big, xp.ones_like(u_big)), xp.zeros_like(p))  # <= 1 off the big class
+        h = e + (1.0 - 2.0 * p) * g + p * p * (s_small - d) + xp.where(small, e_big * ratio * ratio, xp.zeros_like(e))
+        return g, h
+    q = probs(xp, y_pred, axis, renormalize)
+    ok_p, ok_u = q > epsilon, (1.0 - q) > epsilon
+    u = xp.clip(1.0 - q, min=epsilon)
+    ell = -clamped_log(xp, q, epsilon)
+    inv = safe_inv(xp, q, ok_p)
+    zero = xp.zeros_like(q)
+    if g0:
+        ug, ug1, ug2 = u**g0, u ** (g0 - 1.0), u ** (g0 - 2.0)
+        a = tau * (-g0 * xp.where(ok_u, ug1 * ell, zero) - ug * inv)
+        b = tau * (g0 * (g0 - 1.0) * xp.where(ok_u, ug2 * ell, zero)
+                   + 2.0 * g0 * xp.where(ok_u, ug1 * inv, zero) + ug * inv * inv)
+    else:
+        a, b = -tau * inv, tau * inv * inv
+    return prob_chain(xp, a, b, y_pred, axis, renormalize)
+
+
+def _alpha_and_gamma(xp, opts, n, like, validate):
+    gamma = float(check_number(opts["gamma"], name="gamma", lo=0.0))
+    alpha = class_vector(xp, opts["alpha"], name="alpha", n=n, like=like, validate=validate, scalar_ok=True)
+    return alpha, gamma
+
+
+def _cfce_prepare(xp, y_true, y_pred, opts, validate):
+    y_true, y_pred, n, base, _ = prepare_rows(xp, y_true, y_pred, opts, validate, sparse=False)
+    t = smoothed(y_true, opts, n)
+    alpha, gamma = _alpha_and_gamma(xp, opts, n, y_pred, validate)
+    if alpha is not None:
+        t = along(xp, alpha, base["axis"], y_pred.ndim) * t
+    return t, y_pred, {**base, "epsilon": prob_epsilon(xp, y_pred.dtype, opts["epsilon"]), "gamma": gamma}
+
+
+def _cfce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, gamma):
+    terms = _focal_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, gamma)
+    return xp.sum(y_true * terms, axis=axis)
+
+
+def _cfce_grad(xp, y_true, y_pred, **opts):
+    return _focal_grad_hess(xp, y_true, y_pred, **opts)[0]
+
+
+def _cfce_hess(xp, y_true, y_pred, **opts):
+    return _focal_grad_hess(xp, y_true, y_pred, **opts)[1]
+
+
+_FOCAL_OPTIONS = {"axis": -1, "gamma": 2.0, "alpha": 0.25, "from_logits": False, "label_smoothing": 0.0,
+                  "renormalize": False, "epsilon": None}
+
+_FOCAL_DOC_COMMON = """
+    Options: ``gamma=2.0`` (>= 0; 0 gives cross-entropy), ``alpha=0.25`` (a scalar, as Keras,
+    or one weight per class; ``None`` means 1), ``axis=-1``, ``from_logits=False``,
+    ``label_smoothing=0.0`` (``y (1 - s) + s / C``), ``renormalize=False``, ``epsilon=None``.
+
+    On probabilities ``1 - q`` is floored at ``epsilon`` too, so the Hessian stays finite at
+    ``q = 1`` for ``gamma < 1`` (the exact one is infinite there); from logits no floor is
+    needed and every derivative is finite and accurate for logits up to +-1e4.
+
+    Keras ``CategoricalFocalCrossentropy(alpha, gamma)``: ``renormalize=True, epsilon=1e-7,
+    reduction="sum_over_batch_size"`` on float32 inputs (its upper clip at ``1 - 1e-7`` changes
+    a value by less than 1e-7). MONAI's ``FocalLoss`` is a per-class sigmoid/softmax focal loss
+    of the segmentation family, not this one.
+
+    Reference: Lin, Goyal, Girshick, He and Dollar, "Focal Loss for Dense Object Detection",
+    ICCV 2017 (arXiv:1708.02002).
+"""
+
+CATEGORICAL_FOCAL_CROSS_ENTROPY = Loss(
+    name="categorical_focal_cross_entropy",
+    aliases=("categorical_focal_crossentropy", "cfce"),
+    value=_cfce_value,
+    grad=_cfce_grad,
+    hess=_cfce_hess,
+    prepare=_cfce_prepare,
+    options=_FOCAL_OPTIONS,
+    structure="distribution",
+    task="multiclass classification",
+    inputs="y_true: one-hot or probability rows (y_pred's shape); y_pred: probabilities, or logits with "
+           "from_logits=True; classes on `axis`",
+    summary="Cross-entropy with each class term down-weighted by (1 - p)^gamma (Keras's categorical focal loss).",
+    reduced_axes=wrapped_axis,
+    doc="""Categorical focal cross-entropy (Keras's convention: the focal factor per class).
+
+    Per sample ``l = sum_c alpha_c t_c (1 - q_c)^gamma (-log q_c)`` with ``t`` the (smoothed)
+    target row and ``q`` the softmax of logits or the (optionally renormalised) probabilities,
+    floored at ``epsilon`` inside the log. With ``f(q) = (1 - q)^gamma (-log q)``:
+    ``f'(q) = -gamma (1 - q)^(gamma - 1) (-log q) - (1 - q)^gamma / q``; from logits the
+    gradient is ``r_j - p_j sum_c r_c`` with ``r_c = alpha_c t_c f'(p_c) p_c``, and the
+    Hessian diagonal is assembled from bounded pieces (``f''(p) p^2 (1 - p)^2`` and
+    ``p_j / (1 - p_max)``) so it stays finite for every ``gamma >= 0``.
+    """ + _FOCAL_DOC_COMMON + """
+    >>> import numpy as np, losskit as lk
+    >>> y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    >>> p = np.array([[0.9, 0.05, 0.05], [0.5, 0.3, 0.2]])
+    >>> np.round(lk.categorical_focal_cross_entropy(y, p, reduction="none"), 6)   # 0.25 (1 - p)^2 (-log p)
+    array([0.000263, 0.147487])
+    """,
+)
+
+
+def _scfce_prepare(xp, y_true, y_pred, opts, validate):
+    labels, y_pred, n, base, ignore_index = prepare_rows(xp, y_true, y_pred, opts, validate, sparse=True)
+    alpha, gamma = _alpha_and_gamma(xp, opts, n, y_pred, validate)
+    return labels, y_pred, {
+        **base, "epsilon": prob_epsilon(xp, y_pred.dtype, opts["epsilon"]), "gamma": gamma, "alpha": alpha,
+        "label_smoothing": label_smoothing_option(opts["label_smoothing"]), "ignore_index": ignore_index,
+    }
+
+
+def _scfce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, gamma, alpha,
+                 label_smoothing, ignore_index):
+    valid, safe = valid_and_safe(xp, y_true, ignore_index)
+    x_y = gather(xp, y_pred, safe, axis)
+    out = _focal_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, gamma, x_y)
+    vec = alpha is not None and hasattr(alpha, "ndim") and alpha.ndim == 1
+    if vec:
+        out = out * xp.expand_dims(take(xp, alpha, safe), axis=axis)
+    ls = label_smoothing
+    if ls:
+        terms = _focal_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, gamma)
+        if vec:
+            terms = along(xp, alpha, axis, y_pred.ndim) * terms
+        out = (1.0 - ls) * out + (ls / y_pred.shape[axis]) * xp.sum(terms, axis=axis, keepdims=True)
+    if alpha is not None and not vec:
+        out = alpha * out
+    return mask_rows(xp, xp.squeeze(out, axis=axis), valid)
+
+
+def _scfce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, gamma, alpha,
+                     label_smoothing, ignore_index):
+    tau = sparse_target(xp, y_true, y_pred, axis, label_smoothing, None, ignore_index)
+    if alpha is not None:
+        tau = along(xp, alpha, axis, y_pred.ndim) * tau
+    return _focal_grad_hess(xp, tau, y_pred, axis=axis, from_logits=from_logits, renormalize=renormalize,
+                            epsilon=epsilon, gamma=gamma)
+
+
+def _scfce_grad(xp, y_true, y_pred, **opts):
+    return _scfce_grad_hess(xp, y_true, y_pred, **opts)[0]
+
+
+def _scfce_hess(xp, y_true, y_pred, **opts):
+    return _scfce_grad_hess(xp, y_true, y_pred, **opts)[1]
+
+
+SPARSE_CATEGORICAL_FOCAL_CROSS_ENTROPY = Loss(
+    name="sparse_categorical_focal_cross_entropy",
+    aliases=("sparse_categorical_focal_crossentropy",),
+    value=_scfce_value,
+    grad=_scfce_grad,
+    hess=_scfce_hess,
+    prepare=_scfce_prepare,
+    options={**_FOCAL_OPTIONS, "ignore_index": None},
+    structure="distribution",
+    task="multiclass classification",
+    inputs="y_true: integer class ids (y_pred's shape without the class axis, or with it kept at size 1); "
+           "y_pred: probabilities, or logits with from_logits=True; classes on `axis`",
+    summary="Focal cross-entropy with integer class labels.",
+    reduced_axes=wrapped_axis,
+    implicit_weight=label_weight,
+    doc="""Sparse categorical focal cross-entropy: :func:`categorical_focal_cross_entropy` with
+    integer class ids (label conventions of :func:`sparse_categorical_cross_entropy`).
+
+    Per sample with label ``y``: ``l = alpha_y (1 - q_y)^gamma (-log q_y)`` (the true class is
+    gathered, no one-hot matrix), with label smoothing ``s``:
+    ``(1 - s) alpha_y f(q_y) + (s / C) sum_c alpha_c f(q_c)``. ``ignore_index=k``: samples
+    labelled ``k`` weigh 0 and leave the mean's denominator. Derivatives as for the dense loss
+    against the target row ``(1 - s) onehot(y) + s / C``.
+    """ + _FOCAL_DOC_COMMON + """
+    >>> import numpy as np, losskit as lk
+    >>> p = np.array([[0.9, 0.05, 0.05], [0.5, 0.3, 0.2]])
+    >>> np.round(lk.sparse_categorical_focal_cross_entropy(np.array([0, 1]), p, reduction="none"), 6)
+    array([0.000263, 0.147487])
+    """,
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Poly-1 cross-entropy (optax poly_loss_cross_entropy)
+# ---------------------------------------------------------------------------------------
+
+
+def _poly_prepare(xp, y_true, y_pred, opts, validate):
+    y_true, y_pred, n, base, _ = prepare_rows(xp, y_true, y_pred, opts, validate, sparse=False, flags=False)
+    t = smoothed(y_true, opts, n)
+    eps = float(check_number(opts["epsilon"], name="epsilon", lo=-1.0))
+    return t, y_pred, {**base, "epsilon": eps}
+
+
+def _poly_value(xp, y_true, y_pred, *, axis, epsilon):
+    logp = log_softmax(y_pred, axis, xp=xp)
+    return xp.sum(y_true * (-logp) + epsilon * (y_true * -xp.expm1(logp)), axis=axis)
+
+
+def _poly_grad_hess(xp, y_true, y_pred, *, axis, epsilon):
+    t = y_true
+    logp = log_softmax(y_pred, axis, xp=xp)
+    p, u = xp.exp(logp), -xp.expm1(logp)
+    s = xp.sum(t, axis=axis, keepdims=True)
+    tp = t * p
+    big_t = xp.sum(tp, axis=axis, keepdims=True)
+    dt = t * u - (big_t - tp)  # t_j - sum_c t_c p_c, without cancellation for the dominant class
+    g = (s - t) * p - t * u - epsilon * p * dt
+    h = s * p * u - epsilon * p * dt * (1.0 - 2.0 * p)
+    return g, h
+
+
+def _poly_grad(xp, y_true, y_pred, **opts):
+    return _poly_grad_hess(xp, y_true, y_pred, **opts)[0]
+
+
+def _poly_hess(xp, y_true, y_pred, **opts):
+    return _poly_grad_hess(xp, y_true, y_pred, **opts)[1]
+
+
+POLY1_CROSS_ENTROPY = Loss(
+    name="poly1_cross_entropy",
+    aliases=("poly_loss_cross_entropy", "poly1", "poly_loss"),
+    value=_poly_value,
+    grad=_poly_grad,
+    hess=_poly_hess,
+    prepare=_poly_prepare,
+    options={"axis": -1, "epsilon": 2.0, "label_smoothing": 0.0},
+    structure="distribution",
+    task="multiclass classification",
+    inputs="y_true: one-hot or probability rows (y_pred's shape); y_pred: logits; classes on `axis`",
+    summary="Poly-1 loss: softmax cross-entropy plus epsilon times the target mass of 1 - p.",
+    reduced_axes=wrapped_axis,
+    doc="""Poly-1 cross-entropy on logits.
+
+    Per sample ``l = CE(t, softmax(x)) + epsilon sum_c t_c (1 - p_c)`` with ``p = softmax(x)``
+    and ``t`` the (smoothed) target row; ``1 - p`` is ``-expm1(log p)``, exact for the dominant
+    class. Gradient ``S p - t - epsilon p (t - T)`` with ``S = sum t`` and
+    ``T = sum_c t_c p_c``; Hessian ``S p (1 - p) - epsilon p (t - T)(1 - 2 p)``.
+
+    Options: ``epsilon=2.0`` (optax's default; >= -1 keeps the leading polynomial coefficient
+    non-negative), ``axis=-1``, ``label_smoothing=0.0``. ``y_pred`` always holds logits.
+
+    optax ``poly_loss_cross_entropy(logits, labels, epsilon)``: ``reduction="none"`` (optax
+    takes predictions first). Label rows must sum to 1 here (optax does not check).
+
+    Reference: Leng et al., "PolyLoss: A Polynomial Expansion Perspective of Classification
+    Loss Functions", ICLR 2022 (arXiv:2204.12511).
+
+    >>> import numpy as np, losskit as lk
+    >>> y = np.array([[1.0, 0.0, 0.0], [0.0, 0.8, 0.2]])
+    >>> x = np.array([[4.0, 2.0, 1.0], [0.0, 5.0, 1.0]])
+    >>> np.round(lk.poly1_cross_entropy(y, x, epsilon=1.15, reduction="none"), 4)   # optax's test values
+    array([0.3495, 1.0731])
+    """,
+)
+
+
+# ---------------------------------------------------------------------------------------
+# generalised cross-entropy (Zhang and Sabuncu; Keras CategoricalGeneralizedCrossEntropy)
+# ---------------------------------------------------------------------------------------
+
+
+def _gce_prepare(xp, y_true, y_pred, opts, validate):
+    labels, y_pred, _, base, ignore_index = prepare_rows(xp, y_true, y_pred, opts, validate, sparse=True)
+    q = float(check_number(opts["q"], name="q", lo=0.0, hi=1.0, lo_open=True))
+    return labels, y_pred, {**base, "epsilon": prob_epsilon(xp, y_pred.dtype, opts["epsilon"]), "q": q,
+                            "ignore_index": ignore_index}
+
+
+def _gce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, q, ignore_index):
+    valid, safe = valid_and_safe(xp, y_true, ignore_index)
+    x_y = gather(xp, y_pred, safe, axis)
+    if from_logits:
+        logp = log_probs(xp, y_pred, axis, x_y)
+    else:
+        logp = clamped_log(xp, probs(xp, y_pred, axis, renormalize, x_y), epsilon)
+    out = -xp.expm1(q * logp) / q  # (1 - p^q) / q without cancellation for small q or p near 1
+    return mask_rows(xp, xp.squeeze(out, axis=axis), valid)
+
+
+def _gce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, q, ignore_index):
+    t = sparse_target(xp, y_true, y_pred, axis, 0.0, None, ignore_index)
+    if from_logits:
+        logp = log_softmax(y_pred, axis, xp=xp)
+        pq = xp.exp(q * logp)
+        return softmax_chain(xp, -t * pq, t * (1.0 - q) * pq, logp, axis)
+    qq = probs(xp, y_pred, axis, renormalize)
+    ok = qq > epsilon
+    safe = xp.where(ok, qq, xp.ones_like(qq))
+    zero = xp.zeros_like(qq)
+    a = xp.where(ok, -t * safe ** (q - 1.0), zero)
+    b = xp.where(ok, t * (1.0 - q) * safe ** (q - 2.0), zero)
+    return prob_chain(xp, a, b, y_pred, axis, renormalize)
+
+
+def _gce_grad(xp, y_true, y_pred, **opts):
+    return _gce_grad_hess(xp, y_true, y_pred, **opts)[0]
+
+
+def _gce_hess(xp, y_true, y_pred, **opts):
+    return _gce_grad_hess(xp, y_true, y_pred, **opts)[1]
+
+
+GENERALIZED_CROSS_ENTROPY = Loss(
+    name="generalized_cross_entropy",
+    aliases=("categorical_generalized_cross_entropy", "gce"),
+    value=_gce_value,
+    grad=_gce_grad,
+    hess=_gce_hess,
+    prepare=_gce_prepare,
+    options={"axis": -1, "q": 0.5, "from_logits": False, "renormalize": False, "epsilon": None,
+             "ignore_index": None},
+    structure="distribution",
+    task="multiclass classification (noisy labels)",
+    inputs="y_true: integer class ids (y_pred's shape without the class axis, or with it kept at size 1); "
+           "y_pred: probabilities, or logits with from_logits=True; classes on `axis`",
+    summary="Generalised cross-entropy (1 - p_y^q) / q: between cross-entropy (q -> 0) and MAE (q = 1).",
+    reduced_axes=wrapped_axis,
+    implicit_weight=label_weight,
+    doc="""Generalised cross-entropy (the L_q loss), robust to label noise.
+
+    Per sample with label ``y``: ``l = (1 - p_y^q) / q``, computed as ``-expm1(q log p_y) / q``;
+    ``p_y`` is the probability of the true class (floored at ``epsilon``; renormalised with
+    ``renormalize=True``), or its softmax with ``from_logits=True``. ``q -> 0`` recovers
+    cross-entropy, ``q = 1`` is ``1 - p_y`` (MAE on the one-hot target, up to a factor 2).
+    Gradient w.r.t. probabilities ``-p_y^(q - 1)`` on the true class (0 elsewhere, and 0 below
+    the floor, where the exact one is infinite for ``q < 1``); w.r.t. logits
+    ``-p_y^q (onehot(y) - p)``.
+
+    Options: ``q=0.5`` (Keras's default; in (0, 1]), ``axis=-1``, ``from_logits=False``,
+    ``renormalize=False``, ``epsilon=None``, ``ignore_index=None`` (as in
+    :func:`sparse_categorical_cross_entropy`). Labels follow the sparse conventions.
+
+    Keras ``CategoricalGeneralizedCrossEntropy(q)`` (integer labels, ``p_y`` taken from
+    ``y_pred`` as given): the defaults, ``reduction="sum_over_batch_size"``; Keras does not
+    check that rows sum to 1 (``validate=False`` to pass such rows unchanged).
+
+    Reference: Zhang and Sabuncu, "Generalized Cross Entropy Loss for Training Deep Neural
+    Networks with Noisy Labels", NeurIPS 2018 (arXiv:1805.07836).
+
+    >>> import numpy as np, losskit as lk
+    >>> p = np.array([[0.7, 0.3, 0.0], [0.2, 0.2, 0.6]])
+    >>> np.round(lk.generalized_cross_entropy(np.array([0, 1]), p, q=0.8, reduction="none"), 6)
+    array([0.310302, 0.905068])
+    """,
+)
+
+
+LOSSES = (
+    CATEGORICAL_FOCAL_CROSS_ENTROPY,
+    SPARSE_CATEGORICAL_FOCAL_CROSS_ENTROPY,
+    POLY1_CROSS_ENTROPY,
+    GENERALIZED_CROSS_ENTROPY,
+)

@@ -1,0 +1,81 @@
+"""The activations of segmentation logits (sigmoid, softmax, tanh): probabilities, their accurate
+complements, first two derivatives, and the chain rule back to the logits.
+"""
+
+from __future__ import annotations
+
+from ..._array.stable import log_softmax, sigmoid, sigmoid_slope, softmax
+
+__all__ = ["activate", "complement", "probs", "chain", "project"]
+
+
+def activate(xp, x, activation, class_axis, derivs=False):
+    """``(q, q', q'')`` for elementwise activations; for the softmax ``(q, None, None)``
+    (its Jacobian couples the classes and is applied by the callers)."""
+    if activation is None:
+        return x, None, None
+    if activation == "softmax":
+        return softmax(x, axis=class_axis, xp=xp), None, None
+    if activation == "sigmoid":
+        q = sigmoid(x, xp=xp)
+        if not derivs:
+            return q, None, None
+        d1 = sigmoid_slope(x, xp=xp)
+        return q, d1, d1 * (1.0 - 2.0 * q)
+    q = xp.tanh(x)
+    if not derivs:
+        return q, None, None
+    e = xp.exp(-2.0 * xp.abs(x))
+    d1 = 4.0 * e / ((1.0 + e) * (1.0 + e))  # 1 - tanh^2 without cancellation
+    return q, d1, -2.0 * q * d1
+
+
+def complement(xp, x, q, activation, class_axis):
+    """1 - q to full relative accuracy: sigmoid(-x), 2 sigmoid(-2x) for tanh, -expm1(log_softmax)
+    for the softmax (``1 - q`` would lose every digit of a confident prediction)."""
+    if activation is None:
+        return 1.0 - q  # exact for q >= 1/2 (Sterbenz)
+    if activation == "sigmoid":
+        return sigmoid(-x, xp=xp)
+    if activation == "tanh":
+        return 2.0 * sigmoid(-2.0 * x, xp=xp)
+    return -xp.expm1(log_softmax(x, axis=class_axis, xp=xp))
+
+
+def probs(xp, x, activation, class_axis):
+    """``(q, 1 - q)`` for the value paths (one log-softmax for both)."""
+    if activation == "softmax":
+        ls = log_softmax(x, axis=class_axis, xp=xp)
+        return xp.exp(ls), -xp.expm1(ls)
+    q = activate(xp, x, activation, class_axis)[0]
+    return q, complement(xp, x, q, activation, class_axis)
+
+
+def chain(xp, q, dq, d2q, G, hq_diag, activation, class_axis, extra=None):
+    """Gradient and Hessian diagonal with respect to the logits.
+
+    ``G``: d(weighted sum of values)/dq per element; ``hq_diag``: the part of the q-Hessian
+    that is diagonal per element (already weighted by the cotangent). For the softmax,
+    ``extra`` is the contribution of the off-diagonal q-Hessian within a pixel, when the
+    classes of a pixel share one sample.
+    """
+    if activation is None:
+        return G, hq_diag
+    if activation != "softmax":
+        h = G * d2q
+        return G * dq, h if hq_diag is None else h + hq_diag * dq * dq
+    gx = project(xp, q, G, class_axis)
+    # sum_j G_j d^2 q_j / dx_i^2 = (1 - 2 q_i) * gx_i for the softmax
+    h = (1.0 - 2.0 * q) * gx
+    if hq_diag is not None:
+        c = hq_diag
+        v = q * (1.0 - q)
+        h = h + c * v * v + q * q * (xp.sum(c * q * q, axis=class_axis, keepdims=True) - c * q * q)
+    if extra is not None:
+        h = h + extra
+    return gx, h
+
+
+def project(xp, q, v, axis):
+    """The softmax Jacobian applied to ``v`` along the class axis: q (v - sum(q v))."""
+    return q * (v - xp.sum(q * v, axis=axis, keepdims=True))

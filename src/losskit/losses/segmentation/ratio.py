@@ -1,0 +1,311 @@
+"""One implementation of the ratio losses ``1 - N / D`` (Dice, Jaccard, Tversky, focal Tversky,
+generalised Dice): their options, sufficient statistics, value, and derivatives in the logits.
+
+They are all ``1 - N / D`` (or a power of it) with ``N = a TP + s_nr`` and
+``D = a TP + b FP + c FN + s_dr``; :func:`ratio_stats` and :func:`_ratio_derivs` compute the
+per-element TP/FP/FN terms, their sums and the derivatives for all of them. The value is
+evaluated as ``(b FP + c FN + s_dr - s_nr) / D`` with ``FP = sum(p (1 - y))`` and
+``FN = sum(y (1 - p))`` summed element by element and ``1 - p`` taken from the logits
+(``sigmoid(-x)``, ``-expm1(log_softmax(x))``), which keeps the value within a few ulp near a
+perfect score (``1 - N/D`` would cancel every digit).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..._array.validate import LossInputError, check_axis, check_choice, check_flag, check_number, check_range
+from .._common import along, ignore_index_option
+from .activation import activate, chain, complement, probs, project
+from .inputs import ACTIVATIONS, class_weights, prepare_pred, smoothing, targets
+from .samples import axes_option, expand_cotangent, squeeze_reduced, sum_kept, values_axis
+
+__all__ = ["ratio_stats", "ratio_from_stats", "ratio_value", "ratio_grad", "ratio_hess", "flat_below",
+           "make_ratio_prepare"]
+
+# Per element (target y, probability q): TP term t, FP term f, FN term n.
+#   hard (default):   t = y q,        f = q (1 - y),  n = y (1 - q)
+#   squared_pred:     t = y q,        f = q (q - y),  n = y (y - q)  (f + n = (q - y)^2)
+#   soft_label:       t = min(y, q),  f = q - t,      n = y - t      (MONAI's L1 form)
+# Per sample: N = a sum(t) + s_nr,  E = sum(b f + c n) + s_dr - s_nr,  D = N + E,
+# value = E / D (= 1 - N / D), or phi(E / D) for the focal Tversky loss.
+
+
+def _terms(xp, y, q, qc, mode, b, c):
+    """Per-element ``(t, b f + c n)``, the latter summed element by element without
+    cancellation: ``qc = 1 - q`` comes accurately from the activation, ``q - y`` is formed as
+    ``(1 - y) - qc`` for targets above 1/2, and the squared form as ``b (q - y)^2``."""
+    if mode == "hard":
+        return y * q, b * (q * (1.0 - y)) + c * (y * qc)
+    diff = xp.where(y > 0.5, (1.0 - y) - qc, q - y)  # q - y
+    if mode == "squared":  # b f + c n = (q - y)(b q - c y); dice and Jaccard have b = c
+        return y * q, (b * diff * diff) if b == c else diff * (b * q - c * y)
+    below = q < y
+    return xp.where(below, q, y), xp.where(below, -c * diff, b * diff)
+
+
+def _term_derivs(xp, y, q, mode):
+    """``(t', f', n', f'')`` with respect to q (t'' = n'' = 0; f'' is None when 0)."""
+    if mode == "soft":
+        t1 = xp.astype(q < y, q.dtype)
+        return t1, 1.0 - t1, -t1, None
+    if mode == "squared":
+        return y, 2.0 * q - y, -y, 2.0
+    return y, 1.0 - y, -y, None
+
+
+def ratio_stats(xp, y_true, y_pred, *, q=None, **o):
+    """Additive sufficient statistics, summed over ``axes`` (kept as size-1 axes):
+    ``(sum a t, sum (b f + c n))`` and, for the generalised Dice, ``sum y`` per class."""
+    act, ca = o["activation"], o["class_axis"]
+    if q is None:
+        q, qc = probs(xp, y_pred, act, ca)
+    else:
+        qc = complement(xp, y_pred, q, act, ca)
+    a, b, c = o["coef"]
+    t, err = _terms(xp, y_true, q, qc, o["mode"], b, c)
+    num = a * t
+    y = y_true
+    m = o["mask"]
+    if m is not None:
+        num, err, y = num * m, err * m, y * m
+    axes = o["axes"]
+    out = (sum_kept(xp, num, axes), sum_kept(xp, err, axes))
+    if o["kind"] == "generalized_dice":
+        return out + (sum_kept(xp, y, axes),)
+    return out
+
+
+def _gdl_weights(xp, sy, w_type, class_axis):
+    """MONAI's rule: w = 1/sum(y)^2 ("square"), 1/sum(y) ("simple") or 1 ("uniform"); an
+    infinite weight (empty class) is replaced by the largest finite weight of its sample."""
+    if w_type == "uniform":
+        return xp.ones_like(sy)
+    base = sy * sy if w_type == "square" else sy
+    finite = base > 1.0 / xp.finfo(sy.dtype).max  # 1/base neither infinite nor overflowing
+    w = xp.where(finite, 1.0 / xp.where(finite, base, xp.ones_like(base)), xp.zeros_like(base))
+    return xp.where(finite, w, xp.max(w, axis=class_axis, keepdims=True))
+
+
+def _ratio_totals(xp, stats, o):
+    """Per-sample ``(N, D, E, W)`` (reduced axes kept); W: generalised Dice class weights.
+
+    The generalised Dice weights are divided by their largest value in the sample, and the
+    smoothing with them: numerator and denominator scale alike, so the value is unchanged,
+    and nothing overflows however small a class volume (``1/sum(y)^2`` can reach 1e308)."""
+    s_num, s_err = stats[0], stats[1]
+    nr, dr = o["smooth_nr"], o["smooth_dr"]
+    W = None
+    if o["kind"] == "generalized_dice":
+        ca = o["class_axis"]
+        W = _gdl_weights(xp, stats[2], o["w_type"], ca)
+        top = xp.max(W, axis=ca, keepdims=True)
+        top = xp.where(top > 0, top, xp.ones_like(top))
+        W = W / top
+        s_num = xp.sum(W * s_num, axis=ca, keepdims=True)
+        s_err = xp.sum(W * s_err, axis=ca, keepdims=True)
+        nr, dr = nr / top, dr / top
+    return s_num + nr, s_num + s_err + dr, s_err + (dr - nr), W
+
+
+def _focal(xp, T, o):
+    """(T + tau)^gamma - tau^gamma for T > 0, else 0 (see the focal Tversky docstring)."""
+    g, tau = o["gamma"], o["tau"]
+    pos = T > 0
+    Tc = xp.where(pos, T, xp.zeros_like(T)) + tau
+    return xp.where(pos, Tc ** g - tau ** g, xp.zeros_like(T)), pos, Tc
+
+
+def ratio_from_stats(xp, stats, **o):
+    N, D, E, _ = _ratio_totals(xp, stats, o)
+    ok = D != 0
+    v = xp.where(ok, E / xp.where(ok, D, xp.ones_like(D)), xp.zeros_like(D))
+    if o["kind"] == "focal_tversky":
+        v = _focal(xp, v, o)[0]
+    return squeeze_reduced(xp, v, o["reduced"])
+
+
+def ratio_value(xp, y_true, y_pred, **o):
+    return ratio_from_stats(xp, ratio_stats(xp, y_true, y_pred, **o), **o)
+
+
+def flat_below(xp, dtype):
+    """Denominators below this are treated as empty by the derivatives (about 1e-146 in
+    float64, 3e-16 in float32): there ``1/D^2`` would overflow, and with an empty target
+    (the only way to get there unless the soft labels themselves are that small) the score
+    is constant in ``p``, so 0 is the exact derivative."""
+    fi = xp.finfo(dtype)
+    return math.sqrt(fi.smallest_normal / fi.eps)
+
+
+def _weighted_classes_coupled(o):
+    """True when a softmax couples samples with different per-sample weights."""
+    ca = o["class_axis"]
+    return o["activation"] == "softmax" and ca not in o["reduced"]
+
+
+
+
+def _ratio_derivs(xp, y_true, y_pred, o, cotangent, order, stats=None):
+    """Gradient and Hessian diagonal of (cotangent-weighted) ratio losses in the logits.
+
+    Per sample, with ``inv = 1/D``, ``R = N/D`` and per element ``a = n' inv``,
+    ``b = d' inv`` (first derivatives in q of the element's numerator and denominator
+    terms): the ratio loss has gradient ``gT = R b - a`` and Hessian
+    ``H_jk = delta_jk R d''_j inv - b_j gT_k - gT_j b_k``; the focal loss ``phi(T)`` has
+    ``phi' gT`` and ``phi'' gT gT^T + phi' H``. Everything is formed from these bounded
+    ratios, so no ``0 * inf`` arises for near-empty samples.
+    """
+    if cotangent is None and o.get("sample_w") is not None and _weighted_classes_coupled(o):
+        raise LossInputError(
+            "the gradient of a class-weighted (class_weight or include_background=False) per-class "
+            "score through a softmax needs the per-sample cotangent, which this version of "
+            "losskit.core does not pass; sum the class axis, or use activation=None/'sigmoid'"
+        )
+    act, ca = o["activation"], o["class_axis"]
+    q, dq, d2q = activate(xp, y_pred, act, ca, derivs=True)
+    if stats is None:  # else the totals over the whole input (the engine's boxes of a global loss)
+        stats = ratio_stats(xp, y_true, y_pred, q=q, **o)
+    N, D, E, W = _ratio_totals(xp, stats, o)
+    ok = xp.abs(D) > flat_below(xp, D.dtype)
+    zero = xp.zeros_like(D)
+    inv = xp.where(ok, 1.0 / xp.where(ok, D, xp.ones_like(D)), zero)
+    R = N * inv
+    a, b, c = o["coef"]
+    t1, f1, n1, f2 = _term_derivs(xp, y_true, q, o["mode"])
+    num1 = a * t1
+    den1 = num1 + (b * f1 + c * n1)
+    den2 = None if f2 is None else b * f2 + xp.zeros_like(q)
+    scale = o["mask"]
+    if W is not None:
+        scale = W if scale is None else scale * W
+    if scale is not None:
+        num1, den1 = num1 * scale, den1 * scale
+        den2 = None if den2 is None else den2 * scale
+    bb = den1 * inv
+    gT = R * bb - num1 * inv
+    w1, w2 = 1.0, None  # phi' and phi'' per sample (the plain ratio: 1 and 0)
+    if o["kind"] == "focal_tversky":
+        g = o["gamma"]
+        _, pos, Tc = _focal(xp, E * inv, o)
+        pos = pos & ok
+        w1 = xp.where(pos, g * Tc ** (g - 1.0), zero)
+        w2 = xp.where(pos, g * (g - 1.0) * Tc ** (g - 2.0), zero)
+    ct = expand_cotangent(xp, cotangent, o["reduced"])
+    if ct is not None:
+        w1 = w1 * ct
+        w2 = None if w2 is None else w2 * ct
+    G = w1 * gT
+    if order == 1:
+        if act is None:
+            return G, None
+        if act == "softmax":
+            return project(xp, q, G, ca), None
+        return G * dq, None
+    delta = None if den2 is None else w1 * R * den2 * inv  # the part of the q-Hessian on its diagonal only
+    extra = None
+    if act == "softmax" and ca in o["reduced"]:
+        # the classes of a pixel share one sample: the rank-2 part of the q-Hessian contracted
+        # with the softmax Jacobian column v: (gT.v) and (b.v) are projections
+        Pg, Pb = project(xp, q, gT, ca), project(xp, q, bb, ca)
+        extra = -2.0 * w1 * Pb * Pg
+        if w2 is not None:
+            extra = extra + w2 * Pg * Pg
+        hq = delta
+    else:
+        hq = -2.0 * w1 * bb * gT
+        if w2 is not None:
+            hq = hq + w2 * gT * gT
+        if delta is not None:
+            hq = hq + delta
+    if act is None:
+        return G, hq
+    return chain(xp, q, dq, d2q, G, hq, act, ca, extra)
+
+
+def ratio_grad(xp, y_true, y_pred, cotangent=None, stats=None, **o):
+    return _ratio_derivs(xp, y_true, y_pred, o, cotangent, 1, stats)[0]
+
+
+def ratio_hess(xp, y_true, y_pred, cotangent=None, stats=None, **o):
+    h = _ratio_derivs(xp, y_true, y_pred, o, cotangent, 2, stats)[1]
+    return xp.zeros_like(y_pred) if h is None else h + xp.zeros_like(y_pred)
+
+
+_COEF = {"dice": (2.0, 1.0, 1.0), "jaccard": (1.0, 1.0, 1.0), "generalized_dice": (2.0, 1.0, 1.0)}
+
+
+def make_ratio_prepare(kind):
+    def prepare(xp, y_true, y_pred, opts, validate):
+        act = check_choice(opts["activation"], ACTIVATIONS, name="activation")
+        y_pred = prepare_pred(xp, y_pred, validate)
+        ndim = y_pred.ndim
+        ignore_index = ignore_index_option(opts["ignore_index"])
+        include_bg = check_flag(opts["include_background"], "include_background")
+        cw_opt = opts.get("class_weight")
+        needs_ca = act == "softmax" or not include_bg or cw_opt is not None or kind == "generalized_dice"
+        ca = check_axis(opts["class_axis"], ndim, name="class_axis") if needs_ca else None
+        y, valid, ca_ids = targets(xp, y_true, y_pred, class_axis=opts["class_axis"],
+                                    ignore_index=ignore_index, validate=validate)
+        ca = ca if ca is not None else ca_ids
+        if act is None and validate:
+            check_range(y_pred, 0.0, 1.0, xp=xp, name="y_pred",
+                        what="probabilities in [0, 1] (pass activation='sigmoid' or 'softmax' for logits)")
+        if ca is not None and y_pred.shape[ca] == 0:
+            raise LossInputError(
+                f"y_pred must have at least one class along class_axis={opts['class_axis']}; "
+                f"got shape {tuple(y_pred.shape)}"
+            )
+        if act == "softmax" and y_pred.shape[ca] < 2:
+            raise LossInputError(
+                f"activation='softmax' needs at least 2 classes along class_axis={opts['class_axis']}; "
+                f"y_pred has shape {tuple(y_pred.shape)} (use activation='sigmoid' for one channel)"
+            )
+        axes = axes_option(opts["axis"], ndim)
+        if kind == "generalized_dice":
+            axes = tuple(a for a in axes if a != ca)
+            reduced = tuple(sorted(axes + (ca,)))
+        else:
+            reduced = axes
+        nr, dr = smoothing(opts)
+        squared = check_flag(opts.get("squared_pred", False), "squared_pred")
+        soft = check_flag(opts["soft_label"], "soft_label")
+        mode = "squared" if squared else ("soft" if soft else "hard")
+        if kind in ("tversky", "focal_tversky"):
+            alpha = check_number(opts["alpha"], name="alpha", lo=0.0)
+            beta = check_number(opts["beta"], name="beta", lo=0.0)
+            coef = (1.0, float(alpha), float(beta))
+        else:
+            coef = _COEF[kind]
+        sample_w = None
+        if cw_opt is not None or not include_bg:
+            n = y_pred.shape[ca]
+            if not include_bg and n < 2:
+                raise LossInputError(
+                    f"include_background=False needs at least 2 classes along class_axis={opts['class_axis']}; "
+                    f"y_pred has shape {tuple(y_pred.shape)}"
+                )
+            w = class_weights(xp, cw_opt, n, include_bg, opts["class_axis"], y_pred, validate)
+            if ca in reduced:
+                if cw_opt is not None:
+                    raise LossInputError(
+                        f"class_weight weights per-class scores, but class_axis={opts['class_axis']} is "
+                        f"summed (axis={opts['axis']!r}); leave the class axis out of axis"
+                    )
+                keep = along(xp, w, ca, ndim)
+                valid = keep if valid is None else valid * keep
+            else:
+                sample_w = along(xp, w, values_axis(ca, reduced), ndim - len(reduced))
+        out = {
+            "kind": kind, "axes": axes, "reduced": reduced, "coef": coef, "mode": mode,
+            "smooth_nr": nr, "smooth_dr": dr, "activation": act, "class_axis": ca,
+            "mask": valid, "sample_w": sample_w,
+        }
+        if kind == "focal_tversky":
+            out["gamma"] = float(check_number(opts["gamma"], name="gamma", lo=0.0, lo_open=True))
+            out["tau"] = 1e-100 if xp.finfo(y_pred.dtype).bits >= 64 else 1e-15
+        if kind == "generalized_dice":
+            out["w_type"] = check_choice(opts["w_type"], ("square", "simple", "uniform"), name="w_type")
+        return y, y_pred, out
+
+    return prepare
