@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+import types
 import unicodedata
 
 import numpy as np
@@ -197,8 +198,10 @@ def _header(record, lang, title):
 
 
 def _demo_block(name, lang):
-    import losskit as lk
+    from .registry import ALIASES, LOSSES
 
+    # the package's flat names (lk.mse, lk.bce, ...), from the registry they come from
+    lk = types.SimpleNamespace(**LOSSES, **{alias: LOSSES[canon] for alias, canon in ALIASES.items()})
     demo = DEMOS[name](lk)
     width = max(_width(r[0 if lang == "en" else 1]) for r in demo["rows"])
     lines = [demo[lang]]

@@ -83,10 +83,13 @@ the :class:`losskit.LossInputError`:
 - distribution losses that need a target distribution or vector per row (KL, reverse KL,
   Jensen-Shannon, generalised KL, cosine similarity/distance): GBDT labels are one value per row.
 
-Everything else is accepted: elementwise losses as binary (``task`` starting with "binary",
-margins are logits or scores) or regression objectives, and the multiclass losses listed in
-``MULTICLASS``. Huber and smooth L1 have a zero Hessian beyond ``delta`` / ``beta``: they work,
-with the floor and the library's L2 leaf regularisation carrying those rows.
+Everything else is accepted: elementwise losses as binary (the record's ``input_kind`` a
+probability, logit or score: margins are logits or scores) or regression objectives, and the
+multiclass losses listed in ``MULTICLASS``. Each record's ``boosting`` trait
+(:class:`losskit.spec.Boosting`) says which applies, how labels are passed and how the
+initial score is found; ``REFUSED`` and ``MULTICLASS`` are read from the records. Huber and
+smooth L1 have a zero Hessian beyond ``delta`` / ``beta``: they work, with the floor and the
+library's L2 leaf regularisation carrying those rows.
 """
 
 from __future__ import annotations
@@ -101,7 +104,9 @@ from ._array import stable as _math
 from ._array.validate import LossInputError
 from ._array.xp import namespace
 from .api import LossFunction
+from .registry import LOSSES as _REGISTERED
 from .registry import get as _get_loss
+from .spec import Loss, Refusal
 
 __all__ = [
     "xgboost_objective",
@@ -114,53 +119,50 @@ __all__ = [
     "MULTICLASS_HESSIAN",
 ]
 
-# Losses refused by name (those of structure "overlap" are refused by structure).
-_PIECEWISE_LINEAR = (
-    "piecewise linear: its Hessian is 0 wherever it exists, so Newton boosting has no curvature "
-    "to size the leaves"
-)
-REFUSED = {
-    "hinge": f"{_PIECEWISE_LINEAR}; use squared_hinge or binary_cross_entropy as a smooth surrogate",
-    "perceptron": f"{_PIECEWISE_LINEAR}; use squared_hinge or binary_cross_entropy as a smooth surrogate",
-    "categorical_hinge": f"{_PIECEWISE_LINEAR}; use sparse_categorical_cross_entropy or multi_margin with p=2",
-    "mean_absolute_error": (
-        f"{_PIECEWISE_LINEAR}; use huber, pseudo_huber or log_cosh, or the built-in reg:absoluteerror "
-        "(XGBoost) / objective='l1' (LightGBM), which line-search the leaf values"
+# Refusals, label forms, links and initial scores all come from the records' ``boosting``
+# traits (losskit.spec.Boosting); the reasons are worded here.
+_REASONS = {
+    "coupled": (
+        "it is not row-separable: its value couples all rows through sums over the whole batch, so "
+        "no row has a gradient of its own"
     ),
-    "quantile": (
-        f"{_PIECEWISE_LINEAR}; use the built-in reg:quantileerror (XGBoost) / objective='quantile' "
-        "(LightGBM), which line-search the leaf values"
+    "piecewise_linear": (
+        "piecewise linear: its Hessian is 0 wherever it exists, so Newton boosting has no curvature "
+        "to size the leaves"
     ),
-    "mean_absolute_percentage_error": f"{_PIECEWISE_LINEAR}; boost a weighted pseudo_huber instead",
-    "mean_squared_logarithmic_error": (
-        "it needs predictions above -1 while a boosting margin is any real number; boost "
-        "mean_squared_error on log1p(y) instead"
-    ),
-    "kl_divergence": "it needs a target distribution per row, while GBDT labels are one value per row",
-    "reverse_kl_divergence": "it needs a target distribution per row, while GBDT labels are one value per row",
-    "jensen_shannon_divergence": "it needs a target distribution per row, while GBDT labels are one value per row",
-    "generalized_kl_divergence": "it needs a target vector per row, while GBDT labels are one value per row",
-    "cosine_similarity": "it needs a target vector per row, while GBDT labels are one value per row",
-    "cosine_distance": "it needs a target vector per row, while GBDT labels are one value per row",
+    "bounded_prediction": "it needs predictions above -1 while a boosting margin is any real number",
+    "target_distribution": "it needs a target distribution per row, while GBDT labels are one value per row",
+    "target_vector": "it needs a target vector per row, while GBDT labels are one value per row",
 }
-_OVERLAP_REASON = (
-    "it is not row-separable: its value couples all rows through sums over the whole batch, so "
-    "no row has a gradient of its own"
-)
+
+
+def _why(refusal: Refusal) -> str:
+    text = _REASONS[refusal.reason]
+    return f"{text}; {refusal.advice}" if refusal.advice else text
+
+
+def _refusal(rec: Loss) -> Refusal | None:
+    """Why ``rec`` can never be an objective, whatever its options; None when it can be one
+    (perhaps only with the options its ``boosting.requires`` names)."""
+    if rec.structure == "overlap":  # sums over the batch: never row-separable
+        return rec.boosting.refused or Refusal("coupled")
+    return None if rec.boosting.requires else rec.boosting.refused
+
+
+# Why each loss that is never an objective is refused (the overlap losses, all refused as not
+# row-separable, are left out), read from the records.
+REFUSED = {
+    name: _why(refusal)
+    for name, fn in _REGISTERED.items()
+    if fn.record.structure != "overlap" and (refusal := _refusal(fn.record)) is not None
+}
 
 # Multiclass (distribution) losses usable with class-id labels: how labels are passed.
 MULTICLASS = {
-    "sparse_categorical_cross_entropy": "ids",
-    "sparse_categorical_focal_cross_entropy": "ids",
-    "generalized_cross_entropy": "ids",
-    "multi_margin": "ids",
-    "categorical_cross_entropy": "onehot",
-    "categorical_focal_cross_entropy": "onehot",
-    "poly1_cross_entropy": "onehot",
+    name: fn.record.boosting.labels
+    for name, fn in _REGISTERED.items()
+    if fn.record.structure == "distribution" and fn.record.boosting.labels != "value" and _refusal(fn.record) is None
 }
-_SOFTMAX_MULTICLASS = {"sparse_categorical_cross_entropy", "sparse_categorical_focal_cross_entropy",
-                       "generalized_cross_entropy", "categorical_cross_entropy",
-                       "categorical_focal_cross_entropy", "poly1_cross_entropy"}
 
 MULTICLASS_HESSIAN = ("exact", "xgboost", "lightgbm")
 _MARGIN_OPTIONS = {"from_logits": True, "log_input": True}
@@ -191,11 +193,11 @@ def _plan(loss, options) -> _Plan:
                 "sample weights and gradients are per row"
             )
     rec = fn.record
-    if rec.structure == "overlap":
-        raise LossInputError(f"{name} cannot be a gradient-boosting objective: {_OVERLAP_REASON}")
-    if name in REFUSED:
-        raise LossInputError(f"{name} cannot be a gradient-boosting objective: {REFUSED[name]}")
-    if rec.structure == "distribution" and name not in MULTICLASS:
+    boosting = rec.boosting
+    refusal = _refusal(rec)
+    if refusal is not None:
+        raise LossInputError(f"{name} cannot be a gradient-boosting objective: {_why(refusal)}")
+    if rec.structure == "distribution" and boosting.labels == "value":
         raise LossInputError(
             f"{name} cannot be a gradient-boosting objective: it is not a multiclass loss on class "
             f"labels (supported: {', '.join(sorted(MULTICLASS))})"
@@ -209,19 +211,20 @@ def _plan(loss, options) -> _Plan:
                     f"margin, so {name} is evaluated with {key}={want}"
                 )
             opts[key] = want
-    if name == "multi_margin" and opts.get("p", rec.options.get("p")) != 2:
-        raise LossInputError(
-            f"multi_margin with p={opts.get('p', rec.options.get('p'))!r} cannot be a gradient-boosting "
-            f"objective: {_PIECEWISE_LINEAR}; pass p=2 (the squared hinge)"
-        )
+    for key, want in boosting.requires.items():
+        got = opts.get(key, rec.options.get(key))
+        if got != want:
+            why = _why(boosting.refused) if boosting.refused is not None else f"it needs {key}={want!r}"
+            raise LossInputError(f"{name} with {key}={got!r} cannot be a gradient-boosting objective: {why}")
     if "axis" in rec.options and opts.get("axis", rec.options["axis"]) not in (-1, 1):
         raise LossInputError("axis must be -1 (the class axis of the (n_rows, n_classes) margins)")
     configured = fn.configured(**opts)
     if rec.structure == "distribution":
-        kind, labels = "multiclass", MULTICLASS[name]
-        link = "softmax" if name in _SOFTMAX_MULTICLASS else "identity"
+        kind, labels = "multiclass", boosting.labels
+        link = "softmax" if boosting.softmax else "identity"
     else:
-        kind = "binary" if rec.task.startswith("binary") else "regression"
+        # one value per row: a probability, logit or score is a binary label's, a prediction a target's
+        kind = "regression" if rec.input_kind == "prediction" else "binary"
         labels = "value"
         if opts.get("from_logits"):
             link = "sigmoid"
@@ -234,7 +237,7 @@ def _plan(loss, options) -> _Plan:
 
 def _hessian_factor(convention, n_classes):
     if isinstance(convention, numbers.Real) and not isinstance(convention, bool):
-        if not (math.isfinite(convention) and convention > 0):
+        if not (math.isfinite(convention) and float(convention) > 0):
             raise LossInputError(f"multiclass_hessian must be positive; got {convention!r}")
         return float(convention)
     if convention == "exact":
@@ -266,14 +269,15 @@ class _Objective:
 
     library = ""
     _default_multiclass_hessian = "exact"
+    _metric_class: type[_Metric]
 
     def __init__(self, loss, *, hessian_floor=1e-16, multiclass_hessian=None, scale=1.0, **options):
         self.plan = _plan(loss, options)
         if hessian_floor is not None and not (
-            isinstance(hessian_floor, numbers.Real) and math.isfinite(hessian_floor) and hessian_floor >= 0
+            isinstance(hessian_floor, numbers.Real) and math.isfinite(hessian_floor) and float(hessian_floor) >= 0
         ):
             raise LossInputError(f"hessian_floor must be None or a finite number >= 0; got {hessian_floor!r}")
-        if not (isinstance(scale, numbers.Real) and math.isfinite(scale) and scale > 0):
+        if not (isinstance(scale, numbers.Real) and math.isfinite(scale) and float(scale) > 0):
             raise LossInputError(f"scale must be a finite number > 0; got {scale!r}")
         self.hessian_floor = float(hessian_floor or 0.0)
         self.multiclass_hessian = self._default_multiclass_hessian if multiclass_hessian is None else multiclass_hessian
@@ -550,13 +554,29 @@ def _wmean(v, w):
     return float(np.sum(w * v) / np.sum(w))
 
 
+def _is_default(value, default) -> bool:
+    if value is None or value is default:
+        return True
+    return default is not None and bool(value == default)
+
+
+def _start(plan) -> str:
+    """The record's closed-form start when its conditions hold for these options, else "newton"."""
+    rec = plan.loss.record
+    b = rec.boosting
+    if all(_is_default(plan.options.get(key), rec.options.get(key)) for key in b.start_if_default):
+        return b.start
+    return "newton"
+
+
 def _initial_scalar(plan, y, w):
     opts = plan.options
-    if plan.name == "binary_cross_entropy" and opts.get("pos_weight") is None:
+    rule = _start(plan)
+    if rule == "log_odds":  # logit of the weighted mean (smoothed) label
         ls = float(opts.get("label_smoothing", 0.0) or 0.0)
         m = min(max(_wmean(y * (1.0 - ls) + 0.5 * ls, w), _P_EPS), 1.0 - _P_EPS)
         return math.log(m / (1.0 - m))
-    if plan.name == "mean_squared_error":
+    if rule == "mean":
         return _wmean(y, w)
     if plan.link == "sigmoid":
         m = min(max(_wmean(np.clip(y, 0.0, 1.0), w), _P_EPS), 1.0 - _P_EPS)
@@ -629,11 +649,7 @@ def _initial_multiclass(plan, y, w, n_classes):
         raise LossInputError(f"class id {int(ids.max())} is out of range for n_classes={k}")
     priors = np.bincount(ids, weights=w, minlength=k) / np.sum(w)
     start = np.log(np.maximum(priors, _P_EPS))
-    opts = plan.options
-    plain_ce = plan.name in ("sparse_categorical_cross_entropy", "categorical_cross_entropy") and not (
-        opts.get("label_smoothing") or opts.get("class_weight") is not None or opts.get("ignore_index") is not None
-    )
-    if plain_ce:  # softmax(c) = the weighted class frequencies
+    if _start(plan) == "priors":  # e.g. softmax cross-entropy: softmax(c) = the weighted class frequencies
         return start
     # Other multiclass losses: damped diagonal Newton from the log priors, with backtracking.
     targets = ids if plan.labels == "ids" else np.eye(k)[ids]

@@ -1,13 +1,14 @@
 """Value and gradient curves of losses against the prediction (needs matplotlib).
 
-For each loss the curve is chosen from its record: binary losses against the probability
-(or the logit with ``from_logits=True``, or the raw score for margin losses) for targets
-0 and 1 (or -1 and 1); regression losses against the prediction around a target; categorical
-losses against the true class's probability (or logit/score) with the other classes sharing
-the rest; overlap losses (Dice, ...) against one foreground and one background pixel's
-probability. Every point is a real call of the loss and of its ``.grad``, so the curves show
-exactly what losskit computes, clamps included. Several losses share one figure; losses whose
-x axes mean different things get one row each.
+For each loss the curve is chosen from its record (``structure``, ``input_kind`` and its logit
+options): binary losses against the probability (or the logit with ``from_logits=True``, or
+the raw score for margin losses) for targets 0 and 1 (or -1 and 1); regression losses
+against the prediction around a target; categorical losses against the true class's
+probability (or logit/score) with the other classes sharing the rest; overlap losses (Dice,
+...) against one foreground and one background pixel's probability. Every point is a real
+call of the loss and of its ``.grad``, so the curves show exactly what losskit computes,
+clamps included. Several losses share one figure; losses whose x axes mean different things
+get one row each.
 
 >>> from losskit.plot import curves
 >>> c = curves(["mse"])[0]
@@ -21,6 +22,7 @@ import dataclasses
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -133,18 +135,19 @@ def _pixels_softmax(lo, hi):
 
 
 def _candidates(fn, targets):
-    """(kind, builder, targets, label function) candidates for one loss, best first."""
+    """(kind, builder, targets, label function) candidates for one loss, best first, chosen by
+    its structure, what its y_pred holds (``input_kind``) and its logit options."""
     rec = fn.record
     opts = {**rec.options, **fn.bound}
-    task = (rec.task or "").lower()
-    inputs = (rec.inputs or "").lower()
+    kind_of_input = rec.input_kind
+    # y_pred read as logits: the option that says so is set
     logits = bool(opts.get("from_logits")) or bool(opts.get("log_input")) or opts.get("activation") not in (None,)
-    out = []
+    out: list[tuple[str, Callable, list, Callable]] = []
     if rec.structure == "elementwise":
-        if "from_logits" in rec.options:
-            kind = "logit" if logits else "probability"
+        if kind_of_input in ("probability", "logit"):
+            kind = "logit" if logits or kind_of_input == "logit" else "probability"
             out.append((kind, _elementwise, targets or [0.0, 1.0], lambda t: f"y={t:g}"))
-        elif "regression" in task or "regression" in inputs:
+        elif kind_of_input == "prediction":
             for t0 in ([*targets] if targets else [0.0, 1.0, 2.0]):
                 out.append(("prediction", _elementwise, [t0], lambda t: f"y={t:g}"))
         else:
@@ -152,16 +155,18 @@ def _candidates(fn, targets):
             out.append(("score", _elementwise, targets or [0.0, 1.0], lambda t: f"y={t:g}"))
             out.append(("prediction", _elementwise, targets or [0.0], lambda t: f"y={t:g}"))
     elif rec.structure == "distribution":
-        wants_logits = logits or ("logit" in inputs and "from_logits" not in rec.options)
-        scores = "score" in inputs or "vector" in inputs or "real" in inputs
-        real_kind = "class-logit" if wants_logits else ("class-score" if scores else None)
+        wants_logits = logits or kind_of_input == "logit"
+        real_kind = "class-logit" if wants_logits else ("class-score" if kind_of_input == "score" else None)
+        # losses fit to a target distribution per row (as their boosting refusal says) get a soft target too
+        refused = rec.boosting.refused
+        soft_target = refused is not None and refused.reason == "target_distribution"
         for dense in (True, False):
             one = "y=one-hot class 0" if dense else "y=class 0"
             if real_kind is not None:
                 out.append((real_kind, _scores_builder(dense), ["c0"], lambda c, one=one: one))
                 continue
-            multi = {"c0": None}
-            if dense and "distribution" in task:
+            multi: dict[str, list[float] | None] = {"c0": None}
+            if dense and soft_target:
                 multi["soft"] = [0.6, 0.3, 0.1]
             out.append(("class-probability", _multi_target(dense, multi), list(multi),
                         lambda c, one=one: one if c == "c0" else "y=[0.6, 0.3, 0.1]"))
@@ -170,7 +175,7 @@ def _candidates(fn, targets):
     else:  # overlap and anything else
         if opts.get("activation") == "softmax":
             out.append(("pixel-logit", _pixels_softmax(-8.0, 8.0), [1, 0], _pixel_label))
-        if logits or "logit" in inputs and "probabilit" not in inputs:
+        if logits or kind_of_input in ("logit", "score"):
             out.append(("pixel-logit", _pixels(-8.0, 8.0), [1, 0], _pixel_label))
         else:
             out.append(("pixel-probability", _pixels(0.0, 1.0), [1, 0], _pixel_label))
@@ -248,9 +253,9 @@ def figure(names, *, options=None, targets=None, x_range=None, points=201):
     kinds = list(dict.fromkeys(c.kind for c in drawn))
     fig = Figure(figsize=(11, 3.8 * len(kinds)), layout="constrained")
     axes = fig.subplots(len(kinds), 2, squeeze=False)
-    colors = {}
+    colors: dict[str, str] = {}
     styles = ("-", "--", ":", "-.")
-    per_loss_count = {}
+    per_loss_count: dict[tuple[int, str], int] = {}
     for c in drawn:
         row = kinds.index(c.kind)
         color = colors.setdefault(c.loss, f"C{len(colors) % 10}")

@@ -10,7 +10,8 @@ A loss is small pure kernels on per-sample values plus traits:
 
 The traits tell the rest of the package what it needs without a table of names: how samples
 are formed (``structure``, ``reduced_axes``), what the prediction is (``input_kind``), how
-the loss serves gradient boosting (``gbdt``), which compiled kernel may run it (``fused``).
+the loss serves gradient boosting (``boosting``), which compiled kernel may run it (``fused``).
+tests/test_traits.py checks every registered record's traits against what its kernels do.
 """
 
 from __future__ import annotations
@@ -19,16 +20,27 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-__all__ = ["Loss", "Boosting", "COMMON_OPTIONS", "Structure", "InputKind"]
+__all__ = ["Loss", "Boosting", "Refusal", "RefusalReason", "COMMON_OPTIONS", "Structure", "InputKind"]
 
 COMMON_OPTIONS = ("reduction", "sample_weight", "validate")
 
 Kernel = Callable[..., Any]
 Structure = Literal["elementwise", "distribution", "overlap"]
-# What y_pred holds: a regression "prediction"; a "probability" (a logit when the loss's
-# from_logits / log_input option is set); always a "logit" (a softmax inside the loss); a real
-# "score" (margin losses, embeddings).
+# What y_pred holds:
+# - "prediction": an estimate of y_true itself (regression; rates and non-negative measures
+#   too, read as logs when the loss's log_input option is set);
+# - "probability": probabilities in [0, 1] (rows summing to 1 along a class axis), read as
+#   logits when the loss's from_logits option is set or its activation option names one;
+# - "logit": always logits (the loss applies the sigmoid / softmax itself);
+# - "score": real scores with no probability behind them (margin losses, embeddings).
 InputKind = Literal["prediction", "probability", "logit", "score"]
+# Why a loss cannot be a gradient-boosting objective (losskit.gbdt words each one):
+# - "coupled": not row-separable (sums over the whole batch couple the rows; structure "overlap");
+# - "piecewise_linear": its Hessian is 0 wherever it exists;
+# - "bounded_prediction": it needs predictions above -1 (a log1p of y_pred), margins are any real;
+# - "target_distribution" / "target_vector": y_true is a distribution / vector per row, while
+#   boosting labels are one value per row.
+RefusalReason = Literal["coupled", "piecewise_linear", "bounded_prediction", "target_distribution", "target_vector"]
 
 
 def _no_axes(ndim: int, opts: Mapping[str, Any]) -> tuple[int, ...]:
@@ -40,14 +52,36 @@ def _unset(*args: Any, **kwargs: Any) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
-class Boosting:
-    """How a loss serves as a gradient-boosting objective (:mod:`losskit.gbdt`)."""
+class Refusal:
+    """Why a loss is refused as a boosting objective, and what to use instead."""
 
-    refused: str = ""  # non-empty: why it cannot be one (the error message says it, with advice)
-    labels: Literal["value", "ids", "onehot"] = "value"  # one number per row, or multiclass labels
-    softmax: bool = False  # multiclass: the margins enter through a softmax
-    start: Literal["newton", "log_odds", "mean", "priors"] = "newton"  # initial score
-    requires: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # options it needs (e.g. p=2)
+    reason: RefusalReason
+    advice: str = ""  # appended to the reason's text after "; " (e.g. a smooth surrogate)
+
+
+@dataclasses.dataclass(frozen=True)
+class Boosting:
+    """How a loss serves as a gradient-boosting objective (:mod:`losskit.gbdt`).
+
+    ``labels`` is how one row's label reaches the loss: ``"value"`` (one number per row:
+    binary or regression, elementwise losses) or, for multiclass (distribution) losses, class
+    ``"ids"`` or ``"onehot"`` rows built from them. ``softmax``: multiclass margins enter
+    through a softmax (probabilities come back through one). ``start`` is the initial score's
+    closed form: ``"log_odds"`` (logit of the weighted mean label, after the loss's
+    ``label_smoothing``), ``"mean"`` (the weighted mean label), ``"priors"`` (log of the
+    weighted class priors), or ``"newton"`` (none: a safeguarded Newton search for the
+    minimising constant); the closed form holds only while the options in
+    ``start_if_default`` keep their defaults or are None (else the Newton search runs). ``requires``:
+    options the loss needs as an objective (``{"p": 2}``); other values are refused for
+    ``refused``'s reason. ``refused`` without ``requires``: never an objective.
+    """
+
+    refused: Refusal | None = None
+    labels: Literal["value", "ids", "onehot"] = "value"
+    softmax: bool = False
+    start: Literal["newton", "log_odds", "mean", "priors"] = "newton"
+    start_if_default: tuple[str, ...] = ()
+    requires: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +103,8 @@ class Loss:
     reduced_axes: Callable[[int, Mapping[str, Any]], tuple[int, ...]] = _no_axes
     implicit_weight: Kernel | None = None  # (xp, y_true, y_pred, **opts) -> per-sample weights or None
     doc: str = ""
-    input_kind: InputKind = "prediction"
-    boosting: Boosting = Boosting()
+    input_kind: InputKind = "prediction"  # what y_pred holds (see InputKind)
+    boosting: Boosting = Boosting()  # how it serves gradient boosting (see Boosting)
     # key of this loss's compiled box kernels in losskit.fused (the [fast] extra), if any
     fused: str | None = None
     # Global (axis=None) overlap losses stream through additive sufficient statistics:

@@ -16,11 +16,12 @@ reference kernels on that box, with their validation and their error messages. S
 kernels never decide what is an error, and for inputs in their domain they agree with the
 reference to rounding (tests/test_fused.py: 1e-6 relative in float32, 1e-12 in float64).
 
-Interface, one planner per loss name, in the family modules' ``PLANNERS``:
-``planner(y_true, y_pred, opts) -> Plan | None`` with the raw options (the record's defaults
-updated with the caller's, not yet prepared). It returns ``None`` unless the dtypes, shapes
-and options are ones its kernels reproduce exactly. The plan's callables take the box views
-the engine cuts (``y_true`` as the engine cuts it for that box):
+Interface: a record's ``fused`` trait is the key of its planner in the family modules'
+``PLANNERS`` (:func:`planners` gathers them): ``planner(y_true, y_pred, opts) -> Plan | None``
+(:mod:`.plan`) with the raw options (the record's defaults updated with the caller's, not yet
+prepared). It returns ``None`` unless the dtypes, shapes and options are ones its kernels
+reproduce exactly. The plan's callables take the box views the engine cuts (``y_true`` as the
+engine cuts it for that box):
 
 - ``value(yt, yp) -> float | None``: the float64 sum of the box's per-sample values;
 - ``value_grad(yt, yp, g, scale) -> float | None``: also writes ``scale`` times the gradient
@@ -32,24 +33,13 @@ the engine cuts (``y_true`` as the engine cuts it for that box):
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import importlib
-from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["Plan", "available", "covers", "plan"]
+from .plan import Plan, flag, flat
 
-_FAMILIES = ("elementwise", "distribution", "overlap")
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    value: Callable | None = None
-    value_grad: Callable | None = None
-    stats: Callable | None = None
-    stats_grad: Callable | None = None
+__all__ = ["Plan", "available", "covers", "flag", "flat", "plan", "planners"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,35 +53,27 @@ def available() -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _planners() -> dict:
-    out = {}
-    for name in _FAMILIES:
-        out.update(importlib.import_module(f"{__name__}.{name}").PLANNERS)
+def planners() -> dict:
+    """Every planner by kernel key (the records' ``fused`` values); needs numba: the family
+    modules are imported here, on first use, not with this package."""
+    from . import distribution, elementwise, overlap
+
+    out: dict = {}
+    for family in (elementwise, distribution, overlap):
+        assert not set(out) & set(family.PLANNERS), "a kernel key used twice"
+        out.update(family.PLANNERS)
     return out
 
 
 def covers(rec) -> bool:
     """Whether ``rec``'s loss has fused kernels (for some options) and numba is installed."""
-    return available() and rec.name in _planners()
+    return rec.fused is not None and available() and rec.fused in planners()
 
 
 def plan(rec, y_true, y_pred, opts) -> Plan | None:
     """The fused plan for this call, or None (no numba, no kernel for this loss, or inputs and
     options its kernels do not cover)."""
-    if not available() or y_pred.dtype not in (np.float32, np.float64):
+    if rec.fused is None or not available() or y_pred.dtype not in (np.float32, np.float64):
         return None
-    planner = _planners().get(rec.name)
+    planner = planners().get(rec.fused)
     return None if planner is None else planner(y_true, y_pred, opts)
-
-
-def flag(value):
-    """A boolean option as a bool, or None when it is not one (the reference's check_flag
-    then raises, so the planner declines)."""
-    return bool(value) if isinstance(value, (bool, np.bool_)) else None
-
-
-def flat(*arrays):
-    """1-D views of C-contiguous arrays, or None when one is not contiguous (no copies)."""
-    if any(not a.flags.c_contiguous for a in arrays):
-        return None
-    return tuple(a.reshape(-1) for a in arrays)

@@ -1,6 +1,8 @@
 """Fused kernels of the distribution losses with their default options: categorical
 cross-entropy (probabilities or logits), sparse categorical cross-entropy (integer labels;
-probabilities or logits) and KL divergence (probabilities).
+probabilities or logits) and KL divergence (probabilities). This module holds the kernels
+on probabilities and the planners; :mod:`.logits` the kernels on logits, :mod:`.rows` the
+row-level helpers both use.
 
 Layout: a box holds whole rows (the class axis is last and never cut), read as C-contiguous
 1-D views with ``C`` entries per row. The kernels walk the box in blocks of whole rows
@@ -37,7 +39,7 @@ with their validation): each implies that the reference ``prepare(..., validate=
 Inside the domains the reference's edge cases are reproduced, not excluded: the probability
 floor ``epsilon`` (``losses._common.prob_epsilon``: e^-40 rounded to float32, as NumPy
 compares it, or e^-100 in float64) inside the logarithms and the zero gradient at or below
-it, ``0 log 0 = 0`` for zero targets, ties of a row's maximum (``_math._max_and_log1p_rest``),
+it, ``0 log 0 = 0`` for zero targets, ties of a row's maximum (``_math.max_and_log1p_rest``),
 and exponentials that underflow (float32 data: ``e^z`` is 0 below ``z = -150 ln 2``, where the
 reference's float32 ``exp`` rounds to 0).
 
@@ -59,22 +61,17 @@ import math
 
 import numba as nb
 import numpy as np
-from numba import types
-from numba.extending import overload
 
 from ..losses._common import prob_epsilon, row_sum_tolerance
-from . import Plan, flag, flat
-from .driver import BLOCK, NAN, block_sum, finite_or_none, inline, jit
-from .fastmath import exp_for, log1p_for, log64, log_for
-from .fastmath import log as fast_log
+from .driver import BLOCK, NAN, block_sum, finite_or_none, jit
+from .fastmath import log_for
+from .logits import _cce_logits, _scce_logits
+from .plan import Plan, flag, flat
+from .rows import _SHORT, _bregman, _count_outside, _helper, _in_tol, _neg_xlog, _seg_sums, _sum_diffs
 
 __all__ = ["PLANNERS"]
 
-# row-level helpers: compiled as functions of their own (LLVM still inlines them), not
-# inlined into each kernel by numba, which halved the cold compile time (~40 s for all)
-_helper = nb.njit(nogil=True, cache=True, error_model="numpy")
 
-_SHORT = 32  # rows up to this length are reduced four at a time
 # CCE rows from this length are checked and reduced one row per pass (_row_scan). Measured at
 # 1e7 float32 on 2 threads: C = 16 4.2 vs 5.5 ms, 32 2.8 vs 5.0; shorter rows are faster
 # with the flat check and four rows at a time (C = 10: 6.0 vs 9.0 ms, 12: 6.0 vs 7.4)
@@ -83,193 +80,6 @@ _SCAN = 16
 _LOGIT_MAX = {np.dtype(np.float32): 1e30, np.dtype(np.float64): 1e300}
 # below this, float32's exp rounds to 0 (2**-150); float64 data: libm's exp underflows alike
 _Z_FLUSH = {np.dtype(np.float32): -150 * math.log(2.0), np.dtype(np.float64): -math.inf}
-# (1 + u) atanh(u) - u = u^2 (1 + (u + u^2) G(u^2)), G(z) = sum_k z^k / (2k + 3): the series
-# of _math.bregman_kl; 8 terms reach float32's precision for |u| <= 1/3, 18 float64's.
-_G = tuple(1.0 / (2 * k + 3) for k in range(18))
-_TWO600, _LN2_600 = 2.0**600, 600 * math.log(2.0)
-
-
-# ---------------------------------------------------------------------------------------
-# helpers chosen by the data's dtype when a kernel compiles (``like``: any value of the
-# data, as for _fastmath.log_for): float32 data use _fastmath's vectorisable log and exp
-# (float32-grade, ~1e-9 relative), float64 data call libm.
-# ---------------------------------------------------------------------------------------
-
-
-def _neg_xlog(t, q, like):
-    """-t log(q) for q > 0 normal; 0 where t = 0."""
-
-
-def _bregman(t, q, inv, like):
-    """t log(t/q) - t + q >= 0 for t in [0, 1], q in [floor, 1] and inv = 1/q, plus the
-    rounding error of the difference t - q where that is not exact (float64 data)."""
-
-
-def _sum_diffs(buf, m, like):
-    """sum(buf[:m]) of KL's differences t - q."""
-
-
-def _f32(like):
-    return like == types.float32
-
-
-@overload(_neg_xlog)  # not inlined by numba (the branch trips its SSA check); LLVM inlines it
-def _neg_xlog_ov(t, q, like):
-    if _f32(like):
-        return lambda t, q, like: -t * fast_log(q)  # no branch: the loop vectorises
-
-    def impl(t, q, like):  # float64 data: 0 where t = 0, not -0 (the reference's 0 log 0)
-        v = -t * log64(q)
-        return v if t != 0.0 else 0.0
-    return impl
-
-
-@_helper  # a function of its own, small enough for LLVM to inline into the vectorised loop
-def _bregman32(t, q, inv):
-    # float32 data in float64 arithmetic: t - q is exact (or negligible next to the term),
-    # and the direct form's roundings cost ~1.5 ulp / u^2 of the term, 3e-12 for |u| >= 1/128,
-    # so the series is needed only below that, to u^7 (3 terms of G). fast_log's error adds at
-    # most 2e-8 relative (t/q near sqrt(2) or sqrt(1/2)). Both forms are computed and one
-    # selected: the loop vectorises.
-    d = t - q
-    u = d / (t + q)
-    z = u * u
-    series = (d * u) * ((u + z) * (_G[0] + z * (_G[1] + z * _G[2])) + 1.0)
-    direct = (t * fast_log(t * inv if t > 0.0 else 1.0) - t) + q
-    return series if abs(u) <= 0.0078125 else direct
-
-
-# Float64 data: too long for LLVM to inline, so numba inlines it, which it does only for code
-# without branches or conditional expressions (they trip its SSA check): both forms are
-# computed and one kept by an exact blend b x + (1 - b) y for a 0/1 b (1 x + 0 y is x, the
-# other term a signed zero of a finite value). Inlined, the loop vectorises: float64 KL
-# 12.5 -> 7.6 ns per element measured (called, it stayed scalar).
-@inline
-def _bregman64(t, q):
-    # as _math.bregman_kl: the series for q/2 <= t <= 2q (18 terms), else the direct form,
-    # plus the rounding error of t - q
-    d = t - q
-    bb = d - t
-    err = (t - (d - bb)) + (-q - bb)  # TwoSum: t - q == d + err exactly
-    u = d / (t + q)
-    z = u * u
-    g = _G[17]  # Horner, written out: a loop here would stay a loop in the vectorised one
-    g = g * z + _G[16]
-    g = g * z + _G[15]
-    g = g * z + _G[14]
-    g = g * z + _G[13]
-    g = g * z + _G[12]
-    g = g * z + _G[11]
-    g = g * z + _G[10]
-    g = g * z + _G[9]
-    g = g * z + _G[8]
-    g = g * z + _G[7]
-    g = g * z + _G[6]
-    g = g * z + _G[5]
-    g = g * z + _G[4]
-    g = g * z + _G[3]
-    g = g * z + _G[2]
-    g = g * z + _G[1]
-    g = g * z + _G[0]
-    series = (d * u) * ((u + z) * g + 1.0)
-    # t / q is subnormal below t ~ 1e-150 (q >= e^-100): t is scaled by 2**600 there first;
-    # t = 0 takes the normal 1e-300 (t log(.) is then 0, and the term q)
-    tiny = np.float64(t <= 1e-150)
-    lr = log64(max(t * (1.0 + tiny * (_TWO600 - 1.0)), 1e-300) / q) - tiny * _LN2_600
-    direct = (t * lr - t) + q
-    near = np.float64((t >= 0.5 * q) & (t <= 2.0 * q))
-    return (near * series + (1.0 - near) * direct) + err
-
-
-@overload(_bregman, inline="always")
-def _bregman_ov(t, q, inv, like):
-    if _f32(like):
-        return lambda t, q, inv, like: _bregman32(t, q, inv)
-    return lambda t, q, inv, like: _bregman64(t, q)
-
-
-@overload(_sum_diffs, inline="always")
-def _sum_diffs_ov(buf, m, like):
-    if _f32(like):
-        # float32 data: the float64 differences are exact where they matter (nearly equal
-        # rows), and small: plain sums lose nothing the float32 result would keep
-        return lambda buf, m, like: block_sum(buf, m)
-
-    def neumaier(buf, m, like):
-        # float64 data: compensated, since for nearly equal rows this sum (the rows' own
-        # rounding) is the value's leading part, and the reference sums it error-free
-        s = 0.0
-        c = 0.0
-        for j in range(m):
-            x = buf[j]
-            t = s + x
-            c += ((s - t) + x) if abs(s) >= abs(x) else ((x - t) + s)
-            s = t
-        return s + c
-    return neumaier
-
-
-@inline
-def _in_tol(s, tau):
-    return abs(s - 1.0) <= tau  # False for NaN
-
-
-@inline
-def _log1p_rest(r, like):
-    """log(1 + r) for r >= 0 (once per row: _fastmath's accuracy)."""
-    return log1p_for(r, like) if r <= 1.0 else log_for(1.0 + r, like)
-
-
-# ---------------------------------------------------------------------------------------
-# per-row reductions over a block of rows
-# ---------------------------------------------------------------------------------------
-@_helper
-def _seg_sums(buf, m, j0, C, out):
-    """out[k] += the sum of buf[i], i < m, over the entries of row k (buf[i] is entry j0 + i
-    of the block; out holds finite values). Short rows (whole rows in buf, j0 = 0): four rows
-    at a time, summed in out's dtype (float64 for sums that enter a value, the data's dtype
-    for sums that are only checked, as in _rows_sum_to_one)."""
-    if C <= _SHORT:
-        nr = m // C
-        z = out[0] - out[0]  # 0 in out's dtype
-        k = 0
-        while k + 4 <= nr:
-            b4 = buf[k * C:(k + 4) * C]  # a view: its indices are known to be >= 0 (no wraparound code)
-            a0 = a1 = a2 = a3 = z
-            for c in range(C):
-                a0 += b4[c]
-                a1 += b4[C + c]
-                a2 += b4[2 * C + c]
-                a3 += b4[3 * C + c]
-            out[k] += a0
-            out[k + 1] += a1
-            out[k + 2] += a2
-            out[k + 3] += a3
-            k += 4
-        while k < nr:
-            br = buf[k * C:(k + 1) * C]
-            a0 = z
-            for c in range(C):
-                a0 += br[c]
-            out[k] += a0
-            k += 1
-    else:
-        j = 0
-        while j < m:
-            k = (j0 + j) // C
-            e = min(m, (k + 1) * C - j0)
-            out[k] += block_sum(buf[j:e], e - j)
-            j = e
-
-
-@_helper
-def _count_outside(xb, n, lo, hi):
-    """How many of xb[:n] are not in [lo, hi] (NaN included)."""
-    bad = 0
-    for i in range(n):
-        v = xb[i]
-        bad += not ((v >= lo) & (v <= hi))
-    return bad
 
 
 # ---------------------------------------------------------------------------------------
@@ -547,206 +357,6 @@ def _scce_prob(lab, p, g, scale, C, eps, tau, grad):
 
 
 # ---------------------------------------------------------------------------------------
-# logits: SCCE and CCE
-# ---------------------------------------------------------------------------------------
-@_helper
-def _exps(zb, m, zmin, eb, gb, grad, like):
-    """eb[i] = e^zb[i] where zb[i] < 0, else 0 (the maxima: rest's sum leaves them out), and
-    with ``grad`` gb[i] = e^zb[i] (1 at the maxima); 0 below zmin (float32's underflow)."""
-    if grad:
-        for i in range(m):
-            z = zb[i]
-            e = exp_for(z, like) if z >= zmin else 0.0
-            eb[i] = e if z < 0.0 else 0.0
-            gb[i] = e
-    else:
-        for i in range(m):
-            z = zb[i]
-            e = exp_for(z, like) if z >= zmin else 0.0
-            eb[i] = e if z < 0.0 else 0.0
-
-
-@_helper
-def _long_max(xr, C):
-    """The maximum of a long row, eight running maxima (NaN is rejected before)."""
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = xr[0]
-    c = 0
-    while c + 8 <= C:
-        a0 = max(a0, xr[c])
-        a1 = max(a1, xr[c + 1])
-        a2 = max(a2, xr[c + 2])
-        a3 = max(a3, xr[c + 3])
-        a4 = max(a4, xr[c + 4])
-        a5 = max(a5, xr[c + 5])
-        a6 = max(a6, xr[c + 6])
-        a7 = max(a7, xr[c + 7])
-        c += 8
-    while c < C:
-        a0 = max(a0, xr[c])
-        c += 1
-    return max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
-
-
-@_helper
-def _softmax_rows(xb, tb, nr, C, zmin, zb, eb, vb, mx, rest, ssum, vsum, gb, grad, dense):
-    """Row quantities of log-softmax for the block's nr rows (_math._max_and_log1p_rest):
-    mx[k], the row's maximum, and rest[k] = sum_{x < max} e^(x - max) + (ties - 1), the sum
-    without its leading 1, so a dominant class keeps its tiny remainder. With ``grad``,
-    gb = e^(x - max) (1 at the maxima); with ``dense`` targets tb, ssum[k] = sum_c t_c and
-    vsum[k] = sum_c t_c (max - x_c) (non-negative terms).
-
-    Rows of at most BLOCK entries: each row's max and its shifted entries x - max (exact in
-    float64 for float32 data) go to zb, then one flat pass of exponentials over the block
-    and the per-row sums. Longer rows (one per block): the max, then chunks of BLOCK."""
-    n = nr * C
-    rest[:nr] = 0.0
-    ssum[:nr] = 0.0
-    vsum[:nr] = 0.0
-    like = xb[0]
-    if C <= BLOCK:
-        for k in range(nr):
-            xr = xb[k * C:(k + 1) * C]
-            zr = zb[k * C:(k + 1) * C]
-            m = xr[0]
-            for c in range(C):
-                v = xr[c]
-                m = v if v > m else m
-            mf = np.float64(m)
-            ties = 0
-            for c in range(C):
-                z = np.float64(xr[c]) - mf
-                zr[c] = z
-                ties += z == 0.0
-            mx[k] = mf
-            rest[k] = ties - 1.0
-        _exps(zb, n, zmin, eb, gb, grad, like)
-        _seg_sums(eb, n, 0, C, rest)
-        if dense:
-            for i in range(n):
-                vb[i] = np.float64(tb[i]) * -zb[i]
-            _seg_sums(tb, n, 0, C, ssum)
-            _seg_sums(vb, n, 0, C, vsum)
-    else:
-        for k in range(nr):  # one row
-            xr = xb[k * C:(k + 1) * C]
-            m = _long_max(xr, C)
-            ties = 0
-            for c in range(C):
-                ties += xr[c] == m
-            mf = np.float64(m)
-            mx[k] = mf
-            acc = ties - 1.0
-            for j0 in range(0, C, BLOCK):
-                mm = min(BLOCK, C - j0)
-                xc = xr[j0:j0 + mm]
-                for i in range(mm):
-                    zb[i] = np.float64(xc[i]) - mf
-                _exps(zb, mm, zmin, eb, gb[k * C + j0:k * C + j0 + mm], grad, like)
-                acc += block_sum(eb, mm)
-                if dense:
-                    tc = tb[k * C + j0:k * C + j0 + mm]
-                    for i in range(mm):
-                        vb[i] = np.float64(tc[i]) * -zb[i]
-                    ssum[k] += block_sum(tc, mm)
-                    vsum[k] += block_sum(vb, mm)
-            rest[k] = acc
-
-
-@jit
-def _scce_logits(lab, x, g, scale, C, lmax, zmin, grad):
-    """SCCE on logits: per row log1p(rest) + (max - x_y); gradient softmax(x) - onehot(y), the
-    true class as -(1 - p_y) (rest / (1 + rest) at a maximum: no cancellation).
-    Domain: labels in [0, C), finite logits within +-lmax."""
-    rows = x.size // C
-    rb = max(1, BLOCK // C)
-    w = min(BLOCK, rb * C)
-    zb = np.empty(w)
-    eb = np.empty(w)
-    mx = np.empty(rb)
-    rest = np.empty(rb)
-    unused = np.empty(rb)
-    vals = np.empty(rb)
-    total = 0.0
-    for r0 in range(0, rows, rb):
-        nr = min(rb, rows - r0)
-        b0, n = r0 * C, nr * C
-        xb = x[b0:b0 + n]
-        bad = _count_outside(xb, n, -lmax, lmax)
-        for k in range(nr):
-            y = np.int64(lab[r0 + k])
-            bad += (y < 0) | (y >= C)
-        if bad:
-            return NAN
-        gb = g[b0:b0 + n] if grad else g
-        _softmax_rows(xb, xb, nr, C, zmin, zb, eb, eb, mx, rest, unused, unused, gb, grad, False)
-        for k in range(nr):
-            y = np.int64(lab[r0 + k])
-            vals[k] = _log1p_rest(rest[k], xb[0]) - (np.float64(xb[k * C + y]) - mx[k])
-        total += block_sum(vals, nr)
-        if grad:
-            for k in range(nr):
-                y = np.int64(lab[r0 + k])
-                inv = 1.0 / (1.0 + rest[k])
-                si = scale * inv
-                gr = gb[k * C:(k + 1) * C]
-                ey = np.float64(gr[y])  # e^(x_y - max): 1 at a maximum
-                for c in range(C):
-                    gr[c] = gr[c] * si
-                u = rest[k] * inv if ey == 1.0 else 1.0 - ey * inv
-                gr[y] = -u * scale
-    return total
-
-
-@jit
-def _cce_logits(t, x, g, scale, C, lmax, zmin, tau, grad):
-    """CCE on logits against target rows t >= 0 summing to 1: per row
-    S log1p(rest) + sum_c t_c (max - x_c) (both parts non-negative), S = sum_c t_c; gradient
-    (S - t_c) p_c - t_c (1 - p_c), with 1 - p = rest / (1 + rest) where e^(x - max) = 1.
-    Domain: finite logits within +-lmax, t >= 0, rows of t summing to 1."""
-    rows = x.size // C
-    rb = max(1, BLOCK // C)
-    w = min(BLOCK, rb * C)
-    zb = np.empty(w)
-    eb = np.empty(w)
-    vb = np.empty(w)
-    mx = np.empty(rb)
-    rest = np.empty(rb)
-    ssum = np.empty(rb)
-    vsum = np.empty(rb)
-    vals = np.empty(rb)
-    total = 0.0
-    for r0 in range(0, rows, rb):
-        nr = min(rb, rows - r0)
-        b0, n = r0 * C, nr * C
-        xb, tb = x[b0:b0 + n], t[b0:b0 + n]
-        if _count_outside(xb, n, -lmax, lmax) + _count_outside(tb, n, 0.0, 2.0):
-            return NAN
-        gb = g[b0:b0 + n] if grad else g
-        _softmax_rows(xb, tb, nr, C, zmin, zb, eb, vb, mx, rest, ssum, vsum, gb, grad, True)
-        ok = 0
-        for k in range(nr):
-            ok += _in_tol(ssum[k], tau)
-            vals[k] = ssum[k] * _log1p_rest(rest[k], xb[0]) + vsum[k]
-        if ok != nr:
-            return NAN
-        total += block_sum(vals, nr)
-        if grad:
-            for k in range(nr):
-                inv = 1.0 / (1.0 + rest[k])
-                ui = rest[k] * inv
-                s = ssum[k]
-                gr = gb[k * C:(k + 1) * C]
-                tr = tb[k * C:(k + 1) * C]
-                for c in range(C):
-                    e = np.float64(gr[c])
-                    a = np.float64(tr[c])
-                    pc = e * inv
-                    u = ui if e == 1.0 else 1.0 - pc
-                    gr[c] = ((s - a) * pc - a * u) * scale
-    return total
-
-
-# ---------------------------------------------------------------------------------------
 # planners
 # ---------------------------------------------------------------------------------------
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -874,6 +484,7 @@ def _kl_planner(y_true, y_pred, opts):
     return _make_plan(_kl_prob, dt, C, (_floor(dt), _half_tol(dt, C)), True)
 
 
+# kernel key (the ``fused`` trait of the records these kernels compute) -> planner
 PLANNERS = {
     "categorical_cross_entropy": _cce_planner,
     "sparse_categorical_cross_entropy": _scce_planner,

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..losses._common import complement_floor, prob_epsilon
 from ..losses.margin import CHECKED_MARGIN
-from . import Plan, flat
 from .driver import NAN32, elementwise_kernels, finite_or_none, inline
 from .fastmath import exp_data, log1p_data, log_data, log_or_log1m_data
+from .plan import Plan, flat
 
 
 def _plan(element, params, hard=None):
@@ -143,6 +143,7 @@ def _bce_planner(y_true, y_pred, opts):
     return _plan(_bce, tuple(y_pred.dtype.type(f) for f in (*floors, 1, 0)), hard=_bce_hard)
 
 
+# kernel key (the ``fused`` trait of the records these kernels compute) -> planner
 PLANNERS = {
     "mean_squared_error": _mse_planner,
     "binary_cross_entropy": _bce_planner,

@@ -2,7 +2,7 @@
 over every element), probabilities in ``y_pred`` (``activation=None``) and masks or soft labels
 of the same shape and dtype in ``y_true``, with or without ``squared_pred``, any smoothing.
 
-The reference (losses/segmentation, ``_ratio_stats`` / ``_ratio_derivs`` with ``a, b, c =
+The reference (losses/segmentation, ``ratio_stats`` / ``_ratio_derivs`` with ``a, b, c =
 2, 1, 1``), per element ``y, q``, every operation in the data's dtype:
 
 - ``stats``: ``(sum 2 (y q), sum err)`` with ``err = q (1 - y) + y (1 - q)`` (hard), or
@@ -35,8 +35,8 @@ import numbers
 import numpy as np
 
 from ..losses.segmentation import flat_below, smoothing
-from . import Plan, flag, flat
 from .driver import BLOCK, block_sum, jit
+from .plan import Plan, flag, flat
 
 # ---------------------------------------------------------------------------------------
 # kernels (``one``, ``two``: 1 and 2 in the data's dtype, so float32 data is computed in float32)
@@ -188,4 +188,5 @@ def _dice_planner(y_true, y_pred, opts):
     return Plan(stats=stats, stats_grad=stats_grad)
 
 
+# kernel key (the ``fused`` trait of the records these kernels compute) -> planner
 PLANNERS = {"dice": _dice_planner}

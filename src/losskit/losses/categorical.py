@@ -28,7 +28,7 @@ cross-entropy, Poly-1, generalised cross-entropy):
 
 from __future__ import annotations
 
-from ..spec import Loss
+from ..spec import Boosting, Loss
 from ._ce_math import ce_dense_grad, ce_dense_grad_hess, ce_dense_value, ce_terms
 from ._common import along, gather, label_smoothing_option, prob_epsilon, wrapped_axis
 from ._crossentropy import (
@@ -87,6 +87,14 @@ _CCE_OPTIONS = {"axis": -1, "from_logits": False, "label_smoothing": 0.0, "class
 
 CATEGORICAL_CROSS_ENTROPY = Loss(
     name="categorical_cross_entropy",
+    input_kind="probability",
+    boosting=Boosting(
+        labels="onehot",
+        softmax=True,
+        start="priors",
+        start_if_default=("label_smoothing", "class_weight"),
+    ),
+    fused="categorical_cross_entropy",
     aliases=("categorical_crossentropy", "cce", "softmax_cross_entropy"),
     value=_cce_value,
     grad=_cce_grad,
@@ -211,6 +219,14 @@ def _scce_hess(xp, y_true, y_pred, **opts):
 
 SPARSE_CATEGORICAL_CROSS_ENTROPY = Loss(
     name="sparse_categorical_cross_entropy",
+    input_kind="probability",
+    boosting=Boosting(
+        labels="ids",
+        softmax=True,
+        start="priors",
+        start_if_default=("label_smoothing", "class_weight", "ignore_index"),
+    ),
+    fused="sparse_categorical_cross_entropy",
     aliases=("sparse_categorical_crossentropy", "scce", "sparse_cce", "softmax_cross_entropy_with_integer_labels"),
     value=_scce_value,
     grad=_scce_grad,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .._array.stable import log_softmax
 from .._array.validate import check_number
-from ..spec import Loss
+from ..spec import Boosting, Loss
 from ._ce_math import clamped_log, log_probs, prob_chain, probs, safe_inv, softmax_chain
 from ._common import along, gather, label_smoothing_option, prob_epsilon, take, wrapped_axis
 from ._crossentropy import class_vector, label_weight, mask_rows, prepare_rows, smoothed, sparse_target, valid_and_safe
@@ -129,6 +129,8 @@ _FOCAL_DOC_COMMON = """
 
 CATEGORICAL_FOCAL_CROSS_ENTROPY = Loss(
     name="categorical_focal_cross_entropy",
+    input_kind="probability",
+    boosting=Boosting(labels="onehot", softmax=True),
     aliases=("categorical_focal_crossentropy", "cfce"),
     value=_cfce_value,
     grad=_cfce_grad,
@@ -207,6 +209,8 @@ def _scfce_hess(xp, y_true, y_pred, **opts):
 
 SPARSE_CATEGORICAL_FOCAL_CROSS_ENTROPY = Loss(
     name="sparse_categorical_focal_cross_entropy",
+    input_kind="probability",
+    boosting=Boosting(labels="ids", softmax=True),
     aliases=("sparse_categorical_focal_crossentropy",),
     value=_scfce_value,
     grad=_scfce_grad,
@@ -277,6 +281,8 @@ def _poly_hess(xp, y_true, y_pred, **opts):
 
 POLY1_CROSS_ENTROPY = Loss(
     name="poly1_cross_entropy",
+    input_kind="logit",
+    boosting=Boosting(labels="onehot", softmax=True),
     aliases=("poly_loss_cross_entropy", "poly1", "poly_loss"),
     value=_poly_value,
     grad=_poly_grad,
@@ -361,6 +367,8 @@ def _gce_hess(xp, y_true, y_pred, **opts):
 
 GENERALIZED_CROSS_ENTROPY = Loss(
     name="generalized_cross_entropy",
+    input_kind="probability",
+    boosting=Boosting(labels="ids", softmax=True),
     aliases=("categorical_generalized_cross_entropy", "gce"),
     value=_gce_value,
     grad=_gce_grad,

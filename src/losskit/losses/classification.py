@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._array.stable import inv_above, logistic_parts, sigmoid_pair, sigmoid_slope, softplus_pair
 from .._array.validate import check_flag, check_number
-from ..spec import Loss
+from ..spec import Boosting, Loss
 from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon
 
 
@@ -68,6 +68,9 @@ def bce_hess(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
 
 BINARY_CROSS_ENTROPY = Loss(
     name="binary_cross_entropy",
+    input_kind="probability",
+    boosting=Boosting(start="log_odds", start_if_default=("pos_weight",)),
+    fused="binary_cross_entropy",
     aliases=("binary_crossentropy", "bce", "sigmoid_binary_cross_entropy"),
     value=bce_value,
     grad=bce_grad,
@@ -226,6 +229,7 @@ def focal_hess(xp, y_true, y_pred, **opts):
 
 BINARY_FOCAL_CROSS_ENTROPY = Loss(
     name="binary_focal_cross_entropy",
+    input_kind="probability",
     aliases=("binary_focal_crossentropy", "sigmoid_focal_loss", "focal"),
     value=focal_value,
     grad=focal_grad,

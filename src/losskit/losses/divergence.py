@@ -17,7 +17,7 @@ import math
 
 from .._array.stable import bregman_kl, inv_above, log_softmax
 from .._array.validate import check_flag, check_range, check_rows_sum_to_one
-from ..spec import Loss
+from ..spec import Boosting, Loss, Refusal
 from ._common import check_unit_interval, checked_axis, float_pair, nonempty_axis, prob_epsilon, row_sum_tolerance
 
 _LN2 = math.log(2.0)
@@ -155,6 +155,9 @@ def _kl_hess(xp, y_true, y_pred, *, axis, from_logits, epsilon):
 
 KL_DIVERGENCE = Loss(
     name="kl_divergence",
+    input_kind="probability",
+    boosting=Boosting(refused=Refusal("target_distribution")),
+    fused="kl_divergence",
     aliases=("kld", "kl_div", "kullback_leibler_divergence"),
     value=_kl_value,
     grad=_kl_grad,
@@ -293,6 +296,8 @@ def _rkl_hess(xp, y_true, y_pred, *, axis, from_logits, epsilon):
 
 REVERSE_KL_DIVERGENCE = Loss(
     name="reverse_kl_divergence",
+    input_kind="probability",
+    boosting=Boosting(refused=Refusal("target_distribution")),
     aliases=("reverse_kl", "reverse_kld", "exclusive_kl_divergence"),
     value=_rkl_value,
     grad=_rkl_grad,
@@ -380,6 +385,8 @@ def _gkl_hess(xp, y_true, y_pred, *, axis, log_input, epsilon):
 
 GENERALIZED_KL_DIVERGENCE = Loss(
     name="generalized_kl_divergence",
+    input_kind="prediction",
+    boosting=Boosting(refused=Refusal("target_vector")),
     aliases=("generalized_kld", "i_divergence", "generalized_kullback_leibler_divergence"),
     value=_gkl_value,
     grad=_gkl_grad,
@@ -511,6 +518,8 @@ def _js_hess(xp, y_true, y_pred, *, axis, from_logits, epsilon):
 
 JENSEN_SHANNON = Loss(
     name="jensen_shannon_divergence",
+    input_kind="probability",
+    boosting=Boosting(refused=Refusal("target_distribution")),
     aliases=("jensen_shannon", "js_divergence", "jsd"),
     value=_js_value,
     grad=_js_grad,

@@ -32,7 +32,7 @@ from .._array.validate import (
     within,
 )
 from .._array.xp import as_array, compute_dtype, device_of, is_concrete
-from ..spec import Loss
+from ..spec import Boosting, Loss, Refusal
 from ._common import bool_as_float, class_mask, count_true, float_pair, gather, option_array, take, wrapped_axis
 
 # ---------------------------------------------------------------------------------------
@@ -236,6 +236,11 @@ _BINARY_INPUTS = ("y_true: labels in {-1, 1} or {0, 1} (0 means -1); "
 
 HINGE = Loss(
     name="hinge",
+    input_kind="score",
+    boosting=Boosting(
+        refused=Refusal("piecewise_linear", "use squared_hinge or binary_cross_entropy as a smooth surrogate"),
+    ),
+    fused="hinge",
     aliases=("hinge_loss",),
     value=_hinge_value,
     grad=_hinge_grad,
@@ -306,6 +311,7 @@ def _sq_hinge_hess(xp, y_true, y_pred, *, margin, checked=False):
 
 SQUARED_HINGE = Loss(
     name="squared_hinge",
+    input_kind="score",
     aliases=(),
     value=_sq_hinge_value,
     grad=_sq_hinge_grad,
@@ -358,6 +364,10 @@ def _perceptron_grad(xp, y_true, y_pred, *, checked=False):
 
 PERCEPTRON = Loss(
     name="perceptron",
+    input_kind="score",
+    boosting=Boosting(
+        refused=Refusal("piecewise_linear", "use squared_hinge or binary_cross_entropy as a smooth surrogate"),
+    ),
     aliases=("perceptron_loss",),
     value=_perceptron_value,
     grad=_perceptron_grad,
@@ -450,6 +460,10 @@ def _cat_hinge_grad(xp, y_true, y_pred, *, axis, margin, convention, ids):
 
 CATEGORICAL_HINGE = Loss(
     name="categorical_hinge",
+    input_kind="score",
+    boosting=Boosting(
+        refused=Refusal("piecewise_linear", "use sparse_categorical_cross_entropy or multi_margin with p=2"),
+    ),
     aliases=("multiclass_hinge", "crammer_singer_hinge"),
     value=_cat_hinge_value,
     grad=_cat_hinge_grad,
@@ -578,6 +592,12 @@ def _mm_hess(xp, y_true, y_pred, *, axis, p, margin, weight, ids):
 
 MULTI_MARGIN = Loss(
     name="multi_margin",
+    input_kind="score",
+    boosting=Boosting(
+        refused=Refusal("piecewise_linear", "pass p=2 (the squared hinge)"),
+        labels="ids",
+        requires={"p": 2},
+    ),
     aliases=("multi_margin_loss", "multimargin", "weston_watkins_hinge"),
     value=_mm_value,
     grad=_mm_grad,

@@ -10,7 +10,7 @@ import numbers
 from .._array.stable import xlogy
 from .._array.validate import LossInputError, check_flag, check_number
 from .._array.xp import as_array
-from ..spec import Loss
+from ..spec import Boosting, Loss, Refusal
 from ._common import check_lower_bound, float_pair, option_array
 
 # -- Poisson -------------------------------------------------------------------------------
@@ -60,6 +60,7 @@ def _poisson_hess(xp, y_true, y_pred, *, log_input, full, epsilon):
 
 POISSON = Loss(
     name="poisson",
+    input_kind="prediction",
     aliases=("poisson_nll", "poisson_nll_loss"),
     value=_poisson_value,
     grad=_poisson_grad,
@@ -151,6 +152,7 @@ def _gaussian_nll_hess(xp, y_true, y_pred, *, var, full):
 
 GAUSSIAN_NLL = Loss(
     name="gaussian_nll",
+    input_kind="prediction",
     aliases=("gaussian_nll_loss",),
     value=_gaussian_nll_value,
     grad=_gaussian_nll_grad,
@@ -250,6 +252,14 @@ def _quantile_hess(xp, y_true, y_pred, *, quantile):
 
 QUANTILE = Loss(
     name="quantile",
+    input_kind="prediction",
+    boosting=Boosting(
+        refused=Refusal(
+            "piecewise_linear",
+            "use the built-in reg:quantileerror (XGBoost) / objective='quantile' (LightGBM), which line-search "
+            "the leaf values",
+        ),
+    ),
     aliases=("pinball", "pinball_loss", "quantile_loss", "mean_pinball_loss"),
     value=_quantile_value,
     grad=_quantile_grad,

@@ -12,7 +12,7 @@ import math
 
 from .._array.stable import softplus
 from .._array.validate import check_flag, check_number
-from ..spec import Loss
+from ..spec import Boosting, Loss, Refusal
 from ._common import check_lower_bound, float_pair
 
 
@@ -56,6 +56,9 @@ def _mse_hess(xp, y_true, y_pred):
 
 MEAN_SQUARED_ERROR = Loss(
     name="mean_squared_error",
+    input_kind="prediction",
+    boosting=Boosting(start="mean"),
+    fused="mean_squared_error",
     aliases=("mse", "squared_error", "l2"),
     value=_mse_value,
     grad=_mse_grad,
@@ -99,6 +102,14 @@ def _mae_hess(xp, y_true, y_pred):
 
 MEAN_ABSOLUTE_ERROR = Loss(
     name="mean_absolute_error",
+    input_kind="prediction",
+    boosting=Boosting(
+        refused=Refusal(
+            "piecewise_linear",
+            "use huber, pseudo_huber or log_cosh, or the built-in reg:absoluteerror (XGBoost) / objective='l1' "
+            "(LightGBM), which line-search the leaf values",
+        ),
+    ),
     aliases=("mae", "l1", "absolute_error", "l1_loss"),
     value=_mae_value,
     grad=_mae_grad,
@@ -159,6 +170,7 @@ def _huber_hess(xp, y_true, y_pred, *, delta):
 
 HUBER = Loss(
     name="huber",
+    input_kind="prediction",
     aliases=("huber_loss",),
     value=_huber_value,
     grad=_huber_grad,
@@ -229,6 +241,7 @@ def _smooth_l1_hess(xp, y_true, y_pred, *, beta):
 
 SMOOTH_L1 = Loss(
     name="smooth_l1",
+    input_kind="prediction",
     aliases=("smooth_l1_loss",),
     value=_smooth_l1_value,
     grad=_smooth_l1_grad,
@@ -292,6 +305,7 @@ def _log_cosh_hess(xp, y_true, y_pred):
 
 LOG_COSH = Loss(
     name="log_cosh",
+    input_kind="prediction",
     aliases=("logcosh",),
     value=_log_cosh_value,
     grad=_log_cosh_grad,
@@ -359,6 +373,7 @@ def _pseudo_huber_hess(xp, y_true, y_pred, *, delta):
 
 PSEUDO_HUBER = Loss(
     name="pseudo_huber",
+    input_kind="prediction",
     aliases=("pseudo_huber_loss", "charbonnier"),
     value=_pseudo_huber_value,
     grad=_pseudo_huber_grad,
@@ -458,6 +473,8 @@ def _msle_hess(xp, y_true, y_pred, *, epsilon):
 
 MEAN_SQUARED_LOGARITHMIC_ERROR = Loss(
     name="mean_squared_logarithmic_error",
+    input_kind="prediction",
+    boosting=Boosting(refused=Refusal("bounded_prediction", "boost mean_squared_error on log1p(y) instead")),
     aliases=("msle", "mean_squared_log_error"),
     value=_msle_value,
     grad=_msle_grad,
@@ -530,6 +547,8 @@ def _mape_hess(xp, y_true, y_pred, *, percent, epsilon):
 
 MEAN_ABSOLUTE_PERCENTAGE_ERROR = Loss(
     name="mean_absolute_percentage_error",
+    input_kind="prediction",
+    boosting=Boosting(refused=Refusal("piecewise_linear", "boost a weighted pseudo_huber instead")),
     aliases=("mape",),
     value=_mape_value,
     grad=_mape_grad,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._array.validate import check_choice, check_number
-from ..spec import Loss
+from ..spec import Boosting, Loss, Refusal
 from ._common import checked_axis, float_pair, nonempty_axis
 
 # -- cosine similarity -----------------------------------------------------------------------------
@@ -119,6 +119,8 @@ _COS_DOC_COMMON = """
 
 COSINE_SIMILARITY = Loss(
     name="cosine_similarity",
+    input_kind="score",
+    boosting=Boosting(refused=Refusal("target_vector")),
     aliases=("cosine_proximity",),
     value=_cos_value,
     grad=_cos_grad,
@@ -150,6 +152,8 @@ def _cosd_prepare(xp, y_true, y_pred, opts, validate):
 
 COSINE_DISTANCE = Loss(
     name="cosine_distance",
+    input_kind="score",
+    boosting=Boosting(refused=Refusal("target_vector")),
     aliases=(),
     value=_cos_value,
     grad=_cos_grad,

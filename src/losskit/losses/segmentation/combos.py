@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..._array.validate import LossInputError, check_flag, check_number, check_rows_sum_to_one
 from ..._array.xp import device_of
-from ...spec import Loss
+from ...spec import Boosting, Loss, Refusal
 from .._ce_math import ce_dense_grad_hess, ce_dense_value
 from .._common import along, bool_as_float, ignore_index_option, label_smoothing_option, option_array, row_sum_tolerance
 from ..classification import bce_grad, bce_hess, bce_value, focal_grad, focal_hess, focal_value
@@ -251,6 +251,8 @@ _COMBO_DICE_DOC = """
 
 DICE_CROSS_ENTROPY = Loss(
     name="dice_cross_entropy",
+    input_kind="logit",
+    boosting=Boosting(refused=Refusal("coupled")),
     aliases=("dice_ce", "dice_ce_loss"),
     value=_combo_value,
     grad=_combo_grad,
@@ -374,6 +376,8 @@ DICE_CROSS_ENTROPY = Loss(
 
 DICE_FOCAL = Loss(
     name="dice_focal",
+    input_kind="logit",
+    boosting=Boosting(refused=Refusal("coupled")),
     aliases=("dice_focal_loss",),
     value=_combo_value,
     grad=_combo_grad,

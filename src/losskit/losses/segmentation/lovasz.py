@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from ..._array.validate import LossInputError, check_axis, check_choice, check_flag, check_range
-from ...spec import Loss
+from ...spec import Boosting, Loss, Refusal
 from .._common import ignore_index_option
 from .activation import activate, chain, complement
 from .inputs import ACTIVATIONS, class_weights, prepare_pred, targets
@@ -121,6 +121,8 @@ def _lovasz_hinge_hess(xp, y_true, y_pred, cotangent=None, **o):
 
 LOVASZ_HINGE = Loss(
     name="lovasz_hinge",
+    input_kind="score",
+    boosting=Boosting(refused=Refusal("coupled")),
     aliases=("lovasz_hinge_loss",),
     value=_lovasz_hinge_value,
     grad=_lovasz_hinge_grad,
@@ -257,6 +259,8 @@ def _lovasz_softmax_hess(xp, y_true, y_pred, cotangent=None, **o):
 
 LOVASZ_SOFTMAX = Loss(
     name="lovasz_softmax",
+    input_kind="probability",
+    boosting=Boosting(refused=Refusal("coupled")),
     aliases=("lovasz_softmax_loss",),
     value=_lovasz_softmax_value,
     grad=_lovasz_softmax_grad,

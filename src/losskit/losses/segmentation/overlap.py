@@ -4,7 +4,7 @@ and documentation over the one ratio implementation of :mod:`.ratio`.
 
 from __future__ import annotations
 
-from ...spec import Loss
+from ...spec import Boosting, Loss, Refusal
 from .ratio import make_ratio_prepare, ratio_from_stats, ratio_grad, ratio_hess, ratio_stats, ratio_value
 from .samples import implicit_sample_weight, softmax_class_axis, summed_axes, summed_axes_with_classes
 
@@ -82,6 +82,9 @@ _EMPTY_DOC = """
 def _ratio_record(name, aliases, kind, options, summary, doc):
     return Loss(
         name=name,
+        input_kind="probability",
+        boosting=Boosting(refused=Refusal("coupled")),
+        fused="dice" if kind == "dice" else None,
         aliases=aliases,
         value=ratio_value,
         grad=ratio_grad,
