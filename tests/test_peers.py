@@ -663,6 +663,16 @@ row("torch F.multi_margin_loss(one-hot targets == ids)", "torch", "multi_margin"
     lambda d: F.multi_margin_loss(d["x"], d["lab"], p=2),
     lambda f, d: f(d["y"], d["x"]))
 
+# --- PyTorch soft_margin_loss(input, target): log(1 + exp(-y x)) with {-1, 1} targets -------
+for r in REDUCTIONS:
+    row(f"torch F.soft_margin_loss[{r}]", "torch", "soft_margin", {}, g_margin,
+        lambda d, r=r: F.soft_margin_loss(d["x"], d["y"], reduction=r),
+        lambda f, d, r=r: f(d["y"], d["x"], reduction=r))
+# optax's sigmoid cross-entropy on the labels (y + 1) / 2 is the same loss
+row("optax.losses.sigmoid_binary_cross_entropy(x, (y + 1) / 2)", "jax", "soft_margin", {}, g_margin,
+    lambda d: optax.losses.sigmoid_binary_cross_entropy(d["x"], (d["y"] + 1) / 2),
+    lambda f, d: f(d["y"], d["x"], reduction="none"))
+
 # --- optax: (scores, labels), no reduction ----------------------------------------------------
 row("optax.losses.hinge_loss", "jax", "hinge", {}, g_margin,
     lambda d: optax.losses.hinge_loss(d["x"], d["y"]),

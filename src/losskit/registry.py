@@ -21,6 +21,7 @@ from .losses import (
     regression,
     segmentation,
     similarity,
+    soft_margin,
 )
 
 _RECORDS = (
@@ -30,6 +31,7 @@ _RECORDS = (
     *categorical.LOSSES,
     *categorical_variants.LOSSES,
     *margin.LOSSES,
+    *soft_margin.LOSSES,
     *divergence.LOSSES,
     *similarity.LOSSES,
     *segmentation.LOSSES,

@@ -1,5 +1,5 @@
-"""Naive float64 references for the margin family (hinge, squared hinge, perceptron,
-categorical hinge, multi-margin).
+"""Naive float64 references for the margin family (hinge, squared hinge, perceptron, soft
+margin, categorical hinge, multi-margin).
 
 The references are the textbook formulas written with Python loops over samples and
 classes, independently of the kernels. The generators keep every input a safe distance
@@ -29,6 +29,11 @@ def squared_hinge_ref(y, s, margin=1.0):
 
 def perceptron_ref(y, s):
     return np.maximum(0.0, -_signs(y) * s)
+
+
+def soft_margin_ref(y, s):
+    """log(1 + exp(-y s)), written as logaddexp(0, -y s) so large margins do not overflow."""
+    return np.logaddexp(0.0, -_signs(y) * s)
 
 
 def _binary(labels, kinks, shape=(4, 3)):
@@ -230,6 +235,10 @@ CASES = [
     Case("perceptron", _binary([-1.0, 1.0], [0.0]), perceptron_ref, name="pm1",
          extremes=_binary_extremes(0.0), invalid=_binary_invalid),
     Case("perceptron", _binary([0.0, 1.0], [0.0]), perceptron_ref, name="01"),
+    # soft margin (logistic loss on {-1, 1} labels): smooth, no kinks to avoid
+    Case("soft_margin", _binary([-1.0, 1.0], []), soft_margin_ref, name="pm1",
+         extremes=_binary_extremes(), invalid=_binary_invalid),
+    Case("soft_margin", _binary([0.0, 1.0], []), soft_margin_ref, name="01"),
     # categorical hinge, Crammer-Singer
     Case("categorical_hinge", _multiclass("cs"), categorical_hinge_ref, name="ids",
          extremes=_multiclass_extremes, invalid=_cs_invalid),

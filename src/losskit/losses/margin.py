@@ -83,7 +83,7 @@ def _check_signed_labels(xp, y_true, y_pred, signed) -> bool:
 CHECKED_MARGIN = 1e30
 
 
-def _prepare_binary(xp, y_true, y_pred, opts, validate, *, with_margin=True):
+def prepare_binary(xp, y_true, y_pred, opts, validate, *, with_margin=True):
     y_true = bool_as_float(xp, y_true, y_pred)
     y_true, y_pred = float_pair(xp, y_true, y_pred, False)  # dtype and shape; values below
     signed = _signed_labels(xp, y_true, read=bool(validate) and is_concrete(y_true))
@@ -193,7 +193,7 @@ def _class_weight(xp, weight, y_true, axis, ids):
 
 
 def _hinge_prepare(xp, y_true, y_pred, opts, validate):
-    return _prepare_binary(xp, y_true, y_pred, opts, validate)
+    return prepare_binary(xp, y_true, y_pred, opts, validate)
 
 
 # ``checked`` (set by prepare when validation read the values): labels are exactly -1 or 1,
@@ -231,7 +231,7 @@ def _zero_hess(xp, y_true, y_pred, **opts):
     return xp.zeros_like(y_pred)
 
 
-_BINARY_INPUTS = ("y_true: labels in {-1, 1} or {0, 1} (0 means -1); "
+BINARY_INPUTS = ("y_true: labels in {-1, 1} or {0, 1} (0 means -1); "
                   "y_pred: real scores (decision values, logits) of the same shape")
 
 HINGE = Loss(
@@ -249,7 +249,7 @@ HINGE = Loss(
     options={"margin": 1.0},
     structure="elementwise",
     task="binary classification",
-    inputs=_BINARY_INPUTS,
+    inputs=BINARY_INPUTS,
     summary="Hinge loss max(0, margin - y s) of a linear (SVM-style) classifier.",
     doc="""Hinge loss, elementwise.
 
@@ -320,7 +320,7 @@ SQUARED_HINGE = Loss(
     options={"margin": 1.0},
     structure="elementwise",
     task="binary classification",
-    inputs=_BINARY_INPUTS,
+    inputs=BINARY_INPUTS,
     summary="Squared hinge loss max(0, margin - y s)^2 (L2-SVM); differentiable, with a kink in its Hessian.",
     doc="""Squared hinge loss, elementwise.
 
@@ -351,7 +351,7 @@ SQUARED_HINGE = Loss(
 
 
 def _perceptron_prepare(xp, y_true, y_pred, opts, validate):
-    return _prepare_binary(xp, y_true, y_pred, opts, validate, with_margin=False)
+    return prepare_binary(xp, y_true, y_pred, opts, validate, with_margin=False)
 
 
 def _perceptron_value(xp, y_true, y_pred, *, checked=False):
@@ -376,7 +376,7 @@ PERCEPTRON = Loss(
     options={},
     structure="elementwise",
     task="binary classification",
-    inputs=_BINARY_INPUTS,
+    inputs=BINARY_INPUTS,
     summary="Perceptron loss max(0, -y s): the hinge without a margin.",
     doc="""Perceptron loss, elementwise.
 
