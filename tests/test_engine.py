@@ -18,6 +18,8 @@ from refs.spec import rng_for
 import losskit as lk
 import losskit.engine as engine
 from losskit._array.xp import namespace
+from losskit.engine.pool import for_each
+from losskit.engine.tiling import Tiling, reduced_axes
 
 IDS = [c.id for c in CASES]
 REPEATS = 8  # draws of a case's make() stacked along its first sample axis
@@ -32,7 +34,7 @@ def _reduced(case, y, p):
     """The loss's reduced axes for these inputs (some records read them from prepared options)."""
     rec = _record(case)
     xp = namespace(y, p)
-    return list(engine._reduced_axes(rec, xp, y, p, {**rec.options, **case.options}))
+    return list(reduced_axes(rec, xp, y, p, {**rec.options, **case.options}))
 
 
 def _grow(case, dtype):
@@ -147,7 +149,7 @@ def test_boxes_tile_every_layout():
     """Boxes cover each element exactly once, keep reduced axes whole and stay near ``chunk``."""
     for shape, reduced, chunk in [((1000,), (), 64), ((7, 9, 11), (), 20), ((5, 3, 40), (1,), 50),
                                   ((3, 200), (0,), 64), ((2, 3, 4, 5), (1, 3), 7), ((4, 300), (1,), 64)]:
-        t = engine._Tiling(shape, [a for a in range(len(shape)) if a not in reduced], chunk)
+        t = Tiling(shape, [a for a in range(len(shape)) if a not in reduced], chunk)
         seen = np.zeros(shape, dtype=int)
         for i in range(t.count):
             sl = t.box(i)
@@ -366,7 +368,7 @@ def test_for_each_runs_every_item_once_in_its_slot(threads, n_items):
         names.add(threading.current_thread().name)
         return i * i
 
-    assert engine._for_each(n_items, fn, threads) == [i * i for i in range(n_items)]
+    assert for_each(n_items, fn, threads) == [i * i for i in range(n_items)]
     assert sorted(seen) == list(range(n_items))
     assert len(names) == workers
 
@@ -378,7 +380,7 @@ def test_for_each_raises_the_lowest_failing_item():
         return i
 
     with pytest.raises(ValueError, match="^3$"):
-        engine._for_each(64, fn, 1)
+        for_each(64, fn, 1)
     with pytest.raises(ValueError) as e:
-        engine._for_each(64, fn, 2)  # the runs are 0-31 and 32-63: both failures happen
+        for_each(64, fn, 2)  # the runs are 0-31 and 32-63: both failures happen
     assert str(e.value) in ("3", "40")

@@ -16,6 +16,9 @@ from test_engine import _grow, _plain, _record
 
 import losskit as lk
 import losskit.engine as engine
+from losskit.engine import tiling
+from losskit.engine.boxes import ReferenceKernel
+from losskit.engine.tiling import FUSED_WIDTH
 
 pytest.importorskip("numba")
 from losskit import fused as _fused  # noqa: E402
@@ -107,7 +110,7 @@ def test_valid_edge_boxes_fall_back_and_agree():
     with np.errstate(over="ignore"):
         with engine.configure(threads=2, **BOXES):
             assert lk.mse(y, p) == np.inf
-            wide = 4096 // (BOXES["chunk"] * engine._FUSED_WIDTH)  # fused plans take wider boxes
+            wide = 4096 // (BOXES["chunk"] * FUSED_WIDTH)  # fused plans take wider boxes
             assert f"compiled {wide - 1}/{wide} boxes" in engine.last_route()
         assert _plain(lk.mse, y, p) == np.inf
 
@@ -121,13 +124,13 @@ def test_a_declined_wide_box_runs_the_reference_in_normal_pieces(monkeypatch):
     p = rng.normal(size=4096).astype(np.float32)
     p[300], y[300] = 3e38, -3e38
     pieces = []
-    prepared = engine._Job._prepared
+    prepared = ReferenceKernel._prepared
 
     def spy(job, sl, first=False):
         pieces.append(job.y_pred[sl].size)
         return prepared(job, sl, first)
 
-    monkeypatch.setattr(engine._Job, "_prepared", spy)
+    monkeypatch.setattr(ReferenceKernel, "_prepared", spy)
     f = lk.mse
     with np.errstate(over="ignore"):
         want, want_g = _plain(f, y, p), _plain(f.grad, y, p)
@@ -137,7 +140,7 @@ def test_a_declined_wide_box_runs_the_reference_in_normal_pieces(monkeypatch):
                 out = fn(y, p)
                 route = engine.last_route()
             assert "compiled 15/16 boxes" in route, route
-            assert pieces == [64] * engine._FUSED_WIDTH  # the declined box, in pieces of the normal size
+            assert pieces == [64] * FUSED_WIDTH  # the declined box, in pieces of the normal size
             value, grad = (out, None) if fn is f else out
             assert value == want == np.inf
             if grad is not None:
@@ -154,21 +157,21 @@ def test_a_declined_wide_box_of_statistics_runs_the_reference_in_normal_pieces(m
     p = rng.random(4096).astype(np.float32)
     p[700] = 1.5
     declined = []
-    pieces = engine._pieces
+    pieces = tiling.pieces
 
     def spy(sl, axis, shape, step):
         out = pieces(sl, axis, shape, step)
         declined.append([p[sl].size for sl in out])
         return out
 
-    monkeypatch.setattr(engine, "_pieces", spy)
+    monkeypatch.setattr(tiling, "pieces", spy)
     want = _plain(lk.dice.value_and_grad, y, p, validate=False)
     with engine.configure(threads=2, **BOXES):
         value, grad = lk.dice.value_and_grad(y, p, validate=False)
         route = engine.last_route()
     assert "compiled 15/16 boxes" in route, route
     # the box with p[700], in the statistics pass and the gradient pass: pieces of the normal size
-    assert declined == [[64] * engine._FUSED_WIDTH] * 2
+    assert declined == [[64] * FUSED_WIDTH] * 2
     np.testing.assert_allclose(value, want[0], rtol=1e-6)
     np.testing.assert_allclose(grad, want[1], rtol=1e-6, atol=1e-6 * np.abs(want[1]).max())
 

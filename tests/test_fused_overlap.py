@@ -1,7 +1,7 @@
 """The fused Dice kernels (losskit.fused.overlap) against the record's own kernels.
 
 The plan's ``stats`` / ``stats_grad`` are called directly, on the whole arrays (one box) and on
-three leading-axis boxes whose statistics are summed the way engine._run_stats sums them
+three leading-axis boxes whose statistics are summed the way engine.stats.run_stats sums them
 (float64, then the statistics' dtype). The value from those totals must equal the reference's
 (prepare + stats + from_stats on the whole array) to 1e-6 relative in float32 and 1e-12 in
 float64; the gradient too, elementwise with an absolute tolerance relative to its largest

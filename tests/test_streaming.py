@@ -300,7 +300,7 @@ def test_every_loss_streams_or_says_it_cannot(case):
     n = p.shape[0]
     fixed, rows = _split_options(case, n)
     chunked = lk.get(case.loss, **fixed)
-    call = fn._bind(y, p, {})
+    call = fn.bind(y, p)
     axes = {int(a) % p.ndim for a in fn.record.reduced_axes(call.y_pred.ndim, call.opts)}
     if 0 in axes and fn.record.stats is None:  # e.g. the class axis is axis 0: rows are not samples
         with pytest.raises(lk.LossInputError, match="chunks along axis 0 cannot be combined"):

@@ -25,14 +25,16 @@ from ._array.validate import LossInputError, check_flag
 from ._array.xp import as_array, device_of, namespace
 from .spec import COMMON_OPTIONS, Loss
 
-__all__ = ["LossFunction"]
+__all__ = ["LossFunction", "BoundCall"]
+
+Array = Any  # an array of any supported namespace (or array-like input)
 
 
 class LossFunction:
     """A loss as users call it: ``loss(y_true, y_pred, *, reduction="mean", sample_weight=None,
     validate=True, **options)``, with ``.grad`` and ``.grad_hess`` taking the same arguments."""
 
-    def __init__(self, record: Loss, bound: Mapping[str, Any] | None = None):
+    def __init__(self, record: Loss, bound: Mapping[str, Any] | None = None) -> None:
         self.record = record
         self.bound = dict(bound or {})
         self.__name__ = record.name
@@ -41,7 +43,7 @@ class LossFunction:
         self.__module__ = "losskit"
 
     # -- configuration ---------------------------------------------------------------
-    def configured(self, **options) -> LossFunction:
+    def configured(self, **options: Any) -> LossFunction:
         """A copy with ``options`` bound as new defaults (what :func:`losskit.get` returns)."""
         self._split(options)  # reject unknown names now, not at the first call
         return LossFunction(self.record, {**self.bound, **options})
@@ -50,29 +52,29 @@ class LossFunction:
     def name(self) -> str:
         return self.record.name
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.bound.items())
         return f"<losskit loss {self.record.name}({opts})>"
 
     # -- evaluation ------------------------------------------------------------------
-    def __call__(self, y_true, y_pred, **kwargs):
+    def __call__(self, y_true: Array, y_pred: Array, **kwargs: Any) -> Array:
         return self._run(y_true, y_pred, kwargs, order=0)
 
-    def grad(self, y_true, y_pred, **kwargs):
+    def grad(self, y_true: Array, y_pred: Array, **kwargs: Any) -> Array:
         """d value / d y_pred, shaped like ``y_pred`` (of the sum when ``reduction="none"``)."""
         return self._run(y_true, y_pred, kwargs, order=1)
 
-    def grad_hess(self, y_true, y_pred, **kwargs):
+    def grad_hess(self, y_true: Array, y_pred: Array, **kwargs: Any) -> tuple[Array, Array]:
         """``(gradient, Hessian diagonal)`` of the value with respect to ``y_pred``."""
         return self._run(y_true, y_pred, kwargs, order=2)
 
-    def value_and_grad(self, y_true, y_pred, **kwargs):
+    def value_and_grad(self, y_true: Array, y_pred: Array, **kwargs: Any) -> tuple[Array, Array]:
         """``(value, gradient)`` from one pass over the inputs (one validation, one prepare):
         what ``jax.value_and_grad`` or a torch forward + backward give, equal to calling the
         loss and ``.grad`` separately."""
         return self._run(y_true, y_pred, kwargs, order=1, with_value=True)
 
-    def _split(self, kwargs):
+    def _split(self, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         known = self.record.options
         common, opts = {}, {}
         for k, v in kwargs.items():
@@ -85,13 +87,20 @@ class LossFunction:
                 raise LossInputError(f"{self.record.name} got an unknown option {k!r}; options are: {allowed}")
         return common, opts
 
-    def per_sample(self, y_true, y_pred, **kwargs):
+    def per_sample(self, y_true: Array, y_pred: Array, **kwargs: Any) -> tuple[Array, Array | None]:
         """``(values, weight)``: the per-sample losses and the combined sample/class weights
-        (None when unweighted) before any reduction. Streaming accumulators build on this."""
-        call = self._bind(y_true, y_pred, kwargs)
+        (None when unweighted) before any reduction."""
+        call = self.bind(y_true, y_pred, **kwargs)
         return call.values, call.weight
 
-    def _arguments(self, y_true, y_pred, kwargs):
+    def bind(self, y_true: Array, y_pred: Array, **kwargs: Any) -> BoundCall:
+        """The call ``loss(y_true, y_pred, **kwargs)`` up to its reduction: options checked,
+        inputs prepared, per-sample values and combined sample/class weights computed, on the
+        plain array-API path (never the chunked engine). Streaming accumulators build on this."""
+        return self._bound(self._arguments(y_true, y_pred, kwargs))
+
+    def _arguments(self, y_true: Array, y_pred: Array,
+                   kwargs: Mapping[str, Any]) -> tuple[Any, Array, Array, dict[str, Any], Any, str, bool]:
         """``(xp, y_true, y_pred, opts, sample_weight, reduction, validate)``: options split
         and checked, inputs as arrays of their namespace (not yet prepared)."""
         rec = self.record
@@ -104,9 +113,10 @@ class LossFunction:
         y_true = None if y_true is None else as_array(xp, y_true, like=y_pred)
         return xp, y_true, y_pred, {**rec.options, **opts}, sample_weight, reduction, validate
 
-    def _bind(self, y_true, y_pred, kwargs, args=None):
+    def _bound(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> BoundCall:
+        """:meth:`bind` from :meth:`_arguments`' tuple."""
         rec = self.record
-        xp, y_true, y_pred, opts, sample_weight, reduction, validate = args or self._arguments(y_true, y_pred, kwargs)
+        xp, y_true, y_pred, opts, sample_weight, reduction, validate = args
         y_true, y_pred, opts = rec.prepare(xp, y_true, y_pred, opts, validate)
 
         values = rec.value(xp, y_true, y_pred, **opts)
@@ -114,19 +124,18 @@ class LossFunction:
             xp, sample_weight, values.shape, dtype=values.dtype, like=y_pred, validate=validate
         )
         if rec.implicit_weight is not None:
-            implicit = rec.implicit_weight(xp, y_true, y_pred, **opts)
-            if implicit is not None:
-                weight = implicit if weight is None else weight * implicit
-        return _Call(xp, y_true, y_pred, opts, values, weight, reduction)
+            weight = _red.combine_weights(weight, rec.implicit_weight(xp, y_true, y_pred, **opts))
+        return BoundCall(xp, y_true, y_pred, opts, values, weight, reduction)
 
-    def _run(self, y_true, y_pred, kwargs, order, with_value=False):
+    def _run(self, y_true: Array, y_pred: Array, kwargs: Mapping[str, Any], order: int,
+             with_value: bool = False) -> Any:
         rec = self.record
         args = self._arguments(y_true, y_pred, kwargs)
         if _engine.accepts(args[0], args[2], rec):  # large NumPy input (or a fused kernel): chunked, threaded
             out = _engine.run(rec, *args, order, with_value)
             if out is not None:
                 return out
-        c = self._bind(y_true, y_pred, kwargs, args)
+        c = self._bound(args)
         xp = c.xp
         if order == 0:
             return _red.reduce(xp, c.values, c.weight, c.reduction)
@@ -134,7 +143,7 @@ class LossFunction:
             return _red.reduce(xp, c.values, c.weight, c.reduction), self._derivatives(c, order)
         return self._derivatives(c, order)
 
-    def _derivatives(self, c, order):
+    def _derivatives(self, c: BoundCall, order: int) -> Any:
         """Gradient (order 1) or (gradient, Hessian) of a bound call, reduction applied."""
         rec, xp = self.record, c.xp
         dscale = _red.derivative_scale(xp, c.values, c.weight, c.reduction)
@@ -150,8 +159,10 @@ class LossFunction:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Call:
-    """One bound evaluation: prepared inputs and options, per-sample values and weights."""
+class BoundCall:
+    """One bound evaluation (:meth:`LossFunction.bind`): the array namespace, the prepared
+    inputs and options, the per-sample values, their combined sample/class weights (None when
+    unweighted, else broadcastable to the values) and the reduction still to apply."""
 
     xp: Any
     y_true: Any

@@ -10,25 +10,61 @@ that turns them into the number a user asked for lives here:
 - ``"none"``: ``w * l`` per sample (derivatives are then those of the sum).
 - ``"sum_over_batch_size"``: ``sum(w * l) / n_samples`` (Keras's default reduction, which
   divides by the number of samples, not by the weights).
+
+The chunked engine (:mod:`losskit.engine`) and the streaming accumulators
+(:mod:`losskit.streaming`) see a batch in pieces: they keep float64 :class:`Totals` of each
+piece (``sum(w * l)``, ``sum(w)``, the sample count), add them up, and let the totals give
+the reduced value (:meth:`Totals.finish`) and the per-sample derivative scale
+(:meth:`Totals.derivative_scale`) by the same rules.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from ._array.validate import LossInputError, check_choice, check_finite, check_range
-from ._array.xp import as_array, is_numpy
+from ._array.xp import as_array, device_of, is_numpy
 
 REDUCTIONS = ("mean", "sum", "none", "sum_over_batch_size")
 
-__all__ = ["REDUCTIONS", "check_reduction", "prepare_weight", "reduce", "derivative_scale", "expand_axes"]
+__all__ = [
+    "REDUCTIONS", "Totals", "check_reduction", "prepare_weight", "weight_shape", "needs_total_weight",
+    "combine_weights", "reduce", "weighted_into", "derivative_scale", "expand_axes",
+]
+
+Array = Any  # an array of any supported namespace
 
 
-def check_reduction(reduction):
+def check_reduction(reduction: Any) -> str:
+    """``reduction`` when it is one of :data:`REDUCTIONS`; else LossInputError."""
     return check_choice(reduction, REDUCTIONS, name="reduction")
 
 
-def prepare_weight(xp, sample_weight, loss_shape, *, dtype, like, validate=True):
+# ---------------------------------------------------------------------------------------
+# weights
+# ---------------------------------------------------------------------------------------
+def weight_shape(wshape: Sequence[int], shape: Sequence[int]) -> tuple[int, ...] | None:
+    """The shape a sample weight of shape ``wshape`` takes to broadcast against per-sample
+    values of ``shape`` with the same ndim, or None when it does not fit: a scalar stays one; a
+    1-D weight with one entry per leading index (per row) gets trailing axes of size 1; a weight
+    of the values' ndim whose every axis equals theirs or is 1 keeps its shape."""
+    wshape, shape = tuple(wshape), tuple(shape)
+    if len(wshape) == 0:
+        return wshape
+    if len(wshape) == 1 and len(shape) >= 1 and wshape[0] == shape[0]:
+        return (shape[0],) + (1,) * (len(shape) - 1)
+    if len(wshape) == len(shape) and all(a in (1, b) for a, b in zip(wshape, shape)):
+        return wshape
+    return None
+
+
+def prepare_weight(xp: Any, sample_weight: Any, loss_shape: Sequence[int], *, dtype: Any, like: Array,
+                   validate: bool = True) -> Array | None:
     """``sample_weight`` as an array that broadcasts to ``loss_shape`` with the same ndim.
 
     Accepted: a scalar; an array of the loss's ndim whose every axis equals the loss's or
@@ -37,7 +73,7 @@ def prepare_weight(xp, sample_weight, loss_shape, *, dtype, like, validate=True)
     if sample_weight is None:
         return None
     if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
-        w = xp.asarray(float(sample_weight), dtype=dtype, device=_device(like))
+        w = xp.asarray(float(sample_weight), dtype=dtype, device=device_of(like))
     else:
         w = as_array(xp, sample_weight, like=like)
         if not (xp.isdtype(w.dtype, "real floating") or xp.isdtype(w.dtype, "integral")) or w.dtype == xp.bool:
@@ -45,86 +81,200 @@ def prepare_weight(xp, sample_weight, loss_shape, *, dtype, like, validate=True)
         w = xp.astype(w, dtype)
     shape = tuple(loss_shape)
     wshape = tuple(w.shape)
-    if len(wshape) == 0:
-        pass
-    elif len(wshape) == 1 and len(shape) >= 1 and wshape[0] == shape[0]:
-        w = xp.reshape(w, (shape[0],) + (1,) * (len(shape) - 1))
-    elif len(wshape) == len(shape) and all(a in (1, b) for a, b in zip(wshape, shape)):
-        pass
-    else:
+    target = weight_shape(wshape, shape)
+    if target is None:
         raise LossInputError(
             f"sample_weight must be a scalar, have one weight per row ({shape[0] if shape else 0},), "
             f"or have the loss's shape {shape} (axes of size 1 allowed); got shape {wshape}"
         )
+    if target != wshape:
+        w = xp.reshape(w, target)
     if validate:
         check_finite(w, xp=xp, name="sample_weight")
         check_range(w, 0.0, None, xp=xp, name="sample_weight", what="non-negative weights")
     return w
 
 
-def _device(like):
-    from ._array.xp import device_of
-
-    return device_of(like)
-
-
-def _sum(xp, x):
-    """Total of ``x``; float64 accumulation on the NumPy path."""
-    if is_numpy(xp) and x.dtype != xp.float64:
-        return xp.astype(xp.sum(x, dtype=xp.float64), x.dtype)
-    return xp.sum(x)
+def needs_total_weight(reduction: str) -> bool:
+    """Whether ``reduction`` divides by the total weight (only ``"mean"`` does): weighted
+    derivatives then need it before any box, and totals must keep it."""
+    return reduction == "mean"
 
 
-def _total_weight(xp, weight, shape, dtype):
-    if weight is None:
-        n = 1
-        for s in shape:
-            n *= s
-        return n
-    return _sum(xp, xp.broadcast_to(weight, shape) if tuple(weight.shape) != tuple(shape) else weight)
+def combine_weights(weight: Array | None, implicit: Array | None) -> Array | None:
+    """The sample weights times a loss's implicit per-sample weights (class weights,
+    ``ignore_index``); either may be None (unweighted)."""
+    if implicit is None:
+        return weight
+    return implicit if weight is None else weight * implicit
 
 
-def _count(shape):
+# ---------------------------------------------------------------------------------------
+# the rules, written once: a reduced value from totals, a per-sample derivative scale
+# ---------------------------------------------------------------------------------------
+def _count(shape: Iterable[int]) -> int:
     n = 1
     for s in shape:
         n *= s
     return n
 
 
-def reduce(xp, values, weight, reduction):
+def _finish(xp: Any, reduction: str, total: Any, denom: Any, n: int | tuple[int, ...]) -> Any:
+    """The reduced value from the weighted total (the values' dtype), the total weight of a
+    weighted mean (None: unweighted, or another reduction) and the sample count ``n`` (or the
+    values' shape: counted only where needed). A zero total weight gives 0, not NaN."""
+    if reduction == "sum":
+        return total
+    if reduction == "sum_over_batch_size" or denom is None:
+        n = n if isinstance(n, int) else _count(n)
+        return total / n if n else total * 0
+    safe = xp.where(denom == 0, xp.ones_like(denom), denom)
+    return xp.where(denom == 0, xp.zeros_like(total), total / safe)
+
+
+def _unit_scale(reduction: str, n: int | tuple[int, ...]) -> float:
+    """d(reduced value) / d(value) of an unweighted sample among ``n`` (or the values' shape):
+    1 for ``"none"`` and ``"sum"``, ``1/n`` for the means (0 when there are no samples)."""
+    if reduction in ("none", "sum"):
+        return 1.0
+    n = n if isinstance(n, int) else _count(n)
+    return 1.0 / n if n else 0.0
+
+
+def _weighted_scale(weight: Array, unit: float, reduction: str) -> Array:
+    """The scale of weighted samples, for every reduction but a weighted mean."""
+    return weight if reduction in ("none", "sum") else weight * unit
+
+
+def _sum(xp: Any, x: Array) -> Array:
+    """Total of ``x``; float64 accumulation on the NumPy path."""
+    if is_numpy(xp) and x.dtype != xp.float64:
+        return xp.astype(xp.sum(x, dtype=xp.float64), x.dtype)
+    return xp.sum(x)
+
+
+def _weight_total(xp: Any, weight: Array, shape: tuple[int, ...]) -> Array:
+    return _sum(xp, xp.broadcast_to(weight, shape) if tuple(weight.shape) != tuple(shape) else weight)
+
+
+def _sum64(x: np.ndarray) -> float:
+    """Total of a NumPy array accumulated in float64, as a Python float."""
+    return float(np.add.reduce(x, axis=None, dtype=np.float64))
+
+
+def _as(total: float, dtype: Any) -> Any:
+    """A float64 total as a NumPy scalar of the values' dtype, the way :func:`_sum` returns it
+    on the NumPy path (whose ``xp.astype`` is this ``astype``, behind ~2 us of dispatch)."""
+    t = np.float64(total)
+    return t if dtype == np.float64 else t.astype(dtype)
+
+
+def reduce(xp: Any, values: Array, weight: Array | None, reduction: str) -> Array:
     """Apply ``weight`` (None or broadcastable to ``values``) and ``reduction`` to per-sample values."""
     weighted = values if weight is None else values * weight
     if reduction == "none":
         return weighted
     total = _sum(xp, weighted)
-    if reduction == "sum":
-        return total
-    if reduction == "sum_over_batch_size":
-        n = _count(values.shape)
-        return total / n if n else total * 0
-    denom = _total_weight(xp, weight, values.shape, values.dtype)
+    denom = None
+    if weight is not None and needs_total_weight(reduction):
+        denom = _weight_total(xp, weight, tuple(values.shape))
+    return _finish(xp, reduction, total, denom, tuple(values.shape))
+
+
+def weighted_into(values: np.ndarray, weight: np.ndarray | None, out: np.ndarray) -> None:
+    """What :func:`reduce` returns for ``"none"`` (the weighted values), written into ``out``
+    (NumPy arrays; a piece of the whole output)."""
     if weight is None:
-        return total / denom if denom else total * 0
-    safe = xp.where(denom == 0, xp.ones_like(denom), denom)
-    return xp.where(denom == 0, xp.zeros_like(total), total / safe)
+        np.copyto(out, values)
+    else:
+        np.multiply(values, weight, out=out)
 
 
-def derivative_scale(xp, values, weight, reduction):
+def derivative_scale(xp: Any, values: Array, weight: Array | None, reduction: str) -> Any:
     """d(reduced value) / d(per-sample value): broadcastable to ``values``."""
-    if reduction in ("none", "sum"):
-        return 1.0 if weight is None else weight
-    if reduction == "sum_over_batch_size":
-        n = _count(values.shape)
-        scale = 1.0 / n if n else 0.0
-        return scale if weight is None else weight * scale
-    denom = _total_weight(xp, weight, values.shape, values.dtype)
+    unit = _unit_scale(reduction, tuple(values.shape))
     if weight is None:
-        return 1.0 / denom if denom else 0.0
+        return unit
+    if not needs_total_weight(reduction):
+        return _weighted_scale(weight, unit, reduction)
+    denom = _weight_total(xp, weight, tuple(values.shape))
     safe = xp.where(denom == 0, xp.ones_like(denom), denom)
     return xp.where(denom == 0, xp.zeros_like(weight), weight / safe)
 
 
-def expand_axes(xp, x, axes, ndim):
+class Totals(NamedTuple):
+    """Float64 totals of per-sample values seen in pieces (boxes of the chunked engine, chunks
+    of a stream): ``sum_wl`` the total of the weighted values, ``sum_w`` the total weight (None
+    when unweighted, or when only a weighted mean would need it and the reduction is another),
+    ``n`` the number of samples. Totals of pieces add up with :meth:`combine`.
+
+    >>> import numpy as np
+    >>> t = Totals.combine([Totals.of(np.array([1.0, 2.0])), Totals.of(np.array([6.0]))])
+    >>> t, float(t.finish("mean", np.float64, np))
+    (Totals(sum_wl=9.0, sum_w=None, n=3), 3.0)
+    """
+
+    sum_wl: float = 0.0
+    sum_w: float | None = None
+    n: int = 0
+
+    @classmethod
+    def of(cls, values: np.ndarray, weight: np.ndarray | None = None, *, weight_sum: bool = True) -> Totals:
+        """The totals of a NumPy batch of per-sample ``values`` (with ``weight``, None or
+        broadcastable to them): sums accumulated in float64. ``weight_sum=False`` leaves the
+        total weight out (None): only a weighted mean needs it."""
+        if weight is None:
+            return cls(_sum64(values), None, values.size)
+        wsum = _sum64(np.broadcast_to(weight, values.shape)) if weight_sum else None
+        return cls(_sum64(values * weight), wsum, values.size)
+
+    @classmethod
+    def of_weight(cls, weight: np.ndarray, shape: tuple[int, ...]) -> Totals:
+        """The total weight (and count) of a NumPy batch of ``shape`` whose values are not
+        summed (``sum_wl`` 0): what a weighted mean's derivatives need before any value."""
+        return cls(0.0, _sum64(np.broadcast_to(weight, shape)), _count(shape))
+
+    @classmethod
+    def combine(cls, parts: Sequence[Sequence[Any]]) -> Totals:
+        """The totals of pieces added up, each sum exactly rounded (:func:`math.fsum`), so the
+        result does not depend on their order. Unweighted when the first piece is. A piece is a
+        Totals or any sequence that starts with a Totals' fields (the engine's box parts)."""
+        sum_w = None if parts[0][1] is None else math.fsum([p[1] for p in parts])
+        return cls(math.fsum([p[0] for p in parts]), sum_w, sum([p[2] for p in parts]))
+
+    @property
+    def total_weight(self) -> float:
+        """``sum_w``, or the count when unweighted (every weight 1)."""
+        return float(self.n) if self.sum_w is None else self.sum_w
+
+    def finish(self, reduction: str, dtype: Any = np.float64, xp: Any = np) -> Any:
+        """The reduced value (``reduction`` other than ``"none"``) as :func:`reduce` gives it,
+        the totals cast to ``dtype`` (the values' dtype) first."""
+        if reduction == "none":
+            raise ValueError("totals have no per-sample values to return for reduction 'none'")
+        total = _as(self.sum_wl, dtype)
+        denom = None if self.sum_w is None or not needs_total_weight(reduction) else _as(self.sum_w, dtype)
+        return _finish(xp, reduction, total, denom, self.n)
+
+    def derivative_scale(self, reduction: str, dtype: Any = np.float64) -> Callable[[Any], Any]:
+        """What :func:`derivative_scale` gives, for the samples of one piece: a function of the
+        piece's weights (a NumPy array broadcastable to its values, or None when unweighted)
+        returning d(reduced value) / d(per-sample value) of the whole batch. A weighted mean
+        divides by ``sum_w`` cast to ``dtype``; ``sum_wl`` is not read."""
+        unit = _unit_scale(reduction, self.n)
+        if not needs_total_weight(reduction):
+            return lambda w: unit if w is None else _weighted_scale(w, unit, reduction)
+        denom = None if self.sum_w is None else _as(self.sum_w, dtype)
+
+        def scale(w):
+            if w is None:
+                return unit
+            return w / denom if denom != 0 else np.zeros_like(w)
+
+        return scale
+
+
+def expand_axes(xp: Any, x: Any, axes: Iterable[int], ndim: int) -> Any:
     """Re-insert the reduced ``axes`` (non-negative, of a ``ndim``-d y_pred) into ``x`` so it
     broadcasts against y_pred. Python scalars pass through."""
     if isinstance(x, numbers.Real):

@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from . import reductions as _red
 from ._array.validate import LossInputError
-from ._array.xp import is_lazy
-from .api import LossFunction
+from ._array.xp import is_lazy, namespace
+from .api import BoundCall, LossFunction
 from .spec import COMMON_OPTIONS
 
 __all__ = ["Accumulator"]
@@ -167,9 +168,9 @@ class Accumulator:
         self._sum_w = _Sum()
         self._count = 0
         self._rows = 0
-        self._stats = None  # list of _Sum in "stats" mode
-        self._stats_weight = None  # implicit per-score weights in "stats" mode
-        self._shapes = None  # trailing shapes of (y_true, y_pred) in "stats" mode
+        self._stats: list[_Sum] | None = None  # list of _Sum in "stats" mode
+        self._stats_weight: np.ndarray | None = None  # implicit per-score weights in "stats" mode
+        self._shapes: list[list[int]] | None = None  # trailing shapes of (y_true, y_pred) in "stats" mode
 
     # -- introspection -----------------------------------------------------------------
     @property
@@ -237,7 +238,7 @@ class Accumulator:
         kwargs = dict(chunk_options)
         if sample_weight is not None:
             kwargs["sample_weight"] = sample_weight
-        call = self._fn._bind(y_true, y_pred, kwargs)
+        call = self._fn.bind(y_true, y_pred, **kwargs)
         ndim = call.y_pred.ndim
         axes = tuple(int(a) % ndim for a in rec.reduced_axes(ndim, call.opts)) if ndim else ()
         if 0 in axes:
@@ -246,14 +247,11 @@ class Accumulator:
             mode = "stats"
         else:
             vals = _host64(call.values)
-            if call.weight is None:
-                self._sum_wl.add(vals.sum(dtype=np.float64))
-                self._sum_w.add(float(vals.size))
-            else:
-                w = np.broadcast_to(_host64(call.weight), vals.shape)
-                self._sum_wl.add((vals * w).sum(dtype=np.float64))
-                self._sum_w.add(w.sum(dtype=np.float64))
-            self._count += int(vals.size)
+            w = None if call.weight is None else np.broadcast_to(_host64(call.weight), vals.shape)
+            totals = _red.Totals.of(vals, w)
+            self._sum_wl.add(totals.sum_wl)
+            self._sum_w.add(totals.total_weight)
+            self._count += totals.n
             mode = "samples"
         self._mode = mode
         self._ndim = ndim
@@ -286,9 +284,10 @@ class Accumulator:
                 "(pass an axis that keeps axis 0 to weight samples)"
             )
 
-    def _update_stats(self, call):
+    def _update_stats(self, call: BoundCall) -> None:
         rec = self._fn.record
-        stats = tuple(_host64(s) for s in rec.stats(call.xp, call.y_true, call.y_pred, **call.opts))
+        # (rec.stats is set: _check_global said so)
+        stats = tuple(_host64(s) for s in rec.stats(call.xp, call.y_true, call.y_pred, **call.opts))  # type: ignore[misc]
         shapes = [list(call.y_true.shape[1:]), list(call.y_pred.shape[1:])]
         # implicit per-score weights (class_weight, include_background): the same for every chunk
         weight = None if call.weight is None else np.broadcast_to(_host64(call.weight), call.values.shape)
@@ -300,7 +299,7 @@ class Accumulator:
             if len(stats) != len(self._stats) or shapes != self._shapes:
                 raise LossInputError(
                     f"every chunk must have the same shape after axis 0; got y_true {tuple(shapes[0])}, y_pred "
-                    f"{tuple(shapes[1])} after y_true {tuple(self._shapes[0])}, y_pred {tuple(self._shapes[1])}"
+                    f"{tuple(shapes[1])} after y_true {tuple(self._shapes[0])}, y_pred {tuple(self._shapes[1])}"  # type: ignore[index]
                 )
             if not _same_weight(weight, self._stats_weight):
                 raise LossInputError(
@@ -352,23 +351,20 @@ class Accumulator:
             return 0.0
         if self._mode == "stats":
             return self._stats_value(reduction)
-        total = float(self._sum_wl.value)
-        if reduction == "sum":
-            return total
-        denom = float(self._count) if reduction == "sum_over_batch_size" else float(self._sum_w.value)
-        return total / denom if denom else 0.0
+        return float(self._totals().finish(reduction))
+
+    def _totals(self) -> _red.Totals:
+        """Everything seen in "samples" mode as totals (the total weight counts 1 per unweighted value)."""
+        return _red.Totals(float(self._sum_wl.value), float(self._sum_w.value), self._count)
 
     def _stats_value(self, reduction) -> float:
         """The scores from the summed statistics, reduced as the one-shot call reduces them
         (one global score, or one per class when only the batch and spatial axes are summed)."""
-        from . import reductions as _red
-        from ._array.xp import namespace
-
         rec = self._fn.record
         xp = namespace(np.empty(0))
         opts = self._numpy_opts(xp)
-        totals = tuple(s.value for s in self._stats)
-        values = np.asarray(_host64(rec.from_stats(xp, totals, **opts)))
+        totals = tuple(s.value for s in self._stats)  # type: ignore[union-attr]
+        values = np.asarray(_host64(rec.from_stats(xp, totals, **opts)))  # type: ignore[misc]
         weight = self._stats_weight
         if weight is not None:
             weight = np.broadcast_to(weight, values.shape)
@@ -379,8 +375,8 @@ class Accumulator:
         recorded trailing shapes (so a state restored from JSON needs no data)."""
         rec = self._fn.record
         opts = {**rec.options, **{k: v for k, v in self._fn.bound.items() if k not in COMMON_OPTIONS}}
-        yt = np.zeros([1, *self._shapes[0]])
-        yp = np.zeros([1, *self._shapes[1]])
+        yt = np.zeros([1, *self._shapes[0]])  # type: ignore[index]
+        yp = np.zeros([1, *self._shapes[1]])  # type: ignore[index]
         _, _, prepared = rec.prepare(xp, yt, yp, opts, False)
         return prepared
 

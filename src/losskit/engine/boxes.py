@@ -1,0 +1,247 @@
+"""The box route (elementwise and distribution losses, and overlap losses cut along their
+leading axis): every box holds whole samples; its value total, gradient and Hessian come from
+a box kernel, and the box totals are reduced by :class:`losskit.reductions.Totals`.
+
+A box kernel's ``run(i) -> Part | None`` evaluates box ``i`` of the job's tiling,
+where a ``Part`` is ``(sum_wl, sum_w, n, dtype)``: the box's float64 totals (the fields of a
+:class:`~losskit.reductions.Totals`, which :meth:`~losskit.reductions.Totals.combine` adds up)
+and the dtype of its values. (A plain tuple: a compiled box costs only a few microseconds of
+Python, so it gets no object of its own.)
+
+- :class:`FusedKernel`, a compiled plan of :mod:`losskit.fused`: evaluates the box in one
+  loop, writes its gradient straight into the output, and returns its part; ``None``
+  declines the box (an element outside the plan's domain).
+- :class:`ReferenceKernel`, the record's own kernels: ``prepare`` (with validation), the
+  value kernel and the gradient/Hessian kernels on views of the box (a wide fused box in
+  normal-sized pieces); it returns the box's part, or ``None`` when there is none to report
+  (reduction ``"none"``, or derivatives alone). It never declines: an error raises.
+
+:class:`Job` runs every box through the fused kernel when there is one, and through the
+reference kernel where that declines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import fused as _fused
+from .. import reductions as _red
+from . import tiling as _tiling
+from .config import compiled_note, set_route
+from .pool import for_each
+from .tiling import Decline, Tiling, axes, drop, free_axes, true_slicer, values_shape, weight_slicer, widened
+
+__all__ = ["run_boxes", "Job", "FusedKernel", "ReferenceKernel"]
+
+Part = tuple[float, "float | None", int, Any]  # a box's Totals fields, then the dtype of its values
+
+
+def run_boxes(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, with_value, reduced, cfg):
+    """The call through boxes of whole samples (a fused plan's where it has one): the reduced
+    value, the derivatives, or both, as ``LossFunction`` computes them. Raises :class:`Decline`
+    when the layout does not fit boxes."""
+    plan = None
+    if cfg["compiled"] and order < 2 and sample_weight is None and reduction != "none":
+        plan = _fused.plan(rec, y_true, y_pred, opts)
+    if plan is None and y_pred.size < max(cfg["threshold"], 1):
+        raise Decline("below the threshold, and no fused kernel for this call")
+    free = free_axes(rec, y_pred.ndim, reduced, opts)
+    tiling = Tiling(y_pred.shape, free, cfg["chunk"])
+    if tiling.count < (1 if plan is not None else 2):
+        raise Decline("fewer than two boxes along the axes that may be cut")
+    tiling, ref_step = widened(tiling, free, cfg["chunk"], plan)
+    job = Job(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling, with_value)
+    out, handled = job.execute(cfg["threads"], plan, ref_step)
+    set_route(f"chunked: {tiling.count} boxes of <= {tiling.step} along axis {tiling.axis}, "
+              f"{min(cfg['threads'], tiling.count)} thread(s){compiled_note(plan, handled, tiling.count)}")
+    return out
+
+
+class Job:
+    """One chunked evaluation over the boxes of a tiling: the inputs cut per box, the outputs
+    the boxes write into, and the reduction of their totals. Its box kernels refer to it, not
+    it to them (no reference cycle keeps a call's outputs alive after it returns)."""
+
+    def __init__(self, rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced,
+                 tiling, with_value=False):
+        self.rec, self.xp, self.y_pred, self.opts = rec, xp, y_pred, opts
+        self.reduction, self.validate, self.order = reduction, validate, order
+        self.reduced, self.tiling = reduced, tiling
+        self.vshape = values_shape(y_pred.shape, reduced)
+        self.cut_true = true_slicer(y_true, y_pred.shape, reduced, tiling)
+        self.cut_weight = weight_slicer(sample_weight, self.vshape)
+        self.has_sw = sample_weight is not None
+        # the reduction divides by the total weight: box totals keep it, weighted derivatives need it first
+        self.weight_sum = _red.needs_total_weight(reduction)
+        self.out: list[Any] | None = None  # derivative outputs
+        self.vout: np.ndarray | None = None  # per-sample values (reduction "none")
+        self.with_value = bool(with_value and order)  # derivative boxes also return their value part
+        self.scale: Any = None  # derivatives: d(reduced)/d(per-sample value) of a box's weights
+
+    def output(self, k: int, dtype: Any, shape: tuple[int, ...]) -> None:
+        """Allocate output ``k`` on the first box (run before the others, in the caller), or
+        check the dtype of one allocated before the boxes."""
+        if self.out is None:
+            self.out = [None, None]
+        if self.out[k] is None:
+            self.out[k] = np.empty(shape, dtype=dtype)
+        elif self.out[k].dtype != dtype:
+            raise Decline("a box's gradient dtype differs from the output's")
+
+    def execute(self, threads: int, plan: _fused.Plan | None = None, ref_step: int | None = None) -> tuple[Any, list]:
+        """``(result, boxes the fused plan took)``: every box through the plan's kernel, when
+        there is a plan, and through the reference kernel (in pieces of ``ref_step`` indices)
+        where that declines."""
+        count = self.tiling.count
+        reference = ReferenceKernel(self, ref_step)
+        if self.order:
+            totals, dtype = _red.Totals(n=math.prod(self.vshape)), self.y_pred.dtype
+            # (a fused plan implies no weights: its planner accepts only options without implicit ones)
+            if (self.weight_sum and plan is None
+                    and (self.has_sw or self.rec.implicit_weight is not None)):
+                weights = for_each(count, reference.weight_total, threads)
+                if weights[0] is not None:  # weighted: the total weight, in the values' dtype
+                    totals, dtype = _red.Totals.combine(weights), weights[0][3]
+            self.scale = totals.derivative_scale(self.reduction, dtype)
+        handled: list[int] = []
+        if plan is None:
+            parts = for_each(count, reference.run, threads, first_alone=True)
+        else:  # fused kernels write gradients in y_pred's dtype: allocated now, no box need run first
+            if self.order:
+                self.output(0, self.y_pred.dtype, self.y_pred.shape)
+            fused = FusedKernel(self, plan)
+            parts = for_each(count, _fused_first(fused.run, reference.run), threads)
+            handled = fused.handled
+        value = None
+        if self.order == 0 or self.with_value:
+            if self.reduction == "none":
+                value = self.vout
+            else:
+                value = _red.Totals.combine(parts).finish(self.reduction, parts[0][3], self.xp)
+        if self.order == 0:
+            return value, handled
+        derivs = self.out[0] if self.order == 1 else (self.out[0], self.out[1])  # type: ignore[index]
+        return ((value, derivs) if self.with_value else derivs), handled
+
+
+def _fused_first(fused: Callable[[int], Part | None], reference: Callable[[int], Part | None]):
+    """What runs box ``i`` through ``fused``, or through ``reference`` where that declines."""
+    def box(i: int) -> Part | None:
+        part = fused(i)
+        return part if part is not None else reference(i)
+
+    return box
+
+
+class FusedKernel:
+    """A fused plan's box kernel: the box's part (its gradient, scaled, written into the
+    output), or None when the plan declines the box."""
+
+    def __init__(self, job: Job, plan: _fused.Plan) -> None:
+        self.job, self.plan = job, plan
+        self.handled: list[int] = []  # the boxes it took
+        self.slices, self.cut_true, self.y_pred, self.order = job.tiling.box, job.cut_true, job.y_pred, job.order
+        self.dtype = job.y_pred.dtype
+        # elements of y_pred per value
+        self.per_sample = math.prod([job.y_pred.shape[a] for a in job.reduced]) if job.reduced else 1
+        self.unit = job.scale(None) if job.order else None  # (the plans take no weights)
+
+    def run(self, i: int) -> Part | None:
+        sl = self.slices(i)
+        yt, yp = self.cut_true(sl), self.y_pred[sl]
+        if self.order == 0:
+            total = self.plan.value(yt, yp)  # type: ignore[misc]
+        else:
+            job = self.job
+            job.output(0, yp.dtype, self.y_pred.shape)
+            total = self.plan.value_grad(yt, yp, job.out[0][sl], self.unit)  # type: ignore[index, misc]
+        if total is None:
+            return None
+        self.handled.append(i)
+        return total, None, yp.size // self.per_sample, self.dtype
+
+
+class ReferenceKernel:
+    """The record's own kernels on box ``i``: its part, or None when there is none to report."""
+
+    def __init__(self, job: Job, step: int | None) -> None:
+        self.job, self.y_pred = job, job.y_pred
+        self.step = step  # wide fused boxes: a declined one is run in pieces of this many indices
+
+    def run(self, i: int) -> Part | None:
+        parts = self.value_parts(i) if self.job.order == 0 else self.derivative_parts(i)
+        if len(parts) == 1 or parts[0] is None:
+            return parts[0]
+        return (*_red.Totals.combine(parts), parts[0][3])  # type: ignore[arg-type]
+
+    def value_parts(self, i: int) -> list[Part | None]:
+        return [self._value_part(*self._prepared(sl, i == 0 and k == 0)[1:]) for k, sl in enumerate(self._pieces(i))]
+
+    def derivative_parts(self, i: int) -> list[Part | None]:
+        return [self._deriv_part(sl, i == 0 and k == 0) for k, sl in enumerate(self._pieces(i))]
+
+    def weight_total(self, i: int) -> Part | None:
+        """The box's total sample weight (None when unweighted): the first pass of a weighted mean."""
+        _, _, vshape, _, yp, _, w = self._prepared(self.job.tiling.box(i), i == 0)
+        return None if w is None else (*_red.Totals.of_weight(w, vshape), yp.dtype)
+
+    def _pieces(self, i: int) -> list:
+        job = self.job
+        return _tiling.pieces(job.tiling.box(i), job.tiling.axis, self.y_pred.shape, self.step)
+
+    def _prepared(self, sl, first=False):
+        job = self.job
+        rec, xp = job.rec, job.xp
+        yp = self.y_pred[sl]
+        yt, yp2, o = rec.prepare(xp, job.cut_true(sl), yp, dict(job.opts), job.validate)
+        if tuple(yp2.shape) != tuple(yp.shape):
+            raise Decline("prepare changed y_pred's shape")
+        if first and axes(rec, yp2.ndim, o) != job.reduced:
+            raise Decline("the reduced axes depend on prepared options")
+        vsl = drop(sl, job.reduced)
+        vshape = tuple(len(range(*s.indices(n))) for s, n in zip(vsl, job.vshape))
+        w = job.cut_weight(vsl)
+        if job.has_sw:
+            w = _red.prepare_weight(xp, w, vshape, dtype=yp2.dtype, like=yp2, validate=job.validate)
+        if rec.implicit_weight is not None:
+            w = _red.combine_weights(w, rec.implicit_weight(xp, yt, yp2, **o))
+        return sl, vsl, vshape, yt, yp2, o, w
+
+    def _value_part(self, vsl, vshape, yt, yp, o, w) -> Part | None:
+        """The box's values: written into the output (``"none"``) or summed in float64."""
+        job = self.job
+        vals = job.rec.value(job.xp, yt, yp, **o)
+        if tuple(vals.shape) != vshape:
+            raise Decline("the value kernel's shape differs from y_pred's less the reduced axes")
+        if job.reduction == "none":
+            if job.vout is None:
+                job.vout = np.empty(job.vshape, dtype=vals.dtype)
+            _red.weighted_into(vals, w, job.vout[vsl])
+            return None
+        return (*_red.Totals.of(vals, w, weight_sum=job.weight_sum), vals.dtype)
+
+    def _deriv_part(self, sl, first) -> Part | None:
+        job = self.job
+        sl, vsl, vshape, yt, yp, o, w = self._prepared(sl, first)
+        scale = job.scale(w)
+        xp, rec = job.xp, job.rec
+        if getattr(rec, "vjp", False):
+            # the kernels take the per-sample cotangent and return the vector-Jacobian product
+            ct = xp.broadcast_to(xp.asarray(scale, dtype=yp.dtype), vshape)
+            derivs = [rec.grad(xp, yt, yp, cotangent=ct, **o)]
+            if job.order == 2:
+                derivs.append(rec.hess(xp, yt, yp, cotangent=ct, **o))
+            scale = 1.0
+        else:
+            derivs = [rec.grad(xp, yt, yp, **o)]
+            if job.order == 2:
+                derivs.append(rec.hess(xp, yt, yp, **o))
+            scale = _red.expand_axes(xp, scale, job.reduced, yp.ndim)
+        for k, d in enumerate(derivs):
+            job.output(k, d.dtype, self.y_pred.shape)
+            np.multiply(d, scale, out=job.out[k][sl])  # type: ignore[index]
+        return self._value_part(vsl, vshape, yt, yp, o, w) if job.with_value else None
