@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 
 import losskit as lk  # noqa: E402
 import losskit.engine as engine  # noqa: E402
+from losskit._array.xp import namespace  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MB = 2.0**20
@@ -539,7 +540,7 @@ def _thread_ns(fn, n, repeats=9):
 def breakdown(log):
     """Where losskit's time goes inside one box (float32, 131072 elements, one thread): the
     record's prepare with and without validation, its kernels, and the engine's float64 sum."""
-    xp = lk.core.namespace(np.zeros(1))
+    xp = namespace(np.zeros(1))
     rows = [_breakdown_row(xp, loss, *spec) for loss, spec in BREAKDOWN.items() if spec[0] in lk.available()]
     log("breakdown (value kernel, ns/element): " + ", ".join(f"{r['loss']} {r['value']:.1f}" for r in rows))
     return rows

@@ -22,6 +22,7 @@ LAYERS = [
     ["losskit.io", "losskit.streaming", "losskit.gbdt", "losskit.explain", "losskit.plot", "losskit.lessons"],
     ["losskit.registry"],
     ["losskit.api"],
+    ["losskit.autograd"],
     ["losskit.engine"],
     ["losskit.fused"],
     ["losskit.losses"],

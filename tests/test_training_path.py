@@ -65,3 +65,46 @@ def test_bad_input_still_raises_on_cpu_tensors():
     torch = load_backend("torch")
     with pytest.raises(lk.LossInputError, match=r"y_true must hold targets in \[0, 1\]"):
         lk.binary_cross_entropy(torch.tensor([2.0, 0.0]), torch.tensor([0.5, 0.5]))
+
+
+@pytest.mark.parametrize("case", FIRST, ids=IDS)
+def test_closed_form_backward_node(case):
+    """A value on a tensor that requires grad is one autograd node whose backward is the
+    closed-form gradient: it equals ``.grad``, and a second backward (``create_graph=True``)
+    gives Hessian-vector products, checked against finite differences of ``.grad``."""
+    torch = load_backend("torch")
+    f = lk.get(case.loss, **case.options)
+    y, p, ty, tp = _torch_inputs(torch, case)
+    value = f(ty, tp)
+    assert type(value.grad_fn).__name__ == "ClosedFormBackward"
+    (grad,) = torch.autograd.grad(value, tp, create_graph=True)
+    np.testing.assert_allclose(grad.detach().numpy(), f.grad(y, p), rtol=1e-10, atol=1e-14)
+    v = np.random.default_rng(0).normal(size=p.shape)
+    if grad.requires_grad:
+        (hvp,) = torch.autograd.grad(grad, tp, grad_outputs=torch.as_tensor(v))
+    else:  # a piecewise-linear loss: the gradient does not depend on y_pred
+        hvp = torch.zeros_like(tp)
+    h = 1e-6  # (perturbed rows need not sum to 1: no validation for the differences)
+    fd = (f.grad(y, p + h * v, validate=False) - f.grad(y, p - h * v, validate=False)) / (2 * h)
+    np.testing.assert_allclose(hvp.numpy(), fd, rtol=1e-4, atol=1e-6)
+
+
+def test_gradients_reach_soft_targets_and_weights():
+    """Distillation (a soft target that requires grad) and learned sample weights take the
+    plain autograd path, so their gradients are there and right (never silently missing)."""
+    torch = load_backend("torch")
+    rng = np.random.default_rng(1)
+    x = torch.tensor(rng.normal(size=(5, 4)), dtype=torch.float64, requires_grad=True)
+    t = torch.softmax(torch.as_tensor(rng.normal(size=(5, 4))), -1).requires_grad_()
+    lk.categorical_cross_entropy(t, x, from_logits=True).backward()
+    log_q = x.detach() - torch.logsumexp(x.detach(), -1, keepdim=True)
+    np.testing.assert_allclose(t.grad.numpy(), (-log_q / 5).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), ((torch.softmax(x.detach(), -1) - t.detach()) / 5).numpy(), rtol=1e-10)
+
+    y = torch.as_tensor(rng.normal(size=6))
+    p = torch.tensor(rng.normal(size=6), requires_grad=True)
+    w = torch.tensor(rng.uniform(0.5, 2.0, size=6), requires_grad=True)
+    lk.mean_squared_error(y, p, sample_weight=w).backward()
+    l = (p.detach() - y) ** 2
+    want = (l - (w.detach() * l).sum() / w.detach().sum()) / w.detach().sum()  # d/dw of sum(w l) / sum(w)
+    np.testing.assert_allclose(w.grad.numpy(), want.numpy(), rtol=1e-12)

@@ -19,6 +19,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from . import autograd as _autograd
 from . import engine as _engine
 from . import reductions as _red
 from ._array.validate import LossInputError, check_flag
@@ -131,6 +132,9 @@ class LossFunction:
              with_value: bool = False) -> Any:
         rec = self.record
         args = self._arguments(y_true, y_pred, kwargs)
+        if order == 0 and _autograd.takes_torch(args[0], args[1], args[2], args[4]):
+            # a torch forward for training: one autograd node whose backward is the closed form
+            return _autograd.torch_value(args[2], lambda yp: self._forward(args, yp))
         if _engine.accepts(args[0], args[2], rec):  # large NumPy input (or a fused kernel): chunked, threaded
             out = _engine.run(rec, *args, order, with_value)
             if out is not None:
@@ -145,17 +149,37 @@ class LossFunction:
 
     def _derivatives(self, c: BoundCall, order: int) -> Any:
         """Gradient (order 1) or (gradient, Hessian) of a bound call, reduction applied."""
-        rec, xp = self.record, c.xp
-        dscale = _red.derivative_scale(xp, c.values, c.weight, c.reduction)
+        dscale = _red.derivative_scale(c.xp, c.values, c.weight, c.reduction)
+        kernels = (self.record.grad, self.record.hess)[:order]
+        out = [self._scaled(k, c.xp, c.y_true, c.y_pred, c.opts, dscale, c.values) for k in kernels]
+        return out[0] if order == 1 else tuple(out)
+
+    def _scaled(self, kernel: Any, xp: Any, y_true: Array, y_pred: Array, opts: dict[str, Any],
+                dscale: Any, values: Array) -> Array:
+        """A derivative kernel of the per-sample values, times ``dscale`` (d reduced value / d
+        per-sample value, broadcastable to ``values``): its vector-Jacobian product."""
+        rec = self.record
         if rec.vjp:
-            ct = xp.broadcast_to(xp.asarray(dscale, dtype=c.values.dtype, device=device_of(c.values)), c.values.shape)
-            g = rec.grad(xp, c.y_true, c.y_pred, cotangent=ct, **c.opts)
-            return g if order == 1 else (g, rec.hess(xp, c.y_true, c.y_pred, cotangent=ct, **c.opts))
-        scale = _red.expand_axes(xp, dscale, rec.reduced_axes(c.y_pred.ndim, c.opts), c.y_pred.ndim)
-        g = rec.grad(xp, c.y_true, c.y_pred, **c.opts) * scale
-        if order == 1:
-            return g
-        return g, rec.hess(xp, c.y_true, c.y_pred, **c.opts) * scale
+            ct = xp.broadcast_to(xp.asarray(dscale, dtype=values.dtype, device=device_of(values)), values.shape)
+            return kernel(xp, y_true, y_pred, cotangent=ct, **opts)
+        scale = _red.expand_axes(xp, dscale, rec.reduced_axes(y_pred.ndim, opts), y_pred.ndim)
+        return kernel(xp, y_true, y_pred, **opts) * scale
+
+    def _forward(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool],
+                 y_pred: Array) -> tuple[Array, Any]:
+        """The autograd route's forward: the reduced value of the call and its backward, the
+        closed-form gradient times the incoming gradient. The backward prepares the saved
+        ``y_pred`` again (no checks: the forward ran them) so that, under
+        ``create_graph=True``, its operations are recorded and a second backward works."""
+        xp, y_true, _, opts, sample_weight, reduction, validate = args
+        c = self._bound((xp, y_true, y_pred, opts, sample_weight, reduction, validate))
+        dscale = _red.derivative_scale(xp, c.values, c.weight, c.reduction)
+
+        def backward(saved: Array, cotangent: Array) -> Array:
+            yt, yp, o = self.record.prepare(xp, y_true, saved, dict(opts), False)
+            return self._scaled(self.record.grad, xp, yt, yp, o, dscale * cotangent, c.values)
+
+        return _red.reduce(xp, c.values, c.weight, c.reduction), backward
 
 
 @dataclasses.dataclass(frozen=True)
