@@ -105,6 +105,6 @@ def test_gradients_reach_soft_targets_and_weights():
     p = torch.tensor(rng.normal(size=6), requires_grad=True)
     w = torch.tensor(rng.uniform(0.5, 2.0, size=6), requires_grad=True)
     lk.mean_squared_error(y, p, sample_weight=w).backward()
-    l = (p.detach() - y) ** 2
-    want = (l - (w.detach() * l).sum() / w.detach().sum()) / w.detach().sum()  # d/dw of sum(w l) / sum(w)
+    per_sample = (p.detach() - y) ** 2
+    want = (per_sample - (w.detach() * per_sample).sum() / w.detach().sum()) / w.detach().sum()  # d/dw of sum(w l) / sum(w)
     np.testing.assert_allclose(w.grad.numpy(), want.numpy(), rtol=1e-12)
