@@ -36,6 +36,7 @@ import warnings
 os.environ["KERAS_BACKEND"] = "numpy"  # Keras 3 on its NumPy backend (before keras is imported)
 
 import numpy as np  # noqa: E402
+from timing import calls_for, timeit_rounds  # noqa: E402  (benchmarks/timing.py)
 
 import losskit as lk  # noqa: E402
 import losskit.engine as engine  # noqa: E402
@@ -297,18 +298,13 @@ PEER_DOC = {
 _MINS = {}
 
 
-def _calls(first, repeats, budget_s):
-    """How many timed calls: ``repeats``, fewer when a call (``first`` seconds) is slow."""
-    return max(1, min(repeats, int(budget_s / max(first, 1e-9))))
-
-
 def timeit(fn, repeats, budget_s):
     """Median seconds of ``repeats`` calls after one warm-up; fewer calls if they are slow.
     The minimum is kept too (``_MINS[id(fn)]``): on a shared machine it is the least disturbed."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
-    n = _calls(first, repeats, budget_s)
+    n = calls_for(first, repeats, budget_s)
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -316,31 +312,6 @@ def timeit(fn, repeats, budget_s):
         times.append(time.perf_counter() - t0)
     _MINS[id(fn)] = min(times)
     return statistics.median(times)
-
-
-def timeit_rounds(fns, repeats, budget_s, rounds=3):
-    """``{key: (median, min)}`` seconds for each callable of ``fns``, timed in interleaved
-    rounds: each round times every callable in turn, so a slow spell of the machine (they last
-    seconds to minutes here) falls on all of them alike instead of on whichever ran then.
-    Each callable gets as many calls as :func:`timeit` would give it, spread over the rounds,
-    after one warm-up call; in each round a fast one first makes an untimed call (a thread
-    pool another library left spinning is then not charged to it)."""
-    first = {}
-    for key, fn in fns.items():
-        t0 = time.perf_counter()
-        fn()
-        first[key] = time.perf_counter() - t0
-    calls = {k: -(-_calls(first[k], repeats, budget_s) // rounds) for k in fns}
-    times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for key, fn in fns.items():
-            if first[key] < 0.05:
-                fn()
-            for _ in range(calls[key]):
-                t0 = time.perf_counter()
-                fn()
-                times[key].append(time.perf_counter() - t0)
-    return {k: (statistics.median(v), min(v)) for k, v in times.items()}
 
 
 def _vm(field):

@@ -37,7 +37,6 @@ import gc
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -50,6 +49,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from timing import timeit_rounds  # noqa: E402  (benchmarks/timing.py)
 
 import losskit as lk  # noqa: E402
 
@@ -174,38 +174,6 @@ def make_step(fn, y, x):
 # ---------------------------------------------------------------------------------------
 # measuring
 # ---------------------------------------------------------------------------------------
-def _calls(first, repeats, budget_s):
-    return max(1, min(repeats, int(budget_s / max(first, 1e-9))))
-
-
-def timeit_rounds(fns, repeats, budget_s, rounds=3, warm=True, prior=None):
-    """``{key: (median, min)}`` seconds per call of each callable, in interleaved rounds (each
-    round times every callable in turn). One warm-up call each (``warm``), which also sizes the
-    number of calls: ``repeats``, fewer when a call is slow (``budget_s`` per callable), spread
-    over the rounds. A fast callable makes one untimed call at the start of each round.
-    ``prior``: ``{key: [seconds]}`` already measured, added to the samples; without ``warm``
-    its first entry sizes the number of calls instead of a warm-up call."""
-    first = {}
-    for key, fn in fns.items():
-        if warm:
-            t0 = time.perf_counter()
-            fn()
-            first[key] = time.perf_counter() - t0
-        else:
-            first[key] = (prior or {}).get(key, [budget_s / repeats])[0]
-    calls = {k: -(-_calls(first[k], repeats, budget_s) // rounds) for k in fns}
-    times = {k: list((prior or {}).get(k, ())) for k in fns}
-    for _ in range(rounds):
-        for key, fn in fns.items():
-            if first[key] < 0.05:
-                fn()
-            for _ in range(calls[key]):
-                t0 = time.perf_counter()
-                fn()
-                times[key].append(time.perf_counter() - t0)
-    return {k: (statistics.median(v), min(v)) for k, v in times.items()}
-
-
 def _rel(a, b):
     return abs(a - b) / max(abs(b), 1e-30)
 
