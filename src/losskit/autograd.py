@@ -20,10 +20,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ._array.xp import torch_compiling
+
 __all__ = ["takes_torch", "torch_value"]
 
 
-def takes_torch(xp: Any, y_true: Any, y_pred: Any, sample_weight: Any) -> bool:
+def takes_torch(y_true: Any, y_pred: Any, sample_weight: Any) -> bool:
     """Whether a value call goes through the closed-form autograd node."""
     torch = sys.modules.get("torch")
     if torch is None or not isinstance(y_pred, torch.Tensor):
@@ -32,8 +34,7 @@ def takes_torch(xp: Any, y_true: Any, y_pred: Any, sample_weight: Any) -> bool:
         return False
     if any(isinstance(a, torch.Tensor) and a.requires_grad for a in (y_true, sample_weight)):
         return False
-    compiler = getattr(torch, "compiler", None)
-    return not (compiler is not None and compiler.is_compiling())
+    return not torch_compiling()
 
 
 def torch_value(y_pred: Any, forward: Callable[[Any], tuple[Any, Callable[[Any, Any], Any]]]) -> Any:

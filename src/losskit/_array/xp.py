@@ -23,6 +23,7 @@ __all__ = [
     "is_numpy",
     "is_concrete",
     "is_lazy",
+    "torch_compiling",
     "finfo",
     "device_of",
 ]
@@ -247,7 +248,7 @@ def is_concrete(x) -> bool:
     if is_lazy(x):
         return False
     if array_api_compat.is_torch_array(x):
-        return x.device.type == "cpu" and not _torch_compiling()
+        return x.device.type == "cpu" and not torch_compiling()
     if array_api_compat.is_jax_array(x):
         core = sys.modules.get("jax.core")
         tracer = getattr(core, "Tracer", None) if core is not None else None
@@ -257,7 +258,8 @@ def is_concrete(x) -> bool:
     return True
 
 
-def _torch_compiling() -> bool:
+def torch_compiling() -> bool:
+    """True while ``torch.compile`` traces (torch not imported: False)."""
     compiler = getattr(sys.modules.get("torch"), "compiler", None)
     is_compiling = getattr(compiler, "is_compiling", None)
     return bool(is_compiling is not None and is_compiling())
