@@ -22,8 +22,8 @@ from typing import Any
 from . import autograd as _autograd
 from . import engine as _engine
 from . import reductions as _red
-from ._array.validate import LossInputError, check_flag
-from ._array.xp import as_array, device_of, namespace
+from ._array.validate import LossInputError, check_flag, one_read
+from ._array.xp import as_array, device_of, is_numpy, namespace, value_check_mode
 from .spec import COMMON_OPTIONS, Loss
 
 __all__ = ["LossFunction", "BoundCall"]
@@ -118,12 +118,15 @@ class LossFunction:
         """:meth:`bind` from :meth:`_arguments`' tuple."""
         rec = self.record
         xp, y_true, y_pred, opts, sample_weight, reduction, validate = args
-        y_true, y_pred, opts = rec.prepare(xp, y_true, y_pred, opts, validate)
-
+        # every value check of the call settled by one host read (NumPy's reads are free: eager)
+        with one_read(validate and not is_numpy(xp) and value_check_mode(y_pred) == "read"):
+            y_true, y_pred, opts = rec.prepare(xp, y_true, y_pred, opts, validate)
+            weight = _red.weight_array(xp, sample_weight, dtype=y_pred.dtype, like=y_pred)
+            if validate and weight is not None:
+                _red.check_weight_values(xp, weight)
         values = rec.value(xp, y_true, y_pred, **opts)
-        weight = _red.prepare_weight(
-            xp, sample_weight, values.shape, dtype=values.dtype, like=y_pred, validate=validate
-        )
+        if weight is not None:
+            weight = _red.fit_weight(xp, as_array(xp, weight, dtype=values.dtype), values.shape)
         if rec.implicit_weight is not None:
             weight = _red.combine_weights(weight, rec.implicit_weight(xp, y_true, y_pred, **opts))
         return BoundCall(xp, y_true, y_pred, opts, values, weight, reduction)

@@ -33,7 +33,8 @@ from ._array.xp import as_array, device_of, is_numpy
 REDUCTIONS = ("mean", "sum", "none", "sum_over_batch_size")
 
 __all__ = [
-    "REDUCTIONS", "Totals", "check_reduction", "prepare_weight", "weight_shape", "needs_total_weight",
+    "REDUCTIONS", "Totals", "check_reduction", "prepare_weight", "weight_array", "fit_weight", "check_weight_values",
+    "weight_shape", "needs_total_weight",
     "combine_weights", "reduce", "weighted_into", "derivative_scale", "expand_axes",
 ]
 
@@ -70,15 +71,30 @@ def prepare_weight(xp: Any, sample_weight: Any, loss_shape: Sequence[int], *, dt
     Accepted: a scalar; an array of the loss's ndim whose every axis equals the loss's or
     is 1; a 1-D array with one weight per leading index (per row). Anything else raises.
     """
+    w = weight_array(xp, sample_weight, dtype=dtype, like=like)
+    if w is None:
+        return None
+    w = fit_weight(xp, w, loss_shape)
+    if validate:
+        check_weight_values(xp, w)
+    return w
+
+
+def weight_array(xp: Any, sample_weight: Any, *, dtype: Any, like: Array) -> Array | None:
+    """``sample_weight`` (None, a number or an array) as a real array of ``dtype`` on ``like``'s
+    device, shape not yet checked (:func:`fit_weight`)."""
     if sample_weight is None:
         return None
     if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
-        w = xp.asarray(float(sample_weight), dtype=dtype, device=device_of(like))
-    else:
-        w = as_array(xp, sample_weight, like=like)
-        if not (xp.isdtype(w.dtype, "real floating") or xp.isdtype(w.dtype, "integral")) or w.dtype == xp.bool:
-            raise LossInputError(f"sample_weight must be a real array; got dtype {w.dtype}")
-        w = xp.astype(w, dtype)
+        return xp.asarray(float(sample_weight), dtype=dtype, device=device_of(like))
+    w = as_array(xp, sample_weight, like=like)
+    if not (xp.isdtype(w.dtype, "real floating") or xp.isdtype(w.dtype, "integral")) or w.dtype == xp.bool:
+        raise LossInputError(f"sample_weight must be a real array; got dtype {w.dtype}")
+    return xp.astype(w, dtype)
+
+
+def fit_weight(xp: Any, w: Array, loss_shape: Sequence[int]) -> Array:
+    """A weight array reshaped to broadcast to ``loss_shape`` (see :func:`prepare_weight`)."""
     shape = tuple(loss_shape)
     wshape = tuple(w.shape)
     target = weight_shape(wshape, shape)
@@ -87,12 +103,13 @@ def prepare_weight(xp: Any, sample_weight: Any, loss_shape: Sequence[int], *, dt
             f"sample_weight must be a scalar, have one weight per row ({shape[0] if shape else 0},), "
             f"or have the loss's shape {shape} (axes of size 1 allowed); got shape {wshape}"
         )
-    if target != wshape:
-        w = xp.reshape(w, target)
-    if validate:
-        check_finite(w, xp=xp, name="sample_weight")
-        check_range(w, 0.0, None, xp=xp, name="sample_weight", what="non-negative weights")
-    return w
+    return w if target == wshape else xp.reshape(w, target)
+
+
+def check_weight_values(xp: Any, w: Array) -> None:
+    """Weights must be finite and non-negative."""
+    check_finite(w, xp=xp, name="sample_weight")
+    check_range(w, 0.0, None, xp=xp, name="sample_weight", what="non-negative weights")
 
 
 def needs_total_weight(reduction: str) -> bool:

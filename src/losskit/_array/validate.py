@@ -1,19 +1,30 @@
 """Input checks. Every failure raises :class:`LossInputError` naming the argument, what was
 expected and what was given.
 
-Shape and dtype checks always run. Value checks (finiteness, ranges, label sets) read the
-array and therefore run only on concrete arrays: they are skipped, not crashed, under
-``jax.jit`` tracing and on lazy Dask graphs.
+Shape and dtype checks always run. A value check (finiteness, ranges, label sets) is two
+parts: ``ok``, a 0-d boolean array computed on the array's device without reading it, and
+``explain``, which reads the values and raises the full message (only run once ``ok`` came out
+False). :func:`require` settles a check according to :func:`~losskit._array.xp.value_check_mode`:
+
+- read it now (NumPy, CPU tensors, concrete JAX arrays), or, inside :class:`one_read`, collect
+  it: the block's checks are then settled by one host read (``all`` of the collected
+  ``ok``s), and only on failure are their explanations run, in order, for the message;
+- on a torch accelerator, a device-side assertion with the check's summary (no sync);
+- skip it where there are no values: JAX tracing, Dask graphs, ``meta`` tensors,
+  ``torch.compile`` tracing.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
 import numbers
+import sys
+from collections.abc import Callable
 
 import numpy as np
 
-from .xp import is_concrete
+from .xp import namespace, value_check_mode
 
 __all__ = [
     "LossInputError",
@@ -28,6 +39,11 @@ __all__ = [
     "check_axis",
     "check_rows_sum_to_one",
     "check_flag",
+    "check_mode",
+    "finite_ok",
+    "bounds_ok",
+    "require",
+    "one_read",
 ]
 
 
@@ -60,6 +76,65 @@ def check_real(x, *, xp, name, allow_int=True):
         raise LossInputError(f"{name} must be {want}; got dtype {dt}")
 
 
+# ---------------------------------------------------------------------------------------
+# how a value check is settled: now, collected into one read, as a device assertion, or not
+# ---------------------------------------------------------------------------------------
+_PENDING: contextvars.ContextVar[list | None] = contextvars.ContextVar("losskit_pending_checks", default=None)
+
+
+def check_mode(x) -> str | None:
+    """``"read"`` (settle now), ``"collect"`` (inside :class:`one_read`), ``"assert"`` (device
+    assertion) or ``None`` (skip) for value checks of ``x``."""
+    mode = value_check_mode(x)
+    if mode == "read" and _PENDING.get() is not None:
+        return "collect"
+    return mode
+
+
+def require(ok, explain: Callable[[], None], summary: str, *, mode: str | None) -> None:
+    """Settle one value check (see the module docstring). ``ok`` may be a false alarm only in
+    ``"read"`` mode (``explain`` then finds nothing and returns); elsewhere it must be exact."""
+    if mode is None:
+        return
+    if mode == "collect":
+        pending = _PENDING.get()
+        assert pending is not None
+        pending.append((ok, explain))
+    elif mode == "assert":
+        sys.modules["torch"]._assert_async(ok, f"losskit: {summary}")
+    elif not bool(ok):
+        explain()
+
+
+class one_read:
+    """``with one_read(active):`` collects the block's value checks and settles them with one
+    host read when it ends (on a GPU a read is a synchronisation, each one a stall). A failed
+    check is explained in order, so the error is the one the checks would raise one by one."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+
+    def __enter__(self) -> one_read:
+        if self.active:
+            self._token = _PENDING.set([])
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self.active:
+            return
+        pending = _PENDING.get() or []
+        _PENDING.reset(self._token)
+        if exc_type is not None or not pending:
+            return
+        oks = [ok for ok, _ in pending]
+        xp = namespace(oks[0])
+        passed = oks[0] if len(oks) == 1 else xp.all(xp.stack([xp.reshape(o, ()) for o in oks]))
+        if bool(passed):
+            return
+        for _, explain in pending:  # outside the block now: each explanation reads eagerly
+            explain()
+
+
 def _count(xp, mask) -> int:
     return int(xp.sum(xp.astype(mask, xp.int64 if hasattr(xp, "int64") else xp.int32)))
 
@@ -68,48 +143,70 @@ def _is_empty(x) -> bool:
     return math.prod(x.shape) == 0
 
 
+def bounds_ok(x, lo, hi, *, xp):
+    """``lo <= x <= hi`` for every element, as a 0-d boolean array (None: unbounded) from
+    one min and one max: no temporaries. NaN makes min/max NaN, so it never passes."""
+    ok = None
+    if lo is not None:
+        ok = xp.min(x) >= lo
+    if hi is not None:
+        ok = (xp.max(x) <= hi) if ok is None else (ok & (xp.max(x) <= hi))
+    return ok
+
+
 def within(x, lo, hi, *, xp) -> bool:
-    """True when every element is known to lie in [lo, hi] (None: unbounded) from one min
-    and one max: two fast reductions and no temporaries, where the exact checks below build
-    masks. NaN makes min/max NaN, so it is never "within"; the exact check then runs."""
-    if _is_empty(x):
-        return True
-    if lo is not None and not bool(xp.min(x) >= lo):
-        return False
-    return hi is None or bool(xp.max(x) <= hi)
+    """True when every element is known to lie in [lo, hi] (read now)."""
+    return _is_empty(x) or (lo is None and hi is None) or bool(bounds_ok(x, lo, hi, xp=xp))
+
+
+def finite_ok(x, *, xp, exact: bool):
+    """Every element finite, as a 0-d boolean array. Not ``exact``: one sum (inf or NaN
+    anywhere makes it non-finite; a large finite total overflowing is a false alarm that
+    the explanation clears). ``exact``: finite min and max (NaN propagates through both)."""
+    if exact:
+        return xp.isfinite(xp.min(x)) & xp.isfinite(xp.max(x))
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, or a large finite total: no warning
+        return xp.isfinite(xp.sum(x))
 
 
 def check_finite(x, *, xp, name):
-    if not is_concrete(x) or not xp.isdtype(x.dtype, "real floating") or _is_empty(x):
+    mode = check_mode(x)
+    if mode is None or not xp.isdtype(x.dtype, "real floating") or _is_empty(x):
         return
-    # a finite total proves every element finite (inf or NaN anywhere makes it inf or NaN);
-    # one reduction instead of a mask, and the exact count below only when it is not
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, or a large finite total: no warning
-        if bool(xp.isfinite(xp.sum(x))):
-            return
-    bad = ~xp.isfinite(x)
-    if bool(xp.any(bad)):
-        n_nan = _count(xp, xp.isnan(x))
-        raise LossInputError(
-            f"{name} must be finite; got {n_nan} NaN and {_count(xp, bad) - n_nan} infinite value(s)"
-        )
+
+    def explain():
+        bad = ~xp.isfinite(x)
+        if bool(xp.any(bad)):
+            n_nan = _count(xp, xp.isnan(x))
+            raise LossInputError(
+                f"{name} must be finite; got {n_nan} NaN and {_count(xp, bad) - n_nan} infinite value(s)"
+            )
+
+    require(finite_ok(x, xp=xp, exact=mode != "read"), explain, f"{name} must be finite", mode=mode)
+
+
+def _range_text(lo, hi):
+    return f"values in [{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
 
 
 def check_range(x, lo, hi, *, xp, name, what=None):
     """lo <= x <= hi elementwise (either bound may be None)."""
-    if not is_concrete(x) or within(x, lo, hi, xp=xp):
+    mode = check_mode(x)
+    if mode is None or _is_empty(x) or (lo is None and hi is None):
         return
-    bad = None
-    if lo is not None:
-        bad = x < lo
-    if hi is not None:
-        bad = (x > hi) if bad is None else (bad | (x > hi))
-    if bad is not None and bool(xp.any(bad)):
-        lo_s = "-inf" if lo is None else f"{lo:g}"
-        hi_s = "inf" if hi is None else f"{hi:g}"
-        got = f"min {float(xp.min(x)):g}, max {float(xp.max(x)):g}"
-        desc = what or f"values in [{lo_s}, {hi_s}]"
-        raise LossInputError(f"{name} must hold {desc}; got {_count(xp, bad)} outside ({got})")
+    desc = what or _range_text(lo, hi)
+
+    def explain():
+        bad = None
+        if lo is not None:
+            bad = x < lo
+        if hi is not None:
+            bad = (x > hi) if bad is None else (bad | (x > hi))
+        if bool(xp.any(bad)):
+            got = f"min {float(xp.min(x)):g}, max {float(xp.max(x)):g}"
+            raise LossInputError(f"{name} must hold {desc}; got {_count(xp, bad)} outside ({got})")
+
+    require(bounds_ok(x, lo, hi, xp=xp), explain, f"{name} must hold {desc}", mode=mode)
 
 
 def check_integer_labels(y, n_classes, *, xp, name, ignore_index=None):
@@ -117,35 +214,53 @@ def check_integer_labels(y, n_classes, *, xp, name, ignore_index=None):
     dt = y.dtype
     if dt == xp.bool:
         raise LossInputError(f"{name} must hold integer class ids; got dtype bool")
-    if xp.isdtype(dt, "real floating"):
-        if is_concrete(y) and bool(xp.any(y != xp.round(y))):
-            raise LossInputError(f"{name} must hold integer class ids; got non-integer values")
-    elif not xp.isdtype(dt, "integral"):
+    floating = xp.isdtype(dt, "real floating")
+    if not floating and not xp.isdtype(dt, "integral"):
         raise LossInputError(f"{name} must hold integer class ids; got dtype {dt}")
-    if not is_concrete(y) or within(y, 0, n_classes - 1, xp=xp):
+    mode = check_mode(y)
+    if mode is None or _is_empty(y):
         return
-    bad = (y < 0) | (y >= n_classes)
-    if ignore_index is not None:
-        bad = bad & (y != ignore_index)
-    if bool(xp.any(bad)):
-        extra = "" if ignore_index is None else f" or ignore_index={ignore_index}"
-        raise LossInputError(
-            f"{name} must hold class ids in [0, {n_classes}){extra}; got {_count(xp, bad)} outside "
-            f"(min {float(xp.min(y)):g}, max {float(xp.max(y)):g})"
-        )
+    extra = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+
+    def outside():
+        bad = (y < 0) | (y >= n_classes)
+        return bad if ignore_index is None else bad & (y != ignore_index)
+
+    def explain():
+        if floating and bool(xp.any(y != xp.round(y))):
+            raise LossInputError(f"{name} must hold integer class ids; got non-integer values")
+        bad = outside()
+        if bool(xp.any(bad)):
+            raise LossInputError(
+                f"{name} must hold class ids in [0, {n_classes}){extra}; got {_count(xp, bad)} outside "
+                f"(min {float(xp.min(y)):g}, max {float(xp.max(y)):g})"
+            )
+
+    # Read now, the cheap min/max may be a false alarm (ignored entries) that explain() clears;
+    # collected or asserted, ``ok`` must be exact.
+    ok = bounds_ok(y, 0, n_classes - 1, xp=xp)
+    if ignore_index is not None and mode != "read":
+        ok = ~xp.any(outside())
+    if floating:
+        ok = ok & xp.all(y == xp.round(y))
+    require(ok, explain, f"{name} must hold integer class ids in [0, {n_classes}){extra}", mode=mode)
 
 
 def check_rows_sum_to_one(p, axis, *, xp, name, tol, hint):
-    if not is_concrete(p):
+    mode = check_mode(p)
+    if mode is None:
         return
-    s = xp.sum(p, axis=axis)
-    bad = xp.abs(s - 1.0) > tol
-    if bool(xp.any(bad)):
-        worst = float(xp.max(xp.abs(s - 1.0)))
-        raise LossInputError(
-            f"{name} must sum to 1 along axis {axis}; {_count(xp, bad)} row(s) do not "
-            f"(largest deviation {worst:.3g}). {hint}"
-        )
+    dev = xp.abs(xp.sum(p, axis=axis) - 1.0)
+
+    def explain():
+        bad = dev > tol
+        if bool(xp.any(bad)):
+            raise LossInputError(
+                f"{name} must sum to 1 along axis {axis}; {_count(xp, bad)} row(s) do not "
+                f"(largest deviation {float(xp.max(dev)):.3g}). {hint}"
+            )
+
+    require(xp.all(dev <= tol), explain, f"{name} must sum to 1 along axis {axis}", mode=mode)
 
 
 def check_flag(value, name):

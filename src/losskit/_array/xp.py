@@ -22,6 +22,7 @@ __all__ = [
     "compute_dtype",
     "is_numpy",
     "is_concrete",
+    "value_check_mode",
     "is_lazy",
     "torch_compiling",
     "finfo",
@@ -239,23 +240,34 @@ def is_lazy(x) -> bool:
     return array_api_compat.is_dask_array(x)
 
 
-def is_concrete(x) -> bool:
-    """True when ``x``'s values can be read now, cheaply: value checks run only then.
+def value_check_mode(x) -> str | None:
+    """How value checks (ranges, finiteness, label ids) may look at ``x``'s values:
 
-    False for a JAX tracer or any array while JAX traces, a lazy Dask graph, a torch tensor
-    while ``torch.compile`` traces, and a torch tensor off the CPU (``meta`` has no values; on
-    an accelerator each read would be a host synchronisation, stalling every training step)."""
+    - ``"read"``: read them on the host now (NumPy, CPU torch tensors, concrete JAX arrays);
+    - ``"assert"``: a torch tensor on an accelerator, where each read would be a host
+      synchronisation stalling every training step: the check becomes a device-side
+      assertion (``torch._assert_async``) that never synchronises;
+    - ``None``: no values to check: a JAX tracer or any array while JAX traces (jit, grad,
+      vmap, scan), a lazy Dask graph, a torch ``meta`` tensor, or any tensor while
+      ``torch.compile`` traces (a read would break the graph)."""
     if is_lazy(x):
-        return False
+        return None
     if array_api_compat.is_torch_array(x):
-        return x.device.type == "cpu" and not torch_compiling()
+        kind = x.device.type
+        if kind == "meta" or torch_compiling():
+            return None
+        return "read" if kind == "cpu" else "assert"
     if array_api_compat.is_jax_array(x):
         core = sys.modules.get("jax.core")
         tracer = getattr(core, "Tracer", None) if core is not None else None
-        if tracer is not None and isinstance(x, tracer):
-            return False
-        return not _jax_tracing()
-    return True
+        if (tracer is not None and isinstance(x, tracer)) or _jax_tracing():
+            return None
+    return "read"
+
+
+def is_concrete(x) -> bool:
+    """True when ``x``'s values can be read on the host now, cheaply (see :func:`value_check_mode`)."""
+    return value_check_mode(x) == "read"
 
 
 def torch_compiling() -> bool:

@@ -11,12 +11,14 @@ from .._array.validate import (
     LossInputError,
     check_axis,
     check_finite,
+    check_mode,
     check_number,
     check_range,
     check_real,
     check_same_shape,
+    require,
 )
-from .._array.xp import as_array, compute_dtype, device_of, is_concrete, namespace
+from .._array.xp import as_array, compute_dtype, device_of, namespace
 
 __all__ = [
     "float_pair", "prob_epsilon", "complement_floor", "option_array", "check_unit_interval", "row_sum_tolerance",
@@ -128,12 +130,19 @@ def check_lower_bound(x, lo, *, xp, name, what, strict):
     """``x > lo`` elementwise (``strict``: an open bound, which ``check_range`` does not express;
     the message counts the entries "outside") or ``x >= 0`` (``lo=0``; it counts them as
     "negative"), on concrete arrays."""
-    if not is_concrete(x):
+    mode = check_mode(x)
+    if mode is None or math.prod(x.shape) == 0:
         return
-    bad = x <= lo if strict else x < lo
-    if bool(xp.any(bad)):
-        outside = "outside" if strict else "negative"
-        raise LossInputError(f"{name} must hold {what}; got {count_true(xp, bad)} {outside} (min {float(xp.min(x)):g})")
+
+    def explain():
+        bad = x <= lo if strict else x < lo
+        if bool(xp.any(bad)):
+            outside = "outside" if strict else "negative"
+            raise LossInputError(
+                f"{name} must hold {what}; got {count_true(xp, bad)} {outside} (min {float(xp.min(x)):g})")
+
+    low = xp.min(x)
+    require(low > lo if strict else low >= lo, explain, f"{name} must hold {what}", mode=mode)
 
 
 def bool_as_float(xp, y, like):

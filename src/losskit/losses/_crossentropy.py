@@ -13,13 +13,15 @@ from .._array.validate import (
     check_finite,
     check_flag,
     check_integer_labels,
+    check_mode,
     check_number,
     check_range,
     check_real,
     check_rows_sum_to_one,
     check_same_shape,
+    require,
 )
-from .._array.xp import as_array, compute_dtype, device_of, is_concrete
+from .._array.xp import as_array, compute_dtype, device_of
 from ._ce_math import safe_inv
 from ._common import (
     along,
@@ -61,13 +63,20 @@ def _check_probabilities(xp, y_pred, axis, n, orig, renormalize, validate):
     if renormalize:
         check_range(y_pred, 0.0, None, xp=xp, name="y_pred",
                     what="non-negative scores (renormalize=True divides each row by its sum)")
-        if is_concrete(y_pred):
-            zero = count_true(xp, xp.sum(y_pred, axis=axis) <= 0)
+        mode = check_mode(y_pred)
+        if mode is None:
+            return
+        sums = xp.sum(y_pred, axis=axis)
+
+        def explain():
+            zero = count_true(xp, sums <= 0)
             if zero:
                 raise LossInputError(
                     f"y_pred rows must have a positive sum along axis {axis} to be renormalised; "
                     f"got {zero} all-zero row(s)"
                 )
+
+        require(xp.all(sums > 0), explain, f"y_pred rows must have a positive sum along axis {axis}", mode=mode)
         return
     check_range(y_pred, 0.0, 1.0, xp=xp, name="y_pred",
                 what="probabilities in [0, 1] (pass from_logits=True for logits)")

@@ -18,20 +18,25 @@ the family:
 
 from __future__ import annotations
 
+import math
+
 from .._array.validate import (
     LossInputError,
+    bounds_ok,
     check_axis,
     check_choice,
     check_finite,
     check_integer_labels,
+    check_mode,
     check_number,
     check_range,
     check_real,
     check_rows_sum_to_one,
     check_shape,
-    within,
+    finite_ok,
+    require,
 )
-from .._array.xp import as_array, compute_dtype, device_of, is_concrete
+from .._array.xp import as_array, compute_dtype, device_of
 from ..spec import Boosting, Loss, Refusal
 from ._common import bool_as_float, class_mask, count_true, float_pair, gather, option_array, take, wrapped_axis
 
@@ -54,28 +59,35 @@ def _signed_labels(xp, y_true, read=False):
 
 
 def _check_signed_labels(xp, y_true, y_pred, signed) -> bool:
-    """The checks of ``float_pair`` plus the label set, cheap on the common valid path.
+    """The checks of ``float_pair`` plus the label set, as one check.
 
     ``signed * signed == 1`` everywhere (one min and one max of the squares) proves every
     label is -1, 0 or 1, hence finite, so ``y_true``'s own finiteness pass is skipped. When
-    that fails, the checks run in the order and with the messages of the exact path.
-    Returns True when the values were read: labels in ``{-1, 1}`` and finite scores."""
-    if is_concrete(y_true) and within(signed * signed, 1.0, 1.0, xp=xp):
+    that fails, the explanation runs the checks in the order and with the messages of the
+    exact path. Returns True when the values are checked: labels in ``{-1, 1}`` and finite
+    scores (false where there are no values to check)."""
+    mode = check_mode(y_true)
+    if mode is None or math.prod(y_true.shape) == 0:
         check_finite(y_pred, xp=xp, name="y_pred")
-        return True
-    check_finite(y_true, xp=xp, name="y_true")
-    check_finite(y_pred, xp=xp, name="y_pred")
-    if not is_concrete(y_true):
         return False
-    bad = (y_true != 1.0) & (y_true != 0.0) & (y_true != -1.0)
-    if bool(xp.any(bad)):
-        lo = float(xp.min(xp.where(bad, y_true, xp.full_like(y_true, float("inf")))))
-        hi = float(xp.max(xp.where(bad, y_true, xp.full_like(y_true, float("-inf")))))
-        raise LossInputError(
-            "y_true must hold binary labels in {-1, 1} or {0, 1} (0 is read as -1); "
-            f"got {count_true(xp, bad)} other value(s) (between {lo:g} and {hi:g})"
-        )
-    return False  # not reached: the square test fails only when some label is bad
+
+    def explain():
+        check_finite(y_true, xp=xp, name="y_true")
+        check_finite(y_pred, xp=xp, name="y_pred")
+        bad = (y_true != 1.0) & (y_true != 0.0) & (y_true != -1.0)
+        if bool(xp.any(bad)):
+            lo = float(xp.min(xp.where(bad, y_true, xp.full_like(y_true, float("inf")))))
+            hi = float(xp.max(xp.where(bad, y_true, xp.full_like(y_true, float("-inf")))))
+            raise LossInputError(
+                "y_true must hold binary labels in {-1, 1} or {0, 1} (0 is read as -1); "
+                f"got {count_true(xp, bad)} other value(s) (between {lo:g} and {hi:g})"
+            )
+
+    ok = bounds_ok(signed * signed, 1.0, 1.0, xp=xp)
+    if math.prod(y_pred.shape):
+        ok = ok & finite_ok(y_pred, xp=xp, exact=mode != "read")
+    require(ok, explain, "y_true must hold binary labels in {-1, 1} or {0, 1} and y_pred finite values", mode=mode)
+    return True
 
 
 # Margins up to this size cannot turn ``margin - y s`` (finite y in {-1, 1}, finite s) into
@@ -86,7 +98,7 @@ CHECKED_MARGIN = 1e30
 def prepare_binary(xp, y_true, y_pred, opts, validate, *, with_margin=True):
     y_true = bool_as_float(xp, y_true, y_pred)
     y_true, y_pred = float_pair(xp, y_true, y_pred, False)  # dtype and shape; values below
-    signed = _signed_labels(xp, y_true, read=bool(validate) and is_concrete(y_true))
+    signed = _signed_labels(xp, y_true, read=bool(validate) and check_mode(y_true) == "read")
     checked = bool(validate) and _check_signed_labels(xp, y_true, y_pred, signed)
     out = {}
     if with_margin:
@@ -94,6 +106,20 @@ def prepare_binary(xp, y_true, y_pred, opts, validate, *, with_margin=True):
         checked = checked and abs(out["margin"]) <= CHECKED_MARGIN
     out["checked"] = checked
     return signed, y_pred, out
+
+
+def _check_one_hot_entries(xp, y_true, axis, ids_shape):
+    mode = check_mode(y_true)
+    if mode is None:
+        return
+    what = (f"y_true must be one-hot along axis {axis} (entries 0 or 1, one 1 per row) or integer "
+            f"class ids of shape {ids_shape}")
+
+    def explain():
+        if bool(xp.any((y_true != 0.0) & (y_true != 1.0))):
+            raise LossInputError(f"{what}; got entries other than 0 and 1")
+
+    require(xp.all((y_true == 0.0) | (y_true == 1.0)), explain, what, mode=mode)
 
 
 def _index_dtype(xp, like):
@@ -131,11 +157,7 @@ def _prepare_classes(xp, y_true, y_pred, opts, validate, *, onehot, loss_name):
             check_range(y_true, -1.0, 1.0, xp=xp, name="y_true",
                         what="label rows with entries in [-1, 1] (one-hot {0, 1}, Keras's {-1, 1}, or all-zero)")
         elif validate:
-            if is_concrete(y_true) and bool(xp.any((y_true != 0.0) & (y_true != 1.0))):
-                raise LossInputError(
-                    f"y_true must be one-hot along axis {axis} (entries 0 or 1, one 1 per row) or integer "
-                    f"class ids of shape {ids_shape}; got entries other than 0 and 1"
-                )
+            _check_one_hot_entries(xp, y_true, axis, ids_shape)
             hint = ("Soft or multi-label rows are not class labels; pass integer class ids of shape "
                     f"{ids_shape} or one-hot rows.")
             if onehot == "crammer_singer":

@@ -10,11 +10,13 @@ from ..._array.validate import (
     check_axis,
     check_finite,
     check_integer_labels,
+    check_mode,
     check_number,
     check_range,
     check_real,
+    require,
 )
-from ..._array.xp import as_array, compute_dtype, device_of, is_concrete
+from ..._array.xp import as_array, compute_dtype, device_of
 from .._common import bool_as_float, class_mask, count_true, option_array
 
 __all__ = ["ACTIVATIONS", "prepare_pred", "targets", "class_weights", "smoothing"]
@@ -31,15 +33,20 @@ def prepare_pred(xp, y_pred, validate):
 
 
 def _check_binary(xp, y, valid, *, validate):
-    if not (validate and is_concrete(y)):
+    mode = check_mode(y) if validate else None
+    if mode is None:
         return
     bad = (y != 0.0) & (y != 1.0)
     if valid is not None:
         bad = bad & (valid > 0)
-    if bool(xp.any(bad)):
-        raise LossInputError(
-            f"y_true must hold binary labels 0 or 1 for a Lovasz loss; got {count_true(xp, bad)} other value(s)"
-        )
+
+    def explain():
+        if bool(xp.any(bad)):
+            raise LossInputError(
+                f"y_true must hold binary labels 0 or 1 for a Lovasz loss; got {count_true(xp, bad)} other value(s)"
+            )
+
+    require(~xp.any(bad), explain, "y_true must hold binary labels 0 or 1 for a Lovasz loss", mode=mode)
 
 
 def targets(xp, y_true, y_pred, *, class_axis, ignore_index, validate, binary=False, ids_allowed=True):
