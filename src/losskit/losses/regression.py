@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from .._array.stable import softplus
+from .._array.stable import sign, softplus
 from .._array.validate import check_flag, check_number
 from ..spec import Boosting, Loss, Refusal
 from ._common import check_lower_bound, float_pair
@@ -36,7 +36,7 @@ def _prepare_residual(xp, y_true, y_pred, opts, validate):
 def _abs(d, *, xp):
     """|d| written as d * sign(d): autodiff then gives sign(d), i.e. the subgradient 0 at 0,
     under both torch and jax (jax differentiates ``abs`` at 0 as 1, torch as 0)."""
-    return d * xp.sign(d)
+    return d * sign(d, xp=xp)
 
 
 
@@ -93,7 +93,7 @@ def _mae_value(xp, y_true, y_pred):
 
 
 def _mae_grad(xp, y_true, y_pred):
-    return xp.sign(y_pred - y_true)
+    return sign(y_pred - y_true, xp=xp)
 
 
 def _mae_hess(xp, y_true, y_pred):
@@ -160,7 +160,7 @@ def _huber_value(xp, y_true, y_pred, *, delta):
 
 def _huber_grad(xp, y_true, y_pred, *, delta):
     d = y_pred - y_true
-    return xp.where(xp.abs(d) <= delta, d, delta * xp.sign(d))
+    return xp.where(xp.abs(d) <= delta, d, delta * sign(d, xp=xp))
 
 
 def _huber_hess(xp, y_true, y_pred, *, delta):
@@ -228,8 +228,8 @@ def _smooth_l1_value(xp, y_true, y_pred, *, beta):
 def _smooth_l1_grad(xp, y_true, y_pred, *, beta):
     d = y_pred - y_true
     if beta == 0.0:
-        return xp.sign(d)
-    return xp.where(xp.abs(d) < beta, d / beta, xp.sign(d))
+        return sign(d, xp=xp)
+    return xp.where(xp.abs(d) < beta, d / beta, sign(d, xp=xp))
 
 
 def _smooth_l1_hess(xp, y_true, y_pred, *, beta):
@@ -529,7 +529,7 @@ def _prepare_mape(xp, y_true, y_pred, opts, validate):
 def _mape_scale(xp, y_true, percent, epsilon):
     """c / max(|y_true|, epsilon): depends on the targets only."""
     den = xp.abs(y_true)
-    den = xp.where(den > epsilon, den, xp.zeros_like(den) + epsilon)
+    den = xp.clip(den, min=epsilon)
     return (100.0 if percent else 1.0) / den
 
 
@@ -538,7 +538,7 @@ def _mape_value(xp, y_true, y_pred, *, percent, epsilon):
 
 
 def _mape_grad(xp, y_true, y_pred, *, percent, epsilon):
-    return xp.sign(y_pred - y_true) * _mape_scale(xp, y_true, percent, epsilon)
+    return sign(y_pred - y_true, xp=xp) * _mape_scale(xp, y_true, percent, epsilon)
 
 
 def _mape_hess(xp, y_true, y_pred, *, percent, epsilon):
