@@ -2,12 +2,15 @@
 
 Naive forms lose all relative accuracy here: log(1 + e^-40) rounds to 0, log(t/q) with
 t/q near 1 cancels, 1 - p loses p's low digits. losskit's per-element float64 values must
-be within 4 ulp of the exact value of the loss at the given float64 inputs.
+be within 4 ulp of the exact value of the loss at the given float64 inputs, on NumPy and on
+torch and JAX float64 arrays alike (their kernels are the same array-API code, but each
+library's log1p, exp and reductions are its own).
 """
 
 import mpmath
 import numpy as np
 import pytest
+from conftest import load_backend, to_numpy
 
 import losskit as lk
 
@@ -20,6 +23,16 @@ def ulp_error(got, exact):
     exact_f = np.array([float(e) for e in np.ravel(exact)]).reshape(got.shape)
     err = np.array([abs(mpmath.mpf(float(g)) - e) for g, e in zip(np.ravel(got), np.ravel(exact))])
     return err.reshape(got.shape) / np.spacing(np.abs(exact_f))
+
+
+@pytest.fixture(params=["numpy", "torch", "jax"])
+def backend(request):
+    return load_backend(request.param)
+
+
+def on(backend, loss, *arrays, **options):
+    """``loss(*arrays, **options)`` with the arrays as float64 (or int64 labels) of ``backend``."""
+    return to_numpy(loss(*(backend.asarray(a) for a in arrays), **options))
 
 
 def _mp(x):
@@ -35,9 +48,9 @@ LOGITS = np.array([1e4, -1e4, 40.0, -40.0, 700.0, -700.0, 36.5, -36.5, 20.0, 1e-
 
 
 @pytest.mark.parametrize("y", [0.0, 1.0, 0.3])
-def test_bce_from_logits_within_4_ulp(y):
+def test_bce_from_logits_within_4_ulp(y, backend):
     yy = np.full_like(LOGITS, y)
-    got = lk.binary_cross_entropy(yy, LOGITS, from_logits=True, reduction="none")
+    got = on(backend, lk.binary_cross_entropy, yy, LOGITS, from_logits=True, reduction="none")
     exact = [_mp(y) * _softplus(-_mp(x)) + (1 - _mp(y)) * _softplus(_mp(x)) for x in LOGITS]
     assert ulp_error(got, exact).max() <= MAX_ULP
 
@@ -47,9 +60,9 @@ PROBS = np.array([1e-15, 1 - 1e-15, 1e-40, 0.5, 1e-8, 1 - 1e-8, 0.999, 0.001, np
 
 
 @pytest.mark.parametrize("y", [0.0, 1.0, 0.25])
-def test_bce_from_probabilities_within_4_ulp(y):
+def test_bce_from_probabilities_within_4_ulp(y, backend):
     yy = np.full_like(PROBS, y)
-    got = lk.binary_cross_entropy(yy, PROBS, reduction="none")
+    got = on(backend, lk.binary_cross_entropy, yy, PROBS, reduction="none")
     exact = [-(_mp(y) * mpmath.log(_mp(p)) + (1 - _mp(y)) * mpmath.log1p(-_mp(p))) for p in PROBS]
     assert ulp_error(got, exact).max() <= MAX_ULP
 
@@ -69,24 +82,24 @@ def _lse(row):
     return mpmath.log(mpmath.fsum(mpmath.exp(_mp(v)) for v in row))
 
 
-def test_sparse_cce_from_logits_within_4_ulp():
+def test_sparse_cce_from_logits_within_4_ulp(backend):
     labels = np.array([0, 0, 1, 1, 0, 0])
-    got = lk.sparse_categorical_cross_entropy(labels, ROWS, from_logits=True, reduction="none")
+    got = on(backend, lk.sparse_categorical_cross_entropy, labels, ROWS, from_logits=True, reduction="none")
     exact = [_lse(r) - _mp(r[k]) for r, k in zip(ROWS, labels)]
     assert ulp_error(got, exact).max() <= MAX_ULP
 
 
-def test_cce_from_logits_with_soft_targets_within_4_ulp():
+def test_cce_from_logits_with_soft_targets_within_4_ulp(backend):
     targets = np.array([[1.0, 0, 0], [0.75, 0.25, 0], [0, 0.5, 0.5], [0, 0.5, 0.5], [0.5, 0.5, 0], [1.0, 0, 0]])
-    got = lk.categorical_cross_entropy(targets, ROWS, from_logits=True, reduction="none")
+    got = on(backend, lk.categorical_cross_entropy, targets, ROWS, from_logits=True, reduction="none")
     exact = [mpmath.fsum(_mp(t) * (_lse(r) - _mp(x)) for t, x in zip(tr, r)) for tr, r in zip(targets, ROWS)]
     assert ulp_error(got, exact).max() <= MAX_ULP
 
 
-def test_cce_from_probabilities_near_one_within_4_ulp():
+def test_cce_from_probabilities_near_one_within_4_ulp(backend):
     p = np.array([[1 - 2.0**-40, 2.0**-41, 2.0**-41], [1 - 2.0**-52, 2.0**-53, 2.0**-53], [0.5, 0.25, 0.25]])
     y = np.eye(3)[[0, 0, 1]]
-    got = lk.categorical_cross_entropy(y, p, reduction="none")
+    got = on(backend, lk.categorical_cross_entropy, y, p, reduction="none")
     exact = [-mpmath.log(_mp(p[i, k])) for i, k in enumerate([0, 0, 1])]
     assert ulp_error(got, exact).max() <= MAX_ULP
 
@@ -109,18 +122,18 @@ def _kl_exact(t, q):
     return mpmath.fsum(_mp(a) * mpmath.log(_mp(a) / _mp(b)) for a, b in zip(t, q) if a != 0)
 
 
-def test_kl_nearly_equal_distributions_within_4_ulp():
+def test_kl_nearly_equal_distributions_within_4_ulp(backend):
     t, q = _dyadic_pairs()
     assert np.all(t.sum(axis=1) == 1.0) and np.all(q.sum(axis=1) == 1.0)
-    got = lk.kl_divergence(t, q, reduction="none")
+    got = on(backend, lk.kl_divergence, t, q, reduction="none")
     exact = [_kl_exact(a, b) for a, b in zip(t, q)]
     assert ulp_error(got, exact).max() <= MAX_ULP
 
 
-def test_kl_one_hot_targets_within_4_ulp():
+def test_kl_one_hot_targets_within_4_ulp(backend):
     t = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     q = np.array([[0.8, 0.1, 0.1], [0.25, 0.5, 0.25], [2.0**-30, 0.5, 0.5 - 2.0**-30]])
-    got = lk.kl_divergence(t, q, reduction="none")
+    got = on(backend, lk.kl_divergence, t, q, reduction="none")
     exact = [_kl_exact(a, b) for a, b in zip(t, q)]
     assert ulp_error(got, exact).max() <= MAX_ULP
 
