@@ -19,7 +19,8 @@ SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "losskit"
 LAYERS = [
     ["losskit", "losskit.__main__", "losskit.cli"],
     ["losskit.evaluate", "losskit.distributed"],
-    ["losskit.io", "losskit.streaming", "losskit.gbdt", "losskit.explain", "losskit.plot", "losskit.lessons"],
+    ["losskit.io", "losskit.streaming", "losskit.gbdt", "losskit.explain", "losskit.plot", "losskit.lessons",
+     "losskit.torch", "losskit.keras"],
     ["losskit.registry"],
     ["losskit.api"],
     ["losskit.autograd"],

@@ -24,7 +24,7 @@ from . import engine as _engine
 from . import reductions as _red
 from ._array.validate import LossInputError, check_flag, one_read
 from ._array.xp import as_array, device_of, is_numpy, namespace, value_check_mode
-from .spec import COMMON_OPTIONS, Loss
+from .spec import COMMON_OPTIONS, ArrayLike, Loss, option_type
 
 __all__ = ["LossFunction", "BoundCall"]
 
@@ -40,7 +40,7 @@ class LossFunction:
         self.bound = dict(bound or {})
         self.__name__ = record.name
         self.__qualname__ = record.name
-        self.__doc__ = record.doc
+        self.__doc__ = f"{signature_doc(record)}\n\n{inspect.cleandoc(record.doc or '')}"  # help(): the call first
         self.__module__ = "losskit"
 
     # -- configuration ---------------------------------------------------------------
@@ -48,6 +48,12 @@ class LossFunction:
         """A copy with ``options`` bound as new defaults (what :func:`losskit.get` returns)."""
         self._split(options)  # reject unknown names now, not at the first call
         return LossFunction(self.record, {**self.bound, **options})
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """The loss's options with their defaults and types, for ``inspect.signature``,
+        ``help()`` and IDE completion (the call itself takes them as keywords)."""
+        return signature(self.record, self.bound)
 
     @property
     def name(self) -> str:
@@ -200,15 +206,22 @@ class BoundCall:
     reduction: str
 
 
+def signature(record: Loss, bound: Mapping[str, Any] | None = None) -> inspect.Signature:
+    """``(y_true, y_pred, *, option=default, ..., reduction="mean", sample_weight=None,
+    validate=True) -> Array`` with each option's type (:func:`losskit.spec.option_type`);
+    ``bound`` options (a :func:`losskit.get` result) show as the new defaults."""
+    bound = bound or {}
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter("y_true", positional, annotation=ArrayLike),
+              inspect.Parameter("y_pred", positional, annotation=ArrayLike)]
+    defaults = {**record.options, "reduction": "mean", "sample_weight": None, "validate": True}
+    for k, v in defaults.items():
+        params.append(inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=bound.get(k, v),
+                                        annotation=option_type(k, v)))
+    return inspect.Signature(params, return_annotation=ArrayLike)
+
+
 def signature_doc(record: Loss) -> str:
     """``name(y_true, y_pred, *, opt=default, ...)`` for help texts."""
-    params = [inspect.Parameter("y_true", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-              inspect.Parameter("y_pred", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    for k, v in record.options.items():
-        params.append(inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v))
-    params += [
-        inspect.Parameter("reduction", inspect.Parameter.KEYWORD_ONLY, default="mean"),
-        inspect.Parameter("sample_weight", inspect.Parameter.KEYWORD_ONLY, default=None),
-        inspect.Parameter("validate", inspect.Parameter.KEYWORD_ONLY, default=True),
-    ]
-    return f"{record.name}{inspect.Signature(params)}"
+    plain = [p.replace(annotation=inspect.Parameter.empty) for p in signature(record).parameters.values()]
+    return f"{record.name}{inspect.Signature(plain)}"

@@ -18,11 +18,49 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Optional, Union
 
-__all__ = ["Loss", "Boosting", "Refusal", "RefusalReason", "COMMON_OPTIONS", "Structure", "InputKind"]
+__all__ = ["Loss", "Boosting", "Refusal", "RefusalReason", "COMMON_OPTIONS", "Structure", "InputKind",
+           "ArrayLike", "OPTION_TYPES", "ARRAY_OPTIONS", "option_type"]
 
 COMMON_OPTIONS = ("reduction", "sample_weight", "validate")
+
+ArrayLike = Any  # an array of any supported library, a nested list or a number
+
+# The type of each option, by name, for every loss that takes it: one table for the signatures
+# (``inspect.signature``, ``help()``, IDE completion) of the loss functions and the classes
+# built from them. Options not listed take the type of their default.
+OPTION_TYPES: dict[str, Any] = {
+    "activation": Optional[Literal["sigmoid", "softmax", "tanh"]],
+    "alpha": Union[float, ArrayLike, None],  # a float, or one weight per class (categorical focal)
+    "axis": Union[int, tuple[int, ...], None],
+    "class_axis": int,
+    "class_weight": Optional[ArrayLike],
+    "classes": Literal["present", "all"],
+    "convention": Literal["crammer_singer", "keras"],
+    "epsilon": Optional[float],
+    "form": Literal["negative", "similarity", "distance"],
+    "ignore_index": Optional[int],
+    "p": Literal[1, 2],
+    "pos_weight": Optional[ArrayLike],
+    "quantile": Union[float, ArrayLike],
+    "reduction": Literal["mean", "sum", "none", "sum_over_batch_size"],
+    "sample_weight": Optional[ArrayLike],
+    "smooth_dr": Optional[float],
+    "smooth_nr": Optional[float],
+    "var": Union[float, ArrayLike],
+    "w_type": Literal["square", "simple", "uniform"],
+    "weight": Optional[ArrayLike],
+}
+# Options that may hold an array (per class, per output): what losskit.torch keeps as buffers.
+ARRAY_OPTIONS = frozenset({"alpha", "class_weight", "pos_weight", "quantile", "var", "weight"})
+
+
+def option_type(name: str, default: Any) -> Any:
+    """The annotation of option ``name`` (its default's type when the table has no entry)."""
+    if name in OPTION_TYPES:
+        return OPTION_TYPES[name]
+    return Any if default is None else type(default)
 
 Kernel = Callable[..., Any]
 Structure = Literal["elementwise", "distribution", "overlap"]
