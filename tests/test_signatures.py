@@ -3,6 +3,7 @@ and types, and what it says is what the call does."""
 
 import inspect
 import pydoc
+import types
 import typing
 
 import numpy as np
@@ -51,7 +52,7 @@ def _satisfies(value, hint):
     origin = typing.get_origin(hint)
     if origin is typing.Literal:
         return value in typing.get_args(hint)
-    if origin is typing.Union:
+    if origin in (typing.Union, types.UnionType):
         return any(_satisfies(value, h) for h in typing.get_args(hint))
     if hint is type(None):
         return value is None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 __all__ = ["Loss", "Boosting", "Refusal", "RefusalReason", "COMMON_OPTIONS", "Structure", "InputKind",
            "ArrayLike", "OPTION_TYPES", "ARRAY_OPTIONS", "option_type"]
@@ -31,26 +31,26 @@ ArrayLike = Any  # an array of any supported library, a nested list or a number
 # (``inspect.signature``, ``help()``, IDE completion) of the loss functions and the classes
 # built from them. Options not listed take the type of their default.
 OPTION_TYPES: dict[str, Any] = {
-    "activation": Optional[Literal["sigmoid", "softmax", "tanh"]],
-    "alpha": Union[float, ArrayLike, None],  # a float, or one weight per class (categorical focal)
-    "axis": Union[int, tuple[int, ...], None],
+    "activation": Literal["sigmoid", "softmax", "tanh"] | None,
+    "alpha": float | ArrayLike | None,  # a float, or one weight per class (categorical focal)
+    "axis": int | tuple[int, ...] | None,
     "class_axis": int,
-    "class_weight": Optional[ArrayLike],
+    "class_weight": ArrayLike | None,
     "classes": Literal["present", "all"],
     "convention": Literal["crammer_singer", "keras"],
-    "epsilon": Optional[float],
+    "epsilon": float | None,
     "form": Literal["negative", "similarity", "distance"],
-    "ignore_index": Optional[int],
+    "ignore_index": int | None,
     "p": Literal[1, 2],
-    "pos_weight": Optional[ArrayLike],
-    "quantile": Union[float, ArrayLike],
+    "pos_weight": ArrayLike | None,
+    "quantile": float | ArrayLike,
     "reduction": Literal["mean", "sum", "none", "sum_over_batch_size"],
-    "sample_weight": Optional[ArrayLike],
-    "smooth_dr": Optional[float],
-    "smooth_nr": Optional[float],
-    "var": Union[float, ArrayLike],
+    "sample_weight": ArrayLike | None,
+    "smooth_dr": float | None,
+    "smooth_nr": float | None,
+    "var": float | ArrayLike,
     "w_type": Literal["square", "simple", "uniform"],
-    "weight": Optional[ArrayLike],
+    "weight": ArrayLike | None,
 }
 # Options that may hold an array (per class, per output): what losskit.torch keeps as buffers.
 ARRAY_OPTIONS = frozenset({"alpha", "class_weight", "pos_weight", "quantile", "var", "weight"})
