@@ -1,7 +1,7 @@
 """Every loss inside a training step: torch ``meta`` tensors and ``torch.compile(fullgraph=True)``.
 
 Value checks read values on the host, which ``meta`` tensors cannot do and which breaks a
-compiled graph; they are skipped there (``losskit._array.xp.is_concrete``). These tests run
+compiled graph; they are skipped there (``losskit._array.xp.value_check_mode``). These tests run
 each registered loss, in its first reference configuration, with ``validate=True``.
 """
 
@@ -108,3 +108,259 @@ def test_gradients_reach_soft_targets_and_weights():
     per_sample = (p.detach() - y) ** 2
     want = (per_sample - (w.detach() * per_sample).sum() / w.detach().sum()) / w.detach().sum()  # d/dw of sum(w l) / sum(w)
     np.testing.assert_allclose(w.grad.numpy(), want.numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# JAX: the closed-form gradient as a custom_jvp (losskit.autograd.jax_value)
+# ---------------------------------------------------------------------------------------
+def _jax_inputs(case):
+    """``(jax, jnp, f, y, p, w)``: float64 JAX inputs of the case and per-sample weights shaped
+    like its unreduced values (any loss accepts those)."""
+    jnp = load_backend("jax")
+    import jax
+
+    f = lk.get(case.loss, **case.options)
+    y, p = case.make(rng_for(case))
+    shape = np.shape(f(y, p, reduction="none"))
+    w = np.random.default_rng(2).uniform(0.5, 2.0, size=shape)
+    return jax, jnp, f, jnp.asarray(y), jnp.asarray(p), jnp.asarray(w)
+
+
+@pytest.fixture
+def plain_jax(monkeypatch):
+    """A context that turns the JAX rule off: JAX then differentiates the plain value kernels."""
+    import contextlib
+
+    from losskit import autograd
+
+    @contextlib.contextmanager
+    def off():
+        monkeypatch.setattr(autograd, "_JAX_RULE", False)
+        try:
+            yield
+        finally:
+            monkeypatch.setattr(autograd, "_JAX_RULE", True)
+
+    return off
+
+
+def _fd_directional(fn, p, v, h):
+    """Central difference of ``fn`` at ``p`` along ``v`` (NumPy float64)."""
+    return (np.asarray(fn(p + h * v)) - np.asarray(fn(p - h * v))) / (2 * h)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("case", FIRST, ids=IDS)
+def test_jax_rule_gradient(case, reduction, weighted, plain_jax):
+    """Through the rule, jax.grad (of the sum for "none"), a per-sample JVP and a VJP with a
+    random cotangent equal autodiff of the plain value kernels (the rule switched off) and
+    finite differences of the value; jax.grad also equals ``.grad``."""
+    jax, jnp, f, y, p, w = _jax_inputs(case)
+    kw = {"reduction": reduction, "sample_weight": w if weighted else None}
+    rng = np.random.default_rng(3)
+    v = jnp.asarray(rng.normal(size=p.shape))
+
+    def total(q):
+        return jnp.sum(f(y, q, **kw))
+
+    grad = jax.grad(total)(p)
+    value, jvp = jax.jvp(lambda q: f(y, q, **kw), (p,), (v,))
+    out, pullback = jax.vjp(lambda q: f(y, q, **kw), p)
+    ct = jnp.asarray(rng.normal(size=np.shape(out)))
+    (vjp,) = pullback(ct)
+    with plain_jax():
+        plain_grad = jax.grad(total)(p)
+        plain_value, plain_jvp = jax.jvp(lambda q: f(y, q, **kw), (p,), (v,))
+        (plain_vjp,) = jax.vjp(lambda q: f(y, q, **kw), p)[1](ct)
+    tol = {"rtol": 1e-9, "atol": 1e-12}
+    np_kw = {**kw, "sample_weight": np.asarray(w) if weighted else None}
+    np.testing.assert_allclose(np.asarray(grad), f.grad(np.asarray(y), np.asarray(p), **np_kw), **tol)
+    np.testing.assert_allclose(np.asarray(value), np.asarray(plain_value), rtol=1e-13, atol=1e-300)
+    for got, want in ((grad, plain_grad), (jvp, plain_jvp), (vjp, plain_vjp)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), **tol)
+    assert np.shape(jvp) == np.shape(value) and jvp.dtype == value.dtype
+    fd = _fd_directional(lambda q: f(y, q, validate=False, **kw), p, v, case.fd_step)
+    np.testing.assert_allclose(np.asarray(jvp), fd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("case", FIRST, ids=IDS)
+def test_jax_rule_hessian_diagonal(case):
+    """jax.hessian (forward over reverse) differentiates the closed-form gradient inside the
+    rule: its diagonal equals ``.grad_hess``'s Hessian diagonal."""
+    jax, jnp, f, y, p, w = _jax_inputs(case)
+    for weight, reduction in ((None, "mean"), (w, "sum")):
+        hess = jax.hessian(lambda q, w=weight, r=reduction: f(y, q, sample_weight=w, reduction=r))(p)
+        np_weight = None if weight is None else np.asarray(weight)
+        _, want = f.grad_hess(np.asarray(y), np.asarray(p), sample_weight=np_weight, reduction=reduction)
+        hess = np.asarray(hess).reshape(p.size, p.size)
+        np.testing.assert_allclose(np.diagonal(hess).reshape(p.shape), want, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", FIRST, ids=IDS)
+def test_jax_rule_jit_and_vmap(case):
+    """jit (labels passed as arguments and closed over) and vmap over a batch of calls agree with
+    the eager NumPy value and ``.grad``."""
+    jax, jnp, f, y, p, _ = _jax_inputs(case)
+    y2, p2 = (jnp.asarray(a) for a in case.make(rng_for(case, salt=1)))
+    ny, np_ = np.asarray(y), np.asarray(p)
+    tol = {"rtol": 1e-10, "atol": 1e-13}
+    value, grad = jax.jit(jax.value_and_grad(lambda a, b: f(a, b), argnums=1))(y, p)
+    closed_value, closed_grad = jax.jit(jax.value_and_grad(lambda b: f(y, b)))(p)
+    for v, g in ((value, grad), (closed_value, closed_grad)):
+        np.testing.assert_allclose(np.asarray(v), f(ny, np_), **tol)
+        np.testing.assert_allclose(np.asarray(g), f.grad(ny, np_), **tol)
+    ys, ps = jnp.stack([y, y2]), jnp.stack([p, p2])
+    values = jax.vmap(lambda a, b: f(a, b))(ys, ps)
+    grads = jax.jit(jax.vmap(jax.grad(lambda a, b: f(a, b), argnums=1)))(ys, ps)
+    for i, (a, b) in enumerate(((y, p), (y2, p2))):
+        np.testing.assert_allclose(np.asarray(values[i]), f(np.asarray(a), np.asarray(b)), **tol)
+        np.testing.assert_allclose(np.asarray(grads[i]), f.grad(np.asarray(a), np.asarray(b)), **tol)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("case", FIRST, ids=IDS)
+def test_jax_rule_learned_sample_weights(case, reduction, plain_jax):
+    """A sample weight that JAX differentiates (learned weights) gets its gradient from the plain
+    kernels: it equals finite differences of the value in the weights and the plain path's, and
+    the gradient with respect to y_pred in the same call is still the closed form's."""
+    jax, jnp, f, y, p, w = _jax_inputs(case)
+
+    def total(q, ww):
+        return jnp.sum(f(y, q, reduction=reduction, sample_weight=ww))
+
+    gp, gw = jax.jit(jax.grad(total, argnums=(0, 1)))(p, w)
+    with plain_jax():
+        pgp, pgw = jax.grad(total, argnums=(0, 1))(p, w)
+    u = np.random.default_rng(4).normal(size=w.shape)
+    fd = _fd_directional(lambda ww: total(p, ww), w, jnp.asarray(u), 1e-6)
+    np.testing.assert_allclose(np.sum(np.asarray(gw) * u), fd, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(gw), np.asarray(pgw), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(gp), np.asarray(pgp), rtol=1e-9, atol=1e-12)
+    want = f.grad(np.asarray(y), np.asarray(p), reduction=reduction, sample_weight=np.asarray(w))
+    np.testing.assert_allclose(np.asarray(gp), want, rtol=1e-9, atol=1e-12)
+
+
+SOFT_TARGETS = [  # (loss, options, targets): distillation through y_true
+    ("categorical_cross_entropy", {"from_logits": True}, "softmax"),
+    ("kl_divergence", {"from_logits": True}, "softmax"),
+    ("jensen_shannon_divergence", {}, "softmax"),
+    ("binary_cross_entropy", {"from_logits": True}, "uniform"),
+    ("mean_squared_error", {}, "normal"),
+    ("huber", {}, "normal"),
+]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize(("loss", "options", "targets"), SOFT_TARGETS, ids=[s[0] for s in SOFT_TARGETS])
+def test_jax_rule_soft_targets(loss, options, targets, reduction, plain_jax):
+    """y_true that JAX differentiates (soft targets from a teacher): gradients with respect to
+    y_true and y_pred together equal finite differences and the plain path's, jit or not."""
+    jnp = load_backend("jax")
+    import jax
+
+    rng = np.random.default_rng(5)
+    f = lk.get(loss, **options)
+    p = rng.normal(size=(5, 4))
+    if loss == "jensen_shannon_divergence":
+        p = np.exp(p) / np.exp(p).sum(-1, keepdims=True)
+    raw = rng.normal(size=(5, 4))
+    t = {"softmax": np.exp(raw) / np.exp(raw).sum(-1, keepdims=True), "uniform": rng.uniform(0.1, 0.9, size=(5, 4)),
+         "normal": raw}[targets]
+    ct = jnp.asarray(rng.normal(size=np.shape(f(t, p, reduction=reduction))))
+
+    def total(a, b):
+        return jnp.sum(ct * f(a, b, reduction=reduction))
+
+    t, p = jnp.asarray(t), jnp.asarray(p)
+    gt, gp = jax.grad(total, argnums=(0, 1))(t, p)
+    jgt, jgp = jax.jit(jax.grad(total, argnums=(0, 1)))(t, p)
+    with plain_jax():
+        pgt, pgp = jax.grad(total, argnums=(0, 1))(t, p)
+    for got, want in ((gt, pgt), (gp, pgp), (jgt, pgt), (jgp, pgp)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10, atol=1e-13)
+    u = jnp.asarray(rng.normal(size=t.shape))
+    fd = _fd_directional(lambda a: jnp.sum(ct * f(a, p, reduction=reduction, validate=False)), t, u, 1e-7)
+    np.testing.assert_allclose(np.sum(np.asarray(gt) * np.asarray(u)), fd, rtol=1e-6, atol=1e-9)
+    v = jnp.asarray(rng.normal(size=p.shape))
+    _, jvp = jax.jvp(lambda a, b: f(a, b, reduction=reduction), (t, p), (u, v))
+    fd2 = (np.asarray(f(t + 1e-6 * u, p + 1e-6 * v, reduction=reduction, validate=False))
+           - np.asarray(f(t - 1e-6 * u, p - 1e-6 * v, reduction=reduction, validate=False))) / 2e-6
+    np.testing.assert_allclose(np.asarray(jvp), fd2, rtol=1e-6, atol=1e-8)
+
+
+def test_jax_rule_array_option_tangents(plain_jax):
+    """A JAX-array option that JAX differentiates (class weights) has its gradient too."""
+    jnp = load_backend("jax")
+    import jax
+
+    rng = np.random.default_rng(6)
+    labels, x = jnp.asarray(rng.integers(0, 4, size=7)), jnp.asarray(rng.normal(size=(7, 4)))
+    cw = jnp.asarray(rng.uniform(0.5, 2.0, size=4))
+
+    def total(c, q):
+        return lk.sparse_categorical_cross_entropy(labels, q, from_logits=True, class_weight=c)
+
+    got = jax.grad(total, argnums=(0, 1))(cw, x)
+    with plain_jax():
+        want = jax.grad(total, argnums=(0, 1))(cw, x)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-10, atol=1e-13)
+    u = jnp.asarray(rng.normal(size=4))
+    fd = _fd_directional(lambda c: total(c, x), cw, u, 1e-6)
+    np.testing.assert_allclose(np.sum(np.asarray(got[0]) * np.asarray(u)), fd, rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", FIRST, ids=IDS)
+def test_jax_rule_is_used(case, plain_jax):
+    """Under tracing the value is one custom_jvp call (and "none" of a VJP-only loss is not);
+    eagerly on concrete arrays it is the plain path."""
+    jax, jnp, f, y, p, _ = _jax_inputs(case)
+    assert "custom_jvp_call" in str(jax.make_jaxpr(lambda q: f(y, q))(p))
+    unreduced = str(jax.make_jaxpr(lambda q: f(y, q, reduction="none"))(p))
+    assert ("custom_jvp_call" in unreduced) == (not f.record.vjp)
+    with plain_jax():
+        assert "custom_jvp_call" not in str(jax.make_jaxpr(lambda q: f(y, q))(p))
+
+
+def _grad_equations(jax, fn, *args):
+    """Equations of jax.grad's jaxpr that the gradient needs (dead ones removed, as jit does)."""
+    from jax._src.interpreters import partial_eval as pe
+
+    closed = jax.make_jaxpr(jax.grad(fn, argnums=1))(*args)
+    jaxpr, _ = pe.dce_jaxpr(closed.jaxpr, [True] * len(closed.jaxpr.outvars))
+    return len(jaxpr.eqns)
+
+
+def test_jax_rule_gradient_jaxpr_is_smaller(plain_jax):
+    """The rule's gradient is the closed form alone: fewer equations than autodiff of the
+    plain value kernels for cross-entropy with integer labels, KL and BCE on logits."""
+    jnp = load_backend("jax")
+    import jax
+
+    rng = np.random.default_rng(7)
+    x = jnp.asarray(rng.normal(size=(8, 5)))
+    soft = jax.nn.softmax(jnp.asarray(rng.normal(size=(8, 5))))
+    calls = [
+        (lambda a, b: lk.sparse_categorical_cross_entropy(a, b, from_logits=True), jnp.asarray(rng.integers(0, 5, 8))),
+        (lambda a, b: lk.kl_divergence(a, b, from_logits=True), soft),
+        (lambda a, b: lk.binary_cross_entropy(a, b, from_logits=True), jnp.asarray(rng.integers(0, 2, (8, 5)) * 1.0)),
+    ]
+    for fn, y in calls:
+        rule = _grad_equations(jax, fn, y, x)
+        with plain_jax():
+            plain = _grad_equations(jax, fn, y, x)
+        assert rule < plain
+
+
+def test_jax_validation_eager_and_traced():
+    """Concrete JAX arrays outside tracing are checked (LossInputError); under jit and grad the
+    value checks are skipped, never a crash."""
+    jnp = load_backend("jax")
+    import jax
+
+    y, p = jnp.asarray([2.0, 0.0]), jnp.asarray([0.5, 0.5])
+    with pytest.raises(lk.LossInputError, match=r"y_true must hold targets in \[0, 1\]"):
+        lk.binary_cross_entropy(y, p)
+    assert np.isfinite(float(jax.jit(lk.binary_cross_entropy)(y, p)))
+    assert np.all(np.isfinite(np.asarray(jax.grad(lambda q: lk.binary_cross_entropy(y, q))(p))))

@@ -166,6 +166,9 @@ class LossFunction:
     def _scaled(self, kernel: Any, xp: Any, y_true: Array, y_pred: Array, opts: dict[str, Any],
                 dscale: Any, values: Array) -> Array:
         """A derivative kernel of the per-sample values, times ``dscale`` (d reduced value / d
+        if order == 0 and _autograd.takes_jax(args[2], args[3], args[5], per_sample_jvp=not rec.vjp):
+            # JAX traces: a custom_jvp whose tangent is the closed-form gradient
+            return _autograd.jax_value(args, self._forward, self._value, rec.reduced_axes)
         per-sample value, broadcastable to ``values``): its vector-Jacobian product."""
         rec = self.record
         if rec.vjp:
@@ -196,6 +199,11 @@ class BoundCall:
     """One bound evaluation (:meth:`LossFunction.bind`): the array namespace, the prepared
     inputs and options, the per-sample values, their combined sample/class weights (None when
     unweighted, else broadcastable to the values) and the reduction still to apply."""
+    def _value(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> Array:
+        """The reduced value of the call on the plain path (the JAX route's primal)."""
+        c = self._bound(args)
+        return _red.reduce(c.xp, c.values, c.weight, c.reduction)
+
 
     xp: Any
     y_true: Any

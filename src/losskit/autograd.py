@@ -11,18 +11,34 @@ differentiates the closed-form gradient: Hessian-vector products and Hessian dia
 The route is only taken where it is exact (:func:`takes_torch`): ``y_true`` and a tensor
 ``sample_weight`` must not require grad (their gradients come from the plain autograd path),
 and not while ``torch.compile`` traces (Dynamo traces the plain kernels into one graph).
+
+JAX gets the same closed form as a ``jax.custom_jvp`` (:func:`jax_value`; a ``custom_vjp``
+has no forward mode, and ``jax.hessian`` is ``jacfwd(jacrev)``): the tangent of the value is
+the closed-form gradient (derivative scale of the reduction included) dotted with the
+tangent of ``y_pred``, summed over the whole input, or over each sample's axes for
+``reduction="none"``. ``jax.grad`` transposes that into one multiplication; the gradient is
+computed with ``jnp`` operations on the primal, so forward-over-reverse differentiation
+(``jax.hessian``, Hessian-vector products) differentiates the closed-form gradient. Tangents
+of ``y_true``, of a JAX ``sample_weight`` and of JAX-array options (soft targets, learned
+weights) come from ``jax.jvp`` of the plain kernels, only when they are not symbolically
+zero. The route is taken whenever JAX traces a call (:func:`takes_jax`), except for an
+unreduced value of a loss whose kernels give vector-Jacobian products only (``Loss.vjp``):
+no per-sample tangent comes from those, so that call stays on the plain path.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._array.xp import torch_compiling
+from ._array.xp import is_concrete, torch_compiling
 
-__all__ = ["takes_torch", "torch_value"]
+__all__ = ["takes_torch", "torch_value", "takes_jax", "jax_value"]
+
+Args = tuple[Any, Any, Any, dict[str, Any], Any, str, bool]  # (xp, y_true, y_pred, opts, sample_weight, reduction, validate)
+Backward = Callable[[Any, Any], Any]
 
 
 def takes_torch(y_true: Any, y_pred: Any, sample_weight: Any) -> bool:
@@ -61,3 +77,107 @@ def _function() -> Any:
             return ctx.backward_fn(y_pred, cotangent), None
 
     return ClosedForm
+
+
+# ---------------------------------------------------------------------------------------
+# JAX: a custom_jvp built from the record's closed-form gradient
+# ---------------------------------------------------------------------------------------
+_JAX_RULE = True  # False: JAX differentiates the plain kernels (tests and benchmarks compare the two)
+
+
+def takes_jax(y_pred: Any, opts: Mapping[str, Any], reduction: str, per_sample_jvp: bool) -> bool:
+    """Whether a value call goes through the closed-form ``custom_jvp``: ``y_pred`` is a JAX
+    array while JAX traces (a tracer, or a concrete array inside jit/grad/vmap; an eager call
+    on concrete arrays cannot be differentiated and takes the plain path). Not for an
+    unreduced value without a per-sample tangent (``per_sample_jvp`` False: VJP-only kernels),
+    nor when an option holds JAX arrays inside a container (its tangents could not reach the
+    rule)."""
+    jax = sys.modules.get("jax")
+    if not _JAX_RULE or jax is None or not isinstance(y_pred, jax.Array) or is_concrete(y_pred):
+        return False
+    if reduction == "none" and not per_sample_jvp:
+        return False
+    return not any(
+        not isinstance(v, jax.Array) and any(isinstance(leaf, jax.Array) for leaf in jax.tree_util.tree_leaves(v))
+        for v in opts.values()
+    )
+
+
+def jax_value(args: Args, forward: Callable[[Args, Any], tuple[Any, Backward]], plain: Callable[[Args], Any],
+              sample_axes: Callable[[int, Mapping[str, Any]], tuple[int, ...]]) -> Any:
+    """The reduced value of the call ``args`` as a ``jax.custom_jvp`` of ``y_pred`` and the
+    call's other JAX arrays (``y_true``, a JAX ``sample_weight``, JAX-array options).
+
+    ``forward(args, y_pred) -> (value, backward)`` is the torch route's forward:
+    ``backward(y_pred, cotangent)`` the closed-form d value / d y_pred times ``cotangent``.
+    ``plain(args)`` is the value from the plain kernels (the primal, and the tangents of the
+    other inputs by JAX autodiff). ``sample_axes(ndim, opts)``: the axes of ``y_pred`` summed
+    into one sample (``reduction="none"``: each entry of ``y_pred`` then feeds one sample)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.custom_derivatives import SymbolicZero
+
+    xp, y_true, y_pred, opts, sample_weight, reduction, validate = args
+    array_opts = {k: v for k, v in opts.items() if isinstance(v, jax.Array)}
+    weight = sample_weight if isinstance(sample_weight, jax.Array) else None
+    inputs = (y_true, weight, array_opts)
+
+    def call(yp: Any, inp: tuple[Any, Any, dict[str, Any]]) -> Args:
+        yt, w, ao = inp
+        return (xp, yt, yp, {**opts, **ao}, sample_weight if w is None else w, reduction, validate)
+
+    def plain_of(yp: Any, inp: Any) -> Any:
+        return plain(call(yp, inp))
+
+    @jax.custom_jvp
+    def value(yp: Any, inp: Any) -> Any:
+        return plain_of(yp, inp)
+
+    def jvp(primals: tuple[Any, Any], tangents: tuple[Any, Any]) -> tuple[Any, Any]:
+        yp, inp = primals
+        t_pred, t_inp = tangents
+        out, backward = forward(call(yp, inp), yp)
+        parts = []
+        if not isinstance(t_pred, SymbolicZero):
+            t = _closed_form_tangent(jnp, backward, yp, t_pred, out, reduction, sample_axes, opts)
+            if t is None:  # a shape the closed form does not cover: autodiff of the plain kernels
+                t = jax.jvp(lambda p: plain_of(p, inp), (yp,), (t_pred,))[1]
+            parts.append(t)
+        leaves, tree = jax.tree_util.tree_flatten(inp)
+        t_leaves = jax.tree_util.tree_leaves(t_inp, is_leaf=lambda t: isinstance(t, SymbolicZero))
+        moving = [i for i, t in enumerate(t_leaves) if not isinstance(t, SymbolicZero)]
+        if moving:  # soft targets, learned weights: autodiff of the plain kernels
+
+            def of(*vs: Any) -> Any:
+                new = list(leaves)
+                for i, v in zip(moving, vs):
+                    new[i] = v
+                return plain_of(yp, jax.tree_util.tree_unflatten(tree, new))
+
+            parts.append(jax.jvp(of, tuple(leaves[i] for i in moving), tuple(t_leaves[i] for i in moving))[1])
+        if not parts:
+            return out, jnp.zeros_like(out)
+        total = parts[0]
+        for p in parts[1:]:
+            total = total + p
+        return out, jnp.astype(total, out.dtype)
+
+    value.defjvp(jvp, symbolic_zeros=True)
+    return value(y_pred, inputs)
+
+
+def _closed_form_tangent(jnp: Any, backward: Backward, y_pred: Any, t_pred: Any, out: Any, reduction: str,
+                         sample_axes: Callable[[int, Mapping[str, Any]], tuple[int, ...]],
+                         opts: Mapping[str, Any]) -> Any:
+    """d value along ``t_pred`` from the closed-form gradient (None where its shape does not
+    line up with ``y_pred`` and the value: the caller then differentiates the plain kernels)."""
+    g = backward(y_pred, 1.0)  # d reduced value / d y_pred; per sample for reduction="none"
+    if tuple(g.shape) != tuple(y_pred.shape):
+        return None
+    prod = g * jnp.astype(t_pred, g.dtype)
+    if reduction != "none":
+        return jnp.sum(prod)
+    per_sample = jnp.sum(prod, axis=sample_axes(y_pred.ndim, opts))
+    if per_sample.size != out.size:
+        return None
+    return jnp.reshape(per_sample, out.shape)
