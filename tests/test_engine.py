@@ -384,3 +384,109 @@ def test_for_each_raises_the_lowest_failing_item():
     with pytest.raises(ValueError) as e:
         for_each(64, fn, 2)  # the runs are 0-31 and 32-63: both failures happen
     assert str(e.value) in ("3", "40")
+
+
+ONE_BOX = [("mean_squared_error", {}, "normal"), ("binary_cross_entropy", {}, "prob"),
+           ("binary_cross_entropy", {"from_logits": True}, "normal"), ("hinge", {}, "sign"),
+           ("categorical_cross_entropy", {"from_logits": True}, "rows")]
+
+
+def _one_box_inputs(kind, dtype, rng):
+    shape = (40, 5) if kind == "rows" else (300,)
+    p = rng.normal(size=shape) if kind in ("normal", "rows") else rng.uniform(0.01, 0.99, size=shape)
+    if kind == "rows":
+        y = rng.dirichlet(np.ones(5), size=40)
+    elif kind == "sign":
+        y = rng.choice([-1.0, 1.0], size=shape)
+    else:
+        y = (rng.uniform(size=shape) > 0.5).astype(float)
+    return y.astype(dtype), p.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,opts,kind", ONE_BOX, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(ONE_BOX)])
+def test_a_call_in_one_box_gives_the_jobs_bits(name, opts, kind, dtype):
+    """A small call of a fused plan skips the job, box kernels and thread pool: its value,
+    gradient and route are what the job gives for that one box, bit for bit, and its value
+    stays within rounding of the plain path."""
+    pytest.importorskip("numba")
+    from losskit.engine.boxes import Job
+    from losskit.engine.tiling import tiled
+
+    y, p = _one_box_inputs(kind, dtype, np.random.default_rng(11))
+    f = lk.get(name, **opts)
+    rec = f.record
+    with engine.configure(compiled=True, threshold=None, chunk=None):
+        for red in ("mean", "sum", "sum_over_batch_size"):
+            v, route = f(y, p, reduction=red), engine.last_route()
+            g = f.grad(y, p, reduction=red)
+            vv, gv = f.value_and_grad(y, p, reduction=red)
+            assert route.startswith("chunked: 1 boxes") and route.endswith("1 thread(s), compiled"), route
+            xp, yt, yp, o, _, _, validate = f._arguments(y, p, {"reduction": red})
+            reduced = reduced_axes(rec, xp, yt, yp, o)
+            free = [a for a in range(p.ndim) if a not in reduced]
+            _, tiling, ref_step = tiled(p.shape, free, engine.settings(p.itemsize)["chunk"], True)
+            plan = lk.fused.plan(rec, yt, yp, o)
+            for order, got in ((0, v), (1, g)):
+                job = Job(rec, xp, yt, yp, o, None, red, validate, order, reduced, tiling)
+                want, handled = job.execute(1, plan, ref_step)
+                assert handled == [0]
+                assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
+                np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(vv, v)
+            np.testing.assert_array_equal(gv, g)
+            np.testing.assert_allclose(v, _plain(f, y, p, reduction=red), **_tol(dtype))
+
+
+def test_a_call_in_one_box_outside_the_domain_gets_the_reference():
+    """A one-box call the fused kernel declines runs the reference kernels: their values, or
+    the plain path's error."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(12)
+    y32, p32 = rng.normal(size=(2, 500)).astype(np.float32)
+    p32[7], y32[7] = 3e38, -3e38  # valid: the difference overflows to inf, which the kernel declines
+    y = (rng.uniform(size=500) > 0.5).astype(np.float64)
+    p = rng.uniform(0.01, 0.99, size=500)
+    with engine.configure(compiled=True, threshold=None, chunk=None), np.errstate(over="ignore"):
+        assert lk.mse(y32, p32) == np.inf == _plain(lk.mse, y32, p32)
+        assert engine.last_route().endswith("compiled 0/1 boxes"), engine.last_route()
+        np.testing.assert_array_equal(lk.mse.grad(y32, p32), _plain(lk.mse.grad, y32, p32))
+        p[7] = 1.5
+        for fn in (lk.binary_cross_entropy, lk.binary_cross_entropy.grad):
+            with pytest.raises(lk.LossInputError) as fused:
+                fn(y, p)
+            with pytest.raises(lk.LossInputError) as plain:
+                _plain(fn, y, p)
+            assert str(fused.value) == str(plain.value)
+
+
+def test_memoised_option_checks_keep_each_calls_options():
+    """Option checks are memoised by the options' types and values: each call still gets its
+    own values (a -0.0 margin, an array option), and a bad option raises every time."""
+    y, p = np.array([1.0, -1.0, 1.0]), np.array([0.5, 0.25, -2.0])
+    f = lk.get("hinge")
+    for margin in (0.0, -0.0, 0, 1, True):
+        opts = f._arguments(y, p, {"margin": margin})[3]
+        assert opts["margin"] is margin or (opts["margin"] == margin and type(opts["margin"]) is type(margin))
+        assert str(opts["margin"]) == str(margin)
+    for _ in range(2):
+        with pytest.raises(lk.LossInputError, match="unknown option"):
+            f(y, p, marg=1.0)
+        with pytest.raises(lk.LossInputError, match="validate"):
+            f(y, p, validate="no")
+        with pytest.raises(lk.LossInputError, match="reduction"):
+            f(y, p, reduction="avg")
+    w = np.array([1.0, 2.0, 3.0])
+    assert f(y, p, sample_weight=w, reduction="sum") == f.configured(sample_weight=w)(y, p, reduction="sum")
+    _, _, _, opts, sw, red, validate = lk.mse._arguments(y, p, {"sample_weight": w, "validate": False})
+    assert opts == {} and sw is w and red == "mean" and validate is False
+
+
+def test_numpy_namespace_shortcut_is_the_namespace():
+    """Plain NumPy arrays get NumPy's namespace without array_api_compat's type walk: the
+    same object as for NumPy arrays with Python scalars or lists beside them."""
+    a = np.zeros(3)
+    assert namespace(a, a, None) is namespace(a, [1.0, 2.0, 3.0]) is namespace(None, 2.0)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="one array library"):
+        namespace(a, torch.zeros(3))

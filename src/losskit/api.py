@@ -111,14 +111,36 @@ class LossFunction:
         """``(xp, y_true, y_pred, opts, sample_weight, reduction, validate)``: options split
         and checked, inputs as arrays of their namespace (not yet prepared)."""
         rec = self.record
-        common, opts = self._split({**self.bound, **kwargs})
-        reduction = _red.check_reduction(common.get("reduction", "mean"))
-        validate = check_flag(common.get("validate", True), "validate")
-        sample_weight = common.get("sample_weight")
+        bound = self.bound
+        merged = {**bound, **kwargs} if kwargs and bound else kwargs or bound  # (read, never changed)
+        sample_weight = merged.get("sample_weight")
+        if "sample_weight" in merged:
+            merged = {k: v for k, v in merged.items() if k != "sample_weight"}
+        # The option checks depend on the options alone: their outcome is memoised by the
+        # options' names, types and values (a sample weight aside; an unhashable value is
+        # checked every time), the options themselves are the call's own (a -0.0 stays -0.0).
+        memo = self.__dict__.get("_checked")
+        if memo is None:
+            memo = self.__dict__["_checked"] = {}
+        try:
+            key: Any = (tuple(merged.items()), tuple(map(type, merged.values()))) if merged else ()
+            reduction, validate, drop = memo[key]
+        except (KeyError, TypeError) as e:
+            common, _ = self._split(merged)
+            reduction = _red.check_reduction(common.get("reduction", "mean"))
+            validate = check_flag(common.get("validate", True), "validate")
+            drop = tuple(common)
+            if isinstance(e, KeyError):
+                if len(memo) >= 64:
+                    memo.clear()
+                memo[key] = (reduction, validate, drop)
+        opts = {**rec.options, **merged}
+        for k in drop:  # the common options: not the loss's own
+            del opts[k]
         xp = namespace(y_true, y_pred, sample_weight)
         y_pred = as_array(xp, y_pred)
         y_true = None if y_true is None else as_array(xp, y_true, like=y_pred)
-        return xp, y_true, y_pred, {**rec.options, **opts}, sample_weight, reduction, validate
+        return xp, y_true, y_pred, opts, sample_weight, reduction, validate
 
     def _bound(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> BoundCall:
         """:meth:`bind` from :meth:`_arguments`' tuple."""
@@ -144,6 +166,9 @@ class LossFunction:
         if order == 0 and _autograd.takes_torch(args[1], args[2], args[4]):
             # a torch forward for training: one autograd node whose backward is the closed form
             return _autograd.torch_value(args[2], lambda yp: self._forward(args, yp))
+        if order == 0 and _autograd.takes_jax(args[2], args[3], args[5], per_sample_jvp=not rec.vjp):
+            # JAX traces: a custom_jvp whose tangent is the closed-form gradient
+            return _autograd.jax_value(args, self._forward, self._value, rec.reduced_axes)
         if _engine.accepts(args[0], args[2], rec):  # large NumPy input (or a fused kernel): chunked, threaded
             out = _engine.run(rec, *args, order, with_value)
             if out is not None:
@@ -166,9 +191,6 @@ class LossFunction:
     def _scaled(self, kernel: Any, xp: Any, y_true: Array, y_pred: Array, opts: dict[str, Any],
                 dscale: Any, values: Array) -> Array:
         """A derivative kernel of the per-sample values, times ``dscale`` (d reduced value / d
-        if order == 0 and _autograd.takes_jax(args[2], args[3], args[5], per_sample_jvp=not rec.vjp):
-            # JAX traces: a custom_jvp whose tangent is the closed-form gradient
-            return _autograd.jax_value(args, self._forward, self._value, rec.reduced_axes)
         per-sample value, broadcastable to ``values``): its vector-Jacobian product."""
         rec = self.record
         if rec.vjp:
@@ -176,6 +198,11 @@ class LossFunction:
             return kernel(xp, y_true, y_pred, cotangent=ct, **opts)
         scale = _red.expand_axes(xp, dscale, rec.reduced_axes(y_pred.ndim, opts), y_pred.ndim)
         return kernel(xp, y_true, y_pred, **opts) * scale
+
+    def _value(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> Array:
+        """The reduced value of the call on the plain path (the JAX route's primal)."""
+        c = self._bound(args)
+        return _red.reduce(c.xp, c.values, c.weight, c.reduction)
 
     def _forward(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool],
                  y_pred: Array) -> tuple[Array, Any]:
@@ -199,11 +226,6 @@ class BoundCall:
     """One bound evaluation (:meth:`LossFunction.bind`): the array namespace, the prepared
     inputs and options, the per-sample values, their combined sample/class weights (None when
     unweighted, else broadcastable to the values) and the reduction still to apply."""
-    def _value(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> Array:
-        """The reduced value of the call on the plain path (the JAX route's primal)."""
-        c = self._bound(args)
-        return _red.reduce(c.xp, c.values, c.weight, c.reduction)
-
 
     xp: Any
     y_true: Any

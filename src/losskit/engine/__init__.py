@@ -70,8 +70,8 @@ import numpy as np
 
 from .. import fused as _fused
 from .._array.xp import is_numpy
-from .boxes import run_boxes
-from .config import configure, current, last_route, set_route, settings
+from .boxes import DECLINED, run_boxes, small_call
+from .config import configure, current, effective, last_route, set_route, settings
 from .pool import tune_malloc
 from .stats import run_stats
 from .tiling import Decline, reduced_axes
@@ -84,12 +84,12 @@ def accepts(xp: Any, y_pred: Any, rec: Any = None) -> bool:
     any non-empty size when ``rec`` has fused kernels (one compiled box beats the NumPy calls
     of the plain path at every size)."""
     s = current
-    if not s["enabled"] or not is_numpy(xp) or not isinstance(y_pred, np.ndarray):
+    if not s["enabled"] or not isinstance(y_pred, np.ndarray) or not is_numpy(xp):
         return False
-    threshold = s["threshold"] if s["threshold"] is not None else settings(y_pred.itemsize)["threshold"]
-    if y_pred.size >= max(threshold, 1):
+    if rec is not None and y_pred.size > 0 and s["compiled"] and _fused.covers(rec):
         return True
-    return rec is not None and y_pred.size > 0 and s["compiled"] and _fused.covers(rec)
+    threshold = s["threshold"] if s["threshold"] is not None else effective(y_pred.itemsize)["threshold"]
+    return y_pred.size >= max(threshold, 1)
 
 
 def run(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_weight: Any, reduction: str,
@@ -101,7 +101,11 @@ def run(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_weight: 
         tune_malloc()
         if not rec.streamable:
             raise Decline("loss is not streamable")
-        cfg = settings(max(y_pred.itemsize, 4))
+        cfg = effective(max(y_pred.itemsize, 4))
+        if order < 2 and sample_weight is None and reduction != "none" and cfg["compiled"]:
+            out = small_call(rec, xp, y_true, y_pred, opts, reduction, order, with_value, cfg)
+            if out is not DECLINED:
+                return out
         if y_pred.ndim == 0:
             raise Decline("a 0-d y_pred")
         reduced = reduced_axes(rec, xp, y_true, y_pred, opts)

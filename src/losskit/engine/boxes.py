@@ -31,11 +31,11 @@ import numpy as np
 from .. import fused as _fused
 from .. import reductions as _red
 from . import tiling as _tiling
-from .config import compiled_note, set_route
+from .config import chunked_route, compiled_note, set_route
 from .pool import for_each
-from .tiling import Decline, Tiling, axes, drop, free_axes, true_slicer, values_shape, weight_slicer, widened
+from .tiling import Decline, axes, drop, free_axes, tiled, true_slicer, values_shape, weight_slicer
 
-__all__ = ["run_boxes", "Job", "FusedKernel", "ReferenceKernel"]
+__all__ = ["run_boxes", "small_call", "one_box", "DECLINED", "Job", "FusedKernel", "ReferenceKernel"]
 
 Part = tuple[float, "float | None", int, Any]  # a box's Totals fields, then the dtype of its values
 
@@ -50,15 +50,101 @@ def run_boxes(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate,
     if plan is None and y_pred.size < max(cfg["threshold"], 1):
         raise Decline("below the threshold, and no fused kernel for this call")
     free = free_axes(rec, y_pred.ndim, reduced, opts)
-    tiling = Tiling(y_pred.shape, free, cfg["chunk"])
-    if tiling.count < (1 if plan is not None else 2):
+    count, tiling, ref_step = tiled(y_pred.shape, free, cfg["chunk"], plan is not None)
+    if count < (1 if plan is not None else 2):
         raise Decline("fewer than two boxes along the axes that may be cut")
-    tiling, ref_step = widened(tiling, free, cfg["chunk"], plan)
+    if plan is not None and tiling.count == 1:
+        out = one_box(plan, xp, y_true, y_pred, reduction, order, with_value, *_one_box_layout(y_true, y_pred, reduced, tiling))
+        if out is not DECLINED:
+            return out
     job = Job(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate, order, reduced, tiling, with_value)
     out, handled = job.execute(cfg["threads"], plan, ref_step)
-    set_route(f"chunked: {tiling.count} boxes of <= {tiling.step} along axis {tiling.axis}, "
-              f"{min(cfg['threads'], tiling.count)} thread(s){compiled_note(plan, handled, tiling.count)}")
+    set_route(chunked_route(tiling.count, tiling.step, tiling.axis, cfg["threads"],
+                            compiled_note(plan, handled, tiling.count)))
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# one box: a small call without the job, box kernels and thread pool
+# ---------------------------------------------------------------------------------------
+DECLINED: Any = object()  # what one_box returns when the plan declines the box
+
+
+def one_box(plan, xp, y_true, y_pred, reduction, order, with_value, n, route):
+    """A call (order 0 or 1, unweighted, reduced) whose ``n`` samples fit one box of a fused
+    plan: what :class:`Job` computes for that box, bit for bit (the box is the whole array and
+    its part the only one: ``math.fsum`` of one total is that total), without the job, box
+    kernels and thread pool around it (~15 us of a 1e3-element MSE). ``DECLINED`` when the plan
+    declines the box (an element outside its domain): the job then runs it through the
+    reference kernels."""
+    dtype = y_pred.dtype
+    if order == 0:
+        total = plan.value(y_true, y_pred)
+        if total is None:
+            return DECLINED
+        set_route(route)
+        return _red.Totals(total, None, n).finish(reduction, dtype, xp)
+    unit = _red.Totals(n=n).derivative_scale(reduction, dtype)(None)
+    g = np.empty(y_pred.shape, dtype=dtype)
+    total = plan.value_grad(y_true, y_pred, g, unit)
+    if total is None:
+        return DECLINED
+    set_route(route)
+    return (_red.Totals(total, None, n).finish(reduction, dtype, xp), g) if with_value else g
+
+
+def _one_box_layout(y_true, y_pred, reduced, tiling):
+    """``(n, route)`` of a call in the one box of ``tiling``: its sample count and route text.
+    Raises :class:`Decline` where the job would (y_true does not follow the box); the job's
+    view of y_true in a box of every index holds y_true's elements, so y_true goes as it is."""
+    true_slicer(y_true, y_pred.shape, reduced, tiling)
+    return math.prod(values_shape(y_pred.shape, reduced)), tiling.one_box_route
+
+
+def small_call(rec, xp, y_true, y_pred, opts, reduction, order, with_value, cfg):
+    """:func:`one_box` for a call (order 0 or 1, unweighted, reduced, compiled kernels on)
+    whose layout, memoised by the record, the arrays' types, dtypes and shapes, the options
+    (by type and value) and the box size, is one box of a fused plan; ``DECLINED`` for any
+    other (or an unhashable option), which then takes :func:`run_boxes`' way. The layout is
+    worked out as ``run`` and :func:`run_boxes` would, once per signature."""
+    yt = y_true
+    key = (id(rec), type(y_pred), y_pred.dtype, y_pred.shape,
+           None if yt is None else (type(yt), yt.dtype, yt.shape),
+           tuple(opts.items()), tuple(map(type, opts.values())), cfg["chunk"])
+    try:
+        layout = _layouts[key]
+    except KeyError:
+        if len(_layouts) >= 256:
+            _layouts.clear()
+        layout = _layouts[key] = _small_layout(rec, y_true, y_pred, opts, cfg["chunk"])
+    except TypeError:  # an unhashable option
+        return DECLINED
+    if layout is None:
+        return DECLINED
+    return one_box(layout[1], xp, y_true, y_pred, reduction, order, with_value, layout[2], layout[3])
+
+
+_layouts: dict = {}  # small_call's layouts: (record, plan, n, route), or None
+
+
+def _small_layout(rec, y_true, y_pred, opts, chunk):
+    if not rec.streamable or y_pred.ndim == 0:
+        return None
+    try:
+        reduced = axes(rec, y_pred.ndim, opts)
+    except Exception:  # noqa: BLE001 - axes from prepared options: run's way
+        return None
+    plan = _fused.plan(rec, y_true, y_pred, opts)
+    if plan is None or len(reduced) == y_pred.ndim:
+        return None
+    count, tiling, _ = tiled(y_pred.shape, free_axes(rec, y_pred.ndim, reduced, opts), chunk, True)
+    if count < 1 or tiling.count != 1:
+        return None
+    try:
+        n, route = _one_box_layout(y_true, y_pred, reduced, tiling)
+    except Decline:
+        return None
+    return rec, plan, n, route  # (the record kept alive: its id stays its own)
 
 
 class Job:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from .. import fused as _fused
 
-__all__ = ["configure", "settings", "last_route", "current", "set_route", "compiled_note"]
+__all__ = ["configure", "settings", "effective", "last_route", "current", "set_route", "chunked_route", "compiled_note"]
 
 # Bytes of y_pred processed together in one box: 640 KiB (160K float32 or 80K float64
 # elements). A box costs ~50 us of Python (prepare, checks, ~1-2 us per NumPy call, run under
@@ -71,6 +71,26 @@ def settings(itemsize: int = 4) -> dict:
     """The effective settings (``chunk`` and ``threshold`` in elements of ``itemsize`` bytes):
     ``enabled``, ``threads``, ``chunk``, ``threshold`` and ``compiled`` (True when the fused
     kernels are on and numba is installed)."""
+    return dict(effective(itemsize))
+
+
+def effective(itemsize: int) -> dict:
+    """:func:`settings`, memoised by the raw settings (each call of the engine reads them, and
+    working them out costs ~1 us): a shared dict, not to be changed."""
+    s = current
+    key = (itemsize, s["enabled"], s["threads"], s["chunk"], s["threshold"], s["compiled"])
+    out = _effective.get(key)
+    if out is None:
+        if len(_effective) >= 64:
+            _effective.clear()
+        out = _effective[key] = _settings(itemsize)
+    return out
+
+
+_effective: dict = {}
+
+
+def _settings(itemsize: int) -> dict:
     s = current
     threads = s["threads"] if s["threads"] else min(_cpu_count(), _MAX_THREADS)
     if s["chunk"]:
@@ -141,6 +161,11 @@ def last_route() -> str:
 def set_route(text: str) -> None:
     """Record how the calling thread's call is evaluated (what :func:`last_route` returns)."""
     _local.route = text
+
+
+def chunked_route(count: int, step: int, axis: int, threads: int, note: str) -> str:
+    """The route text of a call in ``count`` boxes of ``step`` indices along ``axis``."""
+    return f"chunked: {count} boxes of <= {step} along axis {axis}, {min(threads, count)} thread(s){note}"
 
 
 def compiled_note(fused: Any, handled: list[int], count: int) -> str:

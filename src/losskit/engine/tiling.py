@@ -5,6 +5,7 @@ kernels take them in, and how ``y_true`` and the sample weights follow a box of 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -12,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from .. import reductions as _red
+from .config import chunked_route
 
 __all__ = [
-    "Decline", "Tiling", "FUSED_WIDTH", "widened", "pieces", "free_axes", "axes", "reduced_axes", "drop",
+    "Decline", "Tiling", "FUSED_WIDTH", "widened", "tiled", "pieces", "free_axes", "axes", "reduced_axes", "drop",
     "values_shape", "true_slicer", "weight_slicer",
 ]
 
@@ -59,6 +61,11 @@ class Tiling:
         self.per_row = -(-n // self.step) if n else 0
         self.count = math.prod(shape[a] for a in self.outer) * self.per_row
 
+    @functools.cached_property
+    def one_box_route(self) -> str:
+        """The route text of a call in this tiling's one box, all through a fused plan."""
+        return chunked_route(1, self.step, self.axis, 1, ", compiled")
+
     def box(self, i: int) -> Box:
         q, r = divmod(i, self.per_row)
         idx = np.unravel_index(q, tuple(self.shape[a] for a in self.outer)) if self.outer else ()
@@ -80,6 +87,24 @@ def widened(tiling: Tiling, free: Sequence[int], chunk: int, fused: Any) -> tupl
     if wide.axis != tiling.axis or wide.outer != tiling.outer:
         return tiling, None
     return wide, tiling.step
+
+
+def tiled(shape: tuple[int, ...], free: Sequence[int], chunk: int, fused: bool) -> tuple[int, Tiling, int | None]:
+    """``(count, tiling, ref_step)``: the boxes of a call, memoised by its layout (a Tiling
+    costs ~2 us, worth keeping for small calls): ``count`` boxes of the normal tiling, and the
+    tiling and reference step :func:`widened` gives for a fused plan (``fused``)."""
+    key = (shape, tuple(free), chunk, fused)
+    out = _tiled.get(key)
+    if out is None:
+        tiling = Tiling(shape, free, chunk)
+        wide, ref_step = widened(tiling, free, chunk, True if fused and tiling.count else None)
+        if len(_tiled) >= 256:
+            _tiled.clear()
+        out = _tiled[key] = (tiling.count, wide, ref_step)
+    return out
+
+
+_tiled: dict = {}
 
 
 def pieces(sl: Box, axis: int, shape: Sequence[int], step: int | None) -> list[Box]:

@@ -28,6 +28,9 @@ def flag(value):
 
 def flat(*arrays):
     """1-D views of C-contiguous arrays, or None when one is not contiguous (no copies)."""
-    if any(not a.flags.c_contiguous for a in arrays):
-        return None
-    return tuple(a.reshape(-1) for a in arrays)
+    out = []
+    for a in arrays:  # (a loop, not generators: this runs once per box, ~1 us less for small calls)
+        if not a.flags.c_contiguous:
+            return None
+        out.append(a if a.ndim == 1 else a.reshape(-1))
+    return tuple(out)
