@@ -80,10 +80,12 @@ def test_domain_violations_are_rejected(case):
             f(y, p)
 
 
-def test_mixed_array_libraries_raise_type_error():
+def test_two_non_numpy_array_libraries_raise_type_error():
+    """NumPy arguments join a torch/JAX call (tests/test_mixed_inputs.py); two other libraries do not."""
     torch = pytest.importorskip("torch")
+    jnp = pytest.importorskip("jax.numpy")
     with pytest.raises(TypeError, match="one array library"):
-        lk.mean_squared_error(np.zeros(3), torch.zeros(3))
+        lk.mean_squared_error(jnp.zeros(3), torch.zeros(3))
 
 
 _LOSS_NAMES = lk.available(aliases=False)

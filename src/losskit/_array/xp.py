@@ -52,10 +52,13 @@ def namespace(*objs):
     try:
         xp = array_api_compat.array_namespace(*arrays) if arrays else array_api_compat.array_namespace(np.empty(0))
     except TypeError:
-        kinds = sorted({f"{type(a).__module__}.{type(a).__name__}" for a in arrays})
-        raise TypeError(
-            "losskit: all array arguments must come from one array library; got " + ", ".join(kinds)
-        ) from None
+        xp = _taking_numpy(arrays)
+        if xp is None:
+            kinds = sorted({f"{type(a).__module__}.{type(a).__name__}" for a in arrays})
+            raise TypeError(
+                "losskit: all array arguments must come from one array library (NumPy arrays may go with "
+                "torch, JAX or CuPy ones); got " + ", ".join(kinds)
+            ) from None
     if not array_api_compat.is_numpy_namespace(xp):
         return xp
     fx = _fast_numpy(xp)
@@ -65,6 +68,23 @@ def namespace(*objs):
 
 
 _numpy_xp: list = []  # the namespace of NumPy arrays, once known
+
+
+def _taking_numpy(arrays):
+    """The namespace of the non-NumPy arrays when they share one that NumPy arguments are
+    converted to (torch, JAX, CuPy: labels and weights usually come from a NumPy or pandas
+    pipeline, and every peer accepts them), else None. Dask keeps the one-library rule: a NumPy
+    array has no chunks to line up with."""
+    others = [a for a in arrays if not isinstance(a, np.ndarray)]
+    if not others or len(others) == len(arrays):
+        return None
+    try:
+        xp = array_api_compat.array_namespace(*others)
+    except TypeError:
+        return None
+    takes = (array_api_compat.is_torch_namespace(xp) or array_api_compat.is_jax_namespace(xp)
+             or array_api_compat.is_cupy_namespace(xp))
+    return xp if takes else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -201,17 +221,27 @@ def device_of(x):
 
 
 def as_array(xp, obj, *, like=None, dtype=None):
-    """``obj`` as an array of ``xp`` (on ``like``'s device); arrays of ``xp`` pass through untouched."""
-    if _is_array(obj) and dtype is None:
-        return obj
+    """``obj`` as an array of ``xp`` (on ``like``'s device); arrays of ``xp`` pass through untouched.
+
+    A NumPy array, list or number going to another library (NumPy labels with torch logits)
+    lands on ``like``'s device and, when both are floating, in ``like``'s dtype."""
+    if _is_array(obj) and not (type(obj) is np.ndarray and xp is not _numpy_of(xp)):
+        if dtype is None:
+            return obj
+        return obj if obj.dtype == dtype else xp.astype(obj, dtype)
     kwargs = {}
     if like is not None:
         kwargs["device"] = device_of(like)
     if dtype is not None:
-        if _is_array(obj):
-            return obj if obj.dtype == dtype else xp.astype(obj, dtype)
         kwargs["dtype"] = dtype
+    elif like is not None and _is_array(obj) and obj.dtype.kind == "f" and xp.isdtype(like.dtype, "real floating"):
+        kwargs["dtype"] = like.dtype
     return xp.asarray(obj, **kwargs)
+
+
+def _numpy_of(xp):
+    """``xp`` itself when it is NumPy's namespace (a NumPy array then needs no conversion)."""
+    return xp if isinstance(xp, _FastNumpy) or array_api_compat.is_numpy_namespace(xp) else None
 
 
 def default_float(xp, like=None):

@@ -1,0 +1,23 @@
+"""The training examples run and learn: each asserts its own held-out threshold and exits 1
+below it (the thresholds are stated in each script)."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+NEEDS = {"train_numpy.py": ["sklearn"], "train_jax.py": ["sklearn", "jax", "optax"]}
+
+
+@pytest.mark.parametrize("script", sorted(NEEDS))
+def test_example_trains(script):
+    for module in NEEDS[script]:
+        pytest.importorskip(module)
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    out = subprocess.run([sys.executable, str(EXAMPLES / script)], capture_output=True, text=True,
+                         timeout=300, env=env, cwd=EXAMPLES.parent)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "accuracy" in out.stdout
