@@ -488,5 +488,7 @@ def test_numpy_namespace_shortcut_is_the_namespace():
     a = np.zeros(3)
     assert namespace(a, a, None) is namespace(a, [1.0, 2.0, 3.0]) is namespace(None, 2.0)
     torch = pytest.importorskip("torch")
+    assert namespace(a, torch.zeros(3)) is namespace(torch.zeros(3))  # NumPy labels join a torch call
+    jnp = pytest.importorskip("jax.numpy")
     with pytest.raises(TypeError, match="one array library"):
-        namespace(a, torch.zeros(3))
+        namespace(a, torch.zeros(3), jnp.zeros(3))

@@ -191,7 +191,8 @@ class LossFunction:
     def _scaled(self, kernel: Any, xp: Any, y_true: Array, y_pred: Array, opts: dict[str, Any],
                 dscale: Any, values: Array) -> Array:
         """A derivative kernel of the per-sample values, times ``dscale`` (d reduced value / d
-        per-sample value, broadcastable to ``values``): its vector-Jacobian product."""
+        per-sample value, broadcastable to ``values``, which only a VJP kernel reads): its
+        vector-Jacobian product."""
         rec = self.record
         if rec.vjp:
             ct = xp.broadcast_to(xp.asarray(dscale, dtype=values.dtype, device=device_of(values)), values.shape)
@@ -207,16 +208,21 @@ class LossFunction:
     def _forward(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool],
                  y_pred: Array) -> tuple[Array, Any]:
         """The autograd route's forward: the reduced value of the call and its backward, the
-        closed-form gradient times the incoming gradient. The backward prepares the saved
-        ``y_pred`` again (no checks: the forward ran them) so that, under
-        ``create_graph=True``, its operations are recorded and a second backward works."""
+        closed-form gradient times the incoming gradient. The backward reuses the forward's
+        prepared inputs, except while torch records it (``create_graph=True``): then it
+        prepares the saved ``y_pred`` again (no checks: the forward ran them), so that its
+        operations are recorded and a second backward works."""
         xp, y_true, _, opts, sample_weight, reduction, validate = args
         c = self._bound((xp, y_true, y_pred, opts, sample_weight, reduction, validate))
         dscale = _red.derivative_scale(xp, c.values, c.weight, c.reduction)
+        prepared = (c.y_true, c.y_pred, c.opts)
+        values = c.values if self.record.vjp else None  # per-sample values: only VJP kernels read them
 
         def backward(saved: Array, cotangent: Array) -> Array:
-            yt, yp, o = self.record.prepare(xp, y_true, saved, dict(opts), False)
-            return self._scaled(self.record.grad, xp, yt, yp, o, dscale * cotangent, c.values)
+            yt, yp, o = prepared
+            if _autograd.records(saved):
+                yt, yp, o = self.record.prepare(xp, y_true, saved, dict(opts), False)
+            return self._scaled(self.record.grad, xp, yt, yp, o, dscale * cotangent, values)
 
         return _red.reduce(xp, c.values, c.weight, c.reduction), backward
 

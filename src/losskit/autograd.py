@@ -35,7 +35,7 @@ from typing import Any
 
 from ._array.xp import is_concrete, torch_compiling
 
-__all__ = ["takes_torch", "torch_value", "takes_jax", "jax_value"]
+__all__ = ["takes_torch", "torch_value", "records", "takes_jax", "jax_value"]
 
 Args = tuple[Any, Any, Any, dict[str, Any], Any, str, bool]  # (xp, y_true, y_pred, opts, sample_weight, reduction, validate)
 Backward = Callable[[Any, Any], Any]
@@ -51,6 +51,13 @@ def takes_torch(y_true: Any, y_pred: Any, sample_weight: Any) -> bool:
     if any(isinstance(a, torch.Tensor) and a.requires_grad for a in (y_true, sample_weight)):
         return False
     return not torch_compiling()
+
+
+def records(y_pred: Any) -> bool:
+    """Whether torch records operations on ``y_pred`` now (a backward with ``create_graph=True``):
+    the backward must then recompute from ``y_pred`` itself for a second derivative."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(y_pred, torch.Tensor) and y_pred.requires_grad and torch.is_grad_enabled()
 
 
 def torch_value(y_pred: Any, forward: Callable[[Any], tuple[Any, Callable[[Any, Any], Any]]]) -> Any:
