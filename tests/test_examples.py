@@ -9,15 +9,21 @@ import sys
 import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-NEEDS = {"train_numpy.py": ["sklearn"], "train_jax.py": ["sklearn", "jax", "optax"]}
+# script: (modules it needs, arguments for a CI-sized run)
+SCRIPTS = {
+    "train_numpy.py": (["sklearn"], []),
+    "train_jax.py": (["sklearn", "jax", "optax"], []),
+    "train_torch.py": (["sklearn", "torch"], ["--epochs", "20"]),
+}
 
 
-@pytest.mark.parametrize("script", sorted(NEEDS))
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_example_trains(script):
-    for module in NEEDS[script]:
+    needs, args = SCRIPTS[script]
+    for module in needs:
         pytest.importorskip(module)
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    out = subprocess.run([sys.executable, str(EXAMPLES / script)], capture_output=True, text=True,
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
                          timeout=300, env=env, cwd=EXAMPLES.parent)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "accuracy" in out.stdout
