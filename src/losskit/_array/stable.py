@@ -26,6 +26,10 @@ __all__ = [
     "sigmoid_slope",
     "inv_above",
     "sign",
+    "neg_log_softmax_dot",
+    "softmax_xent_grad",
+    "sparse_softmax_xent_grad",
+    "scaled_softmax_minus",
 ]
 
 
@@ -49,6 +53,27 @@ def _torch_untracked(x):
     if torch is None or (x.requires_grad and torch.is_grad_enabled()):
         return None
     return torch
+
+
+def _torch_exp_rest(torch, x, axis):
+    """``(m, z, e, total, finite)`` of a row max shift: ``m = max(x)`` (0 where not finite: those
+    rows follow the plain formula), ``z = x - m``, ``e = e^z``, ``total = sum(e)``."""
+    m = torch.amax(x, dim=axis, keepdim=True)
+    finite = torch.isfinite(m)
+    m = torch.where(finite, m, 0.0)
+    z = x - m
+    e = torch.exp(z)
+    return m, z, e, torch.sum(e, dim=axis, keepdim=True), finite
+
+
+def _torch_rest(torch, f, total, finite, axis):
+    """``rest`` of :func:`max_and_log1p_rest` from ``f = frac(e)``: torch's ``frac`` (``e -
+    trunc(e)``, one in-place pass) is exactly 0 at the maxima (``e == 1``) and ``e`` below them
+    (``e < 1``), so ``sum(f)`` is the sum without the leading 1s, and ``round(total - sum(f))``
+    counts the ties exactly (both sums err by far less than 1/2)."""
+    below = torch.sum(f, dim=axis, keepdim=True)
+    rest = below + (torch.round(total - below) - 1.0)
+    return torch.where(finite, rest, total - 1.0)
 
 
 def sign(x, *, xp):
@@ -100,18 +125,13 @@ def max_and_log1p_rest(x, axis, *, xp):
     """Split logsumexp(x) = m + log1p(rest) with m = max(x) and rest = sum(e^(x - m)) - 1
     summed without the leading 1, so a dominant class keeps the tiny remainder
     (logsumexp([40, 0, 0]) - 40 = 8.5e-18 instead of 0)."""
+    torch = _torch_untracked(x)
+    if torch is not None:  # the same sums without a where (see _torch_rest)
+        m, _, e, total, finite = _torch_exp_rest(torch, x, axis)
+        return m, xp.log1p(_torch_rest(torch, e.frac_(), total, finite, axis))
     m = xp.max(x, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     z = x - m
-    torch = _torch_untracked(x)
-    if torch is not None:
-        # the same sums without a where: w = |sign(z)| is 0 at the maxima (z == 0) and 1
-        # below them, so e^z w is ``below`` and sum(1 - w) counts the ties
-        w = torch.sign(z).abs_()
-        below = torch.exp(z).mul_(w)
-        rest = xp.sum(below, axis=axis, keepdims=True) + (
-            (x.shape[axis] - xp.sum(w, axis=axis, keepdims=True)) - 1.0)
-        return m, xp.log1p(rest)
     # z + z^2/2 = 0 at the maxima (z = 0), with expm1's first and second derivatives there:
     # autodiff sees the tied maxima (x = [0, 0] has Hessian 1/4 per entry, not 0). Not expm1
     # itself: NumPy's float32 expm1 is a scalar loop (~12 ns per element, for every element).
@@ -134,6 +154,75 @@ def log_softmax(x, axis=-1, *, xp):
     log-probability keeps full relative accuracy."""
     m, l1p = max_and_log1p_rest(x, axis, xp=xp)
     return (x - m) - l1p
+
+
+def neg_log_softmax_dot(t, x, axis=-1, *, xp):
+    """``sum_c t_c (-log softmax(x)_c)`` along ``axis`` (``t >= 0``): every term non-negative.
+    On untracked torch ``sum(t (m - x)) + S log1p(rest)`` (``S = sum(t)``): the same terms
+    regrouped, from one shifted copy updated in place instead of four fresh arrays."""
+    torch = _torch_untracked(x)
+    if torch is None:
+        m, l1p = max_and_log1p_rest(x, axis, xp=xp)
+        return xp.sum(t * -((x - m) - l1p), axis=axis)
+    _, z, e, total, finite = _torch_exp_rest(torch, x, axis)
+    l1p = torch.log1p(_torch_rest(torch, e.frac_(), total, finite, axis))
+    dot = torch.sum(z.mul_(t), dim=axis, keepdim=True)
+    return torch.squeeze(torch.sum(t, dim=axis, keepdim=True) * l1p - dot, dim=axis)
+
+
+def _torch_softmax_parts(torch, x, axis):
+    """``(e, f, inv, u0)`` for untracked torch: ``e = e^(x - m)`` (exactly 1 at the maxima),
+    ``f = frac(e)`` (0 at the maxima, in the shifted copy's buffer), ``inv = 1 / (1 + rest)`` (so
+    ``p = e inv``) and ``u0 = rest inv``, the accurate ``1 - p`` at the maxima (below them ``p <=
+    1/2`` and ``1 - p`` rounds once)."""
+    _, z, e, total, finite = _torch_exp_rest(torch, x, axis)
+    f = torch.frac(e, out=z)
+    rest = _torch_rest(torch, f, total, finite, axis)
+    inv = 1.0 / (1.0 + rest)
+    return e, f, inv, rest * inv
+
+
+def softmax_xent_grad(t, x, axis=-1, *, xp):
+    """d/dx of :func:`neg_log_softmax_dot`: ``(S - t) p - t u`` with ``p = softmax(x)``, ``u = 1 - p``
+    (``-expm1(log p)``, accurate at the dominant class) and ``S = sum(t)``. On untracked torch
+    ``S p - t`` below the maxima and ``(S - t) - S u0`` at them (both accurate: ``p <= 1/2`` below
+    the maxima), in place in two buffers (torch's ``where`` is a scalar loop on CPU)."""
+    torch = _torch_untracked(x)
+    if torch is None:
+        logp = log_softmax(x, axis, xp=xp)
+        p, u = xp.exp(logp), -xp.expm1(logp)
+        return (xp.sum(t, axis=axis, keepdims=True) - t) * p - t * u
+    e, f, inv, u0 = _torch_softmax_parts(torch, x, axis)
+    s = torch.sum(t, dim=axis, keepdim=True)
+    ind = e.sub_(f)  # 1 at the maxima, 0 below
+    f.mul_(s * inv).addcmul_(ind, s * u0, value=-1.0)  # S p below the maxima, -S u0 at them
+    return ind.mul_(s).sub_(t).add_(f)
+
+
+def scaled_softmax_minus(t, x, axis=-1, *, xp):
+    """``S softmax(x) - t`` with ``S = sum(t)`` along ``axis``. On untracked torch from torch's fused
+    ``softmax`` (one pass instead of the max, shift, exp, log1p and exp of ``exp(log_softmax)``),
+    updated in place."""
+    torch = _torch_untracked(x)
+    s = xp.sum(t, axis=axis, keepdims=True)
+    if torch is None:
+        return s * xp.exp(log_softmax(x, axis, xp=xp)) - t
+    return torch.softmax(x, dim=axis).mul_(s).sub_(t)
+
+
+def sparse_softmax_xent_grad(labels, x, axis=-1, *, xp):
+    """:func:`softmax_xent_grad` for one-hot targets given as class ids (``labels``: ``x``'s shape
+    without ``axis``, valid ids): ``p`` with ``-u_y`` at each label. Untracked torch only (the
+    entries are set with ``scatter_``, which the array API lacks); None otherwise."""
+    torch = _torch_untracked(x)
+    if torch is None:
+        return None
+    e, f, inv, u0 = _torch_softmax_parts(torch, x, axis)
+    idx = torch.unsqueeze(labels, axis)
+    at_max = torch.gather(e, axis, idx) == 1.0  # e is 1 exactly at the maxima
+    p = e.mul_(inv)  # so p = 1 / (1 + rest) there
+    u = torch.where(at_max, u0, 1.0 - torch.gather(p, axis, idx))
+    return p.scatter_(axis, idx, -u)
 
 
 def softmax(x, axis=-1, *, xp):

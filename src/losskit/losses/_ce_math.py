@@ -7,7 +7,7 @@ smoothing, class weights); conventions in :mod:`losskit.losses.categorical`.
 
 from __future__ import annotations
 
-from .._array.stable import inv_above, log_softmax, max_and_log1p_rest
+from .._array.stable import inv_above, log_softmax, max_and_log1p_rest, neg_log_softmax_dot, softmax_xent_grad
 
 __all__ = [
     "log_probs", "probs", "safe_inv", "clamped_log", "prob_chain", "softmax_chain", "ce_terms",
@@ -96,8 +96,8 @@ def ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, x=None):
 
 
 def ce_dense_value(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
-    if from_logits:
-        return xp.sum(t * ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon), axis=axis)
+    if from_logits:  # sum t * ce_terms(...), with a lean torch form
+        return neg_log_softmax_dot(t, y_pred, axis, xp=xp)
     # -sum t log q: the sign flips once per row, not per element (exact either way; 0 - x gives +0)
     return 0.0 - xp.sum(t * clamped_log(xp, probs(xp, y_pred, axis, renormalize), epsilon), axis=axis)
 
@@ -116,9 +116,7 @@ def ce_dense_grad_hess(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon
 def ce_dense_grad(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
     """The gradient of :func:`ce_dense_grad_hess` alone (the same expressions, no Hessian)."""
     if from_logits:
-        logp = log_softmax(y_pred, axis, xp=xp)
-        p, u = xp.exp(logp), -xp.expm1(logp)
-        return (xp.sum(t, axis=axis, keepdims=True) - t) * p - t * u
+        return softmax_xent_grad(t, y_pred, axis, xp=xp)
     a = -t * inv_above(probs(xp, y_pred, axis, renormalize), epsilon, xp=xp)
     if not renormalize:
         return a

@@ -28,6 +28,7 @@ cross-entropy, Poly-1, generalised cross-entropy):
 
 from __future__ import annotations
 
+from .._array.stable import sparse_softmax_xent_grad
 from ..spec import Boosting, Loss
 from ._ce_math import ce_dense_grad, ce_dense_grad_hess, ce_dense_value, ce_terms
 from ._common import along, gather, label_smoothing_option, prob_epsilon, wrapped_axis
@@ -208,6 +209,11 @@ def _scce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsil
 
 def _scce_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
                class_weight, ignore_index):
+    if from_logits and not label_smoothing:  # untracked torch: no one-hot target (None elsewhere)
+        valid, safe = valid_and_safe(xp, y_true, ignore_index)
+        g = sparse_softmax_xent_grad(safe, y_pred, axis, xp=xp)
+        if g is not None:
+            return g if valid is None else g * xp.expand_dims(xp.astype(valid, g.dtype), axis=axis)
     t = sparse_target(xp, y_true, y_pred, axis, label_smoothing, class_weight, ignore_index)
     return ce_dense_grad(xp, t, y_pred, axis=axis, from_logits=from_logits, renormalize=renormalize,
                          epsilon=epsilon)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from .._array.stable import bregman_kl, inv_above, log_softmax
+from .._array.stable import bregman_kl, inv_above, log_softmax, scaled_softmax_minus
 from .._array.validate import check_flag, check_range, check_rows_sum_to_one
 from ..spec import Boosting, Loss, Refusal
 from ._common import check_unit_interval, checked_axis, float_pair, nonempty_axis, prob_epsilon, row_sum_tolerance
@@ -139,8 +139,7 @@ def _kl_value(xp, y_true, y_pred, *, axis, from_logits, epsilon):
 def _kl_grad(xp, y_true, y_pred, *, axis, from_logits, epsilon):
     t = y_true
     if from_logits:
-        q = xp.exp(log_softmax(y_pred, axis, xp=xp))
-        return xp.sum(t, axis=axis, keepdims=True) * q - t
+        return scaled_softmax_minus(t, y_pred, axis, xp=xp)
     return -t * inv_above(y_pred, epsilon, xp=xp)
 
 
