@@ -43,7 +43,7 @@ ALIASES = {alias: rec.name for rec in _RECORDS for alias in rec.aliases}
 assert len(LOSSES) == len(_RECORDS), "duplicate loss name"
 assert not set(ALIASES) & set(LOSSES), "an alias shadows a loss name"
 
-__all__ = ["ALIASES", "LOSSES", "get", "available", "resolve", "aliases_of"]
+__all__ = ["ALIASES", "LOSSES", "ACRONYMS", "get", "available", "resolve", "aliases_of", "class_name"]
 
 
 def resolve(name: str) -> str:
@@ -81,6 +81,20 @@ def available(*, aliases: bool = True) -> list[str]:
 
 def aliases_of(name: str) -> list[str]:
     return sorted(a for a, c in ALIASES.items() if c == name)
+
+
+# Words written in capitals in class names (every other word is capitalised).
+ACRONYMS = {"kl": "KL", "nll": "NLL"}
+
+
+def class_name(name: str) -> str:
+    """The class name of loss ``name`` (canonical) in losskit.torch and losskit.keras: the
+    ``_``-separated words capitalised and joined, :data:`ACRONYMS` in capitals.
+
+    >>> class_name("binary_focal_cross_entropy"), class_name("reverse_kl_divergence"), class_name("smooth_l1")
+    ('BinaryFocalCrossEntropy', 'ReverseKLDivergence', 'SmoothL1')
+    """
+    return "".join(ACRONYMS.get(word, word[:1].upper() + word[1:]) for word in name.split("_"))
 
 
 def _rebuild(name, bound):

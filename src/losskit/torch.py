@@ -51,26 +51,14 @@ from . import registry
 from ._array.validate import LossInputError, check_flag
 from .api import signature
 from .reductions import check_reduction
+from .registry import ACRONYMS, class_name
 from .spec import ARRAY_OPTIONS
 from .spec import Loss as LossRecord
 
 __all__ = ["Loss", "ACRONYMS", "CLASSES", "class_name"]
 
-# Words written in capitals in class names (every other word is capitalised).
-ACRONYMS = {"kl": "KL", "nll": "NLL"}
-
 # Attributes of every module: no option may take one of these names.
 _OWN = ("name", "function", "record", "options", "reduction", "validate", "option_names")
-
-
-def class_name(name: str) -> str:
-    """The class name of loss ``name`` (canonical): ``binary_focal_cross_entropy`` ->
-    ``BinaryFocalCrossEntropy``, ``kl_divergence`` -> ``KLDivergence``.
-
-    >>> class_name("reverse_kl_divergence"), class_name("smooth_l1")
-    ('ReverseKLDivergence', 'SmoothL1')
-    """
-    return "".join(ACRONYMS.get(word, word[:1].upper() + word[1:]) for word in name.split("_"))
 
 
 def _is_array(value: Any) -> bool:
