@@ -14,6 +14,7 @@ SCRIPTS = {
     "train_numpy.py": (["sklearn"], []),
     "train_jax.py": (["sklearn", "jax", "optax"], []),
     "train_torch.py": (["sklearn", "torch"], ["--epochs", "20"]),
+    "train_keras.py": (["sklearn", "keras"], []),  # sets KERAS_BACKEND=jax itself when unset
 }
 
 

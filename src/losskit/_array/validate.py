@@ -136,7 +136,7 @@ class one_read:
 
 
 def _count(xp, mask) -> int:
-    return int(xp.sum(xp.astype(mask, xp.int64 if hasattr(xp, "int64") else xp.int32)))
+    return int(xp.count_nonzero(mask))
 
 
 def _is_empty(x) -> bool:
