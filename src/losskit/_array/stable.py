@@ -76,6 +76,41 @@ def _torch_rest(torch, f, total, finite, axis):
     return torch.where(finite, rest, total - 1.0)
 
 
+# ---------------------------------------------------------------------------------------
+# JAX: under XLA elementwise work fuses into the passes around it, extra reductions and
+# selects over the whole array do not (on CPU a max, a sum and the output pass fuse into one
+# kernel only when the chain between them is plain arithmetic). These forms keep the same
+# numbers with one max, two sums in one pass and no N x C ``where``.
+# ---------------------------------------------------------------------------------------
+def _jax_of(x):
+    """jax when ``x`` is a JAX array or tracer (jax already imported), else None."""
+    jax = sys.modules.get("jax")
+    return jax if jax is not None and isinstance(x, jax.Array) else None
+
+
+def _jax_rest(jnp, x, axis):
+    """``(m, e, rest)`` of :func:`max_and_log1p_rest`: ``e = e^(x - m)`` and ``rest = sum(e) - 1``
+    without the leading 1. ``e - floor(e)`` is 0 at the maxima (``e == 1``) and ``e`` below them,
+    so its sum leaves them out, and ``round(total - below)`` counts them (both sums err by far
+    less than 1/2). ``floor`` and ``round`` have derivative 0, so autodiff of ``rest`` is that of
+    ``sum(e) - 1`` to every order. Rows with a non-finite max give NaN (``jax.nn.log_softmax``'s
+    rule; a row-wise ``where`` there would split the fused pass)."""
+    m = jnp.max(x, axis=axis, keepdims=True)
+    e = jnp.exp(x - m)
+    total = jnp.sum(e, axis=axis, keepdims=True)
+    below = jnp.sum(e - jnp.floor(e), axis=axis, keepdims=True)
+    return m, e, below + (jnp.round(total - below) - 1.0)
+
+
+def _jax_softmax_parts(jnp, x, axis):
+    """``(e, rest, inv, u)``: ``p = e inv`` and ``u = (rest + (1 - e)) inv``, the accurate ``1 - p``
+    (a sum of non-negative terms; ``1 - e`` is exactly 0 at the maxima, so there ``u = rest inv``).
+    Both are shift-invariant functions of ``x``: autodiff of them is exact to every order."""
+    _, e, rest = _jax_rest(jnp, x, axis)
+    inv = 1.0 / (1.0 + rest)
+    return e, rest, inv, (rest + (1.0 - e)) * inv
+
+
 def sign(x, *, xp):
     """``sign(x)`` with NaN kept, and no host read: array-api-compat's torch ``sign`` writes
     NaN through a boolean mask (a read of the mask per call). Torch's own ``sign`` gives 0 at
@@ -129,6 +164,10 @@ def max_and_log1p_rest(x, axis, *, xp):
     if torch is not None:  # the same sums without a where (see _torch_rest)
         m, _, e, total, finite = _torch_exp_rest(torch, x, axis)
         return m, xp.log1p(_torch_rest(torch, e.frac_(), total, finite, axis))
+    jax = _jax_of(x)
+    if jax is not None:  # one fused pass under XLA (see _jax_rest)
+        m, _, rest = _jax_rest(jax.numpy, x, axis)
+        return m, jax.numpy.log1p(rest)
     m = xp.max(x, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     z = x - m
@@ -188,6 +227,10 @@ def softmax_xent_grad(t, x, axis=-1, *, xp):
     ``S p - t`` below the maxima and ``(S - t) - S u0`` at them (both accurate: ``p <= 1/2`` below
     the maxima), in place in two buffers (torch's ``where`` is a scalar loop on CPU)."""
     torch = _torch_untracked(x)
+    jax = _jax_of(x) if torch is None else None
+    if jax is not None:  # (S - t) p - t u from e and one row scalar (see _jax_softmax_parts)
+        e, _, inv, u = _jax_softmax_parts(jax.numpy, x, axis)
+        return (xp.sum(t, axis=axis, keepdims=True) - t) * (e * inv) - t * u
     if torch is None:
         logp = log_softmax(x, axis, xp=xp)
         p, u = xp.exp(logp), -xp.expm1(logp)
@@ -205,6 +248,10 @@ def scaled_softmax_minus(t, x, axis=-1, *, xp):
     updated in place."""
     torch = _torch_untracked(x)
     s = xp.sum(t, axis=axis, keepdims=True)
+    jax = _jax_of(x) if torch is None else None
+    if jax is not None:
+        e, _, inv, _ = _jax_softmax_parts(jax.numpy, x, axis)
+        return (s * inv) * e - t
     if torch is None:
         return s * xp.exp(log_softmax(x, axis, xp=xp)) - t
     return torch.softmax(x, dim=axis).mul_(s).sub_(t)
@@ -213,8 +260,18 @@ def scaled_softmax_minus(t, x, axis=-1, *, xp):
 def sparse_softmax_xent_grad(labels, x, axis=-1, *, xp):
     """:func:`softmax_xent_grad` for one-hot targets given as class ids (``labels``: ``x``'s shape
     without ``axis``, valid ids): ``p`` with ``-u_y`` at each label. Untracked torch only (the
-    entries are set with ``scatter_``, which the array API lacks); None otherwise."""
+    entries are set with ``scatter_``, which the array API lacks) and JAX (the label column as
+    ``labels == iota``, fused into the output pass); None otherwise."""
     torch = _torch_untracked(x)
+    jax = _jax_of(x) if torch is None else None
+    if jax is not None:
+        jnp = jax.numpy
+        e, _, inv, u = _jax_softmax_parts(jnp, x, axis)
+        ax = axis % x.ndim
+        shape = [1] * x.ndim
+        shape[ax] = x.shape[ax]
+        hot = jnp.expand_dims(labels, ax) == jnp.reshape(jnp.arange(x.shape[ax], dtype=labels.dtype), shape)
+        return jnp.where(hot, -u, e * inv)
     if torch is None:
         return None
     e, f, inv, u0 = _torch_softmax_parts(torch, x, axis)

@@ -209,7 +209,7 @@ def _scce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsil
 
 def _scce_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
                class_weight, ignore_index):
-    if from_logits and not label_smoothing:  # untracked torch: no one-hot target (None elsewhere)
+    if from_logits and not label_smoothing:  # untracked torch, JAX: no one-hot target (None elsewhere)
         valid, safe = valid_and_safe(xp, y_true, ignore_index)
         g = sparse_softmax_xent_grad(safe, y_pred, axis, xp=xp)
         if g is not None:
