@@ -364,3 +364,17 @@ def test_jax_validation_eager_and_traced():
         lk.binary_cross_entropy(y, p)
     assert np.isfinite(float(jax.jit(lk.binary_cross_entropy)(y, p)))
     assert np.all(np.isfinite(np.asarray(jax.grad(lambda q: lk.binary_cross_entropy(y, q))(p))))
+
+
+def test_torch_compile_after_eager_calls_with_array_options():
+    """Eager calls memoise option checks on the loss object; a later compiled call of the same
+    object traces without that memo (an unhashable option once broke the graph there)."""
+    torch = load_backend("torch")
+    f = lk.get("binary_cross_entropy")
+    y, x = torch.tensor([0.0, 1.0, 1.0]), torch.tensor([0.2, 0.6, 0.9], requires_grad=True)
+    f(y.numpy(), x.detach().numpy(), pos_weight=np.array([2.0, 1.0, 1.0]))
+    f(y, x, epsilon=1e-7)
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda a, b: f(a, b, pos_weight=torch.tensor([2.0, 1.0, 1.0])), fullgraph=True)
+    eager = f(y, x, pos_weight=torch.tensor([2.0, 1.0, 1.0]))
+    np.testing.assert_allclose(compiled(y, x).item(), eager.item(), rtol=1e-6)

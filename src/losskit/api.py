@@ -23,7 +23,7 @@ from . import autograd as _autograd
 from . import engine as _engine
 from . import reductions as _red
 from ._array.validate import LossInputError, check_flag, one_read
-from ._array.xp import as_array, device_of, is_numpy, namespace, value_check_mode
+from ._array.xp import as_array, device_of, is_numpy, namespace, torch_compiling, value_check_mode
 from .spec import COMMON_OPTIONS, ArrayLike, Loss, option_type
 
 __all__ = ["LossFunction", "BoundCall"]
@@ -119,21 +119,21 @@ class LossFunction:
         # The option checks depend on the options alone: their outcome is memoised by the
         # options' names, types and values (a sample weight aside; an unhashable value is
         # checked every time), the options themselves are the call's own (a -0.0 stays -0.0).
-        memo = self.__dict__.get("_checked")
-        if memo is None:
-            memo = self.__dict__["_checked"] = {}
-        try:
-            key: Any = (tuple(merged.items()), tuple(map(type, merged.values()))) if merged else ()
-            reduction, validate, drop = memo[key]
-        except (KeyError, TypeError) as e:
-            common, _ = self._split(merged)
-            reduction = _red.check_reduction(common.get("reduction", "mean"))
-            validate = check_flag(common.get("validate", True), "validate")
-            drop = tuple(common)
-            if isinstance(e, KeyError):
-                if len(memo) >= 64:
-                    memo.clear()
-                memo[key] = (reduction, validate, drop)
+        if torch_compiling():  # traced once; Dynamo cannot follow the memo (nor its caught TypeError)
+            reduction, validate, drop = self._common_options(merged)
+        else:
+            memo = self.__dict__.get("_checked")
+            if memo is None:
+                memo = self.__dict__["_checked"] = {}
+            try:
+                key: Any = (tuple(merged.items()), tuple(map(type, merged.values()))) if merged else ()
+                reduction, validate, drop = memo[key]
+            except (KeyError, TypeError) as e:
+                reduction, validate, drop = self._common_options(merged)
+                if isinstance(e, KeyError):
+                    if len(memo) >= 64:
+                        memo.clear()
+                    memo[key] = (reduction, validate, drop)
         opts = {**rec.options, **merged}
         for k in drop:  # the common options: not the loss's own
             del opts[k]
@@ -141,6 +141,12 @@ class LossFunction:
         y_pred = as_array(xp, y_pred)
         y_true = None if y_true is None else as_array(xp, y_true, like=y_pred)
         return xp, y_true, y_pred, opts, sample_weight, reduction, validate
+
+    def _common_options(self, merged: Mapping[str, Any]) -> tuple[str, bool, tuple[str, ...]]:
+        """``(reduction, validate, names of the common options given)``, all options checked."""
+        common, _ = self._split(merged)
+        reduction = _red.check_reduction(common.get("reduction", "mean"))
+        return reduction, check_flag(common.get("validate", True), "validate"), tuple(common)
 
     def _bound(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> BoundCall:
         """:meth:`bind` from :meth:`_arguments`' tuple."""
