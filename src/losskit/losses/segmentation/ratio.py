@@ -13,6 +13,7 @@ perfect score (``1 - N/D`` would cancel every digit).
 from __future__ import annotations
 
 import math
+import sys
 
 from ..._array.validate import LossInputError, check_axis, check_choice, check_flag, check_number, check_range
 from .._common import along, ignore_index_option
@@ -54,9 +55,84 @@ def _term_derivs(xp, y, q, mode):
     return y, 1.0 - y, -y, None
 
 
+# torch, softmax, hard terms, no mask (untracked): the same sums from one exp and three buffers
+# updated in place (torch's ``where`` is a scalar loop on CPU and every fresh array costs a pass).
+def _lean_torch(y, x, o):
+    """torch when ``(y, x)`` are torch tensors of one shape and dtype that autograd does not record
+    and the options take the lean softmax path below, else None."""
+    torch = sys.modules.get("torch")
+    if torch is None or not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
+        return None
+    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+        return None
+    if o["activation"] != "softmax" or o["mode"] != "hard" or o["mask"] is not None:
+        return None
+    return torch if y.shape == x.shape and y.dtype == x.dtype else None
+
+
+def _torch_softmax_stats(torch, y, x, o):
+    """``(stats, q, bufs)``: :func:`ratio_stats` for :func:`_lean_torch`'s case, the softmax ``q``
+    and two buffers (free once the statistics are summed or used). ``e = e^(x - m)`` is exactly 1
+    at the row maxima, so ``f = frac(e)`` is ``e`` below them and 0 at them, ``rest = sum(f)``
+    (plus the ties, counted exactly) and ``1 - q`` is ``1 - f / (1 + rest)`` below the maxima
+    (``q <= 1/2``) and ``rest / (1 + rest)`` at them, both accurate."""
+    ca, axes = o["class_axis"], o["axes"]
+    a, b, c = o["coef"]
+    m = torch.amax(x, dim=ca, keepdim=True)
+    finite = torch.isfinite(m)
+    e = torch.sub(x, torch.where(finite, m, 0.0)).exp_()
+    total = torch.sum(e, dim=ca, keepdim=True)
+    f = torch.frac(e)
+    below = torch.sum(f, dim=ca, keepdim=True)
+    rest = torch.where(finite, below + (torch.round(total - below) - 1.0), total - 1.0)
+    inv = 1.0 / (1.0 + rest)
+    q = torch.mul(e, inv)
+    ind = e.sub_(f)  # 1 at the maxima, 0 below
+    qc = f.mul_(-inv).add_(1.0).sub_(ind).addcmul_(ind, rest * inv)  # 1 - q
+    err = torch.neg(y, out=ind).add_(1.0).mul_(q)  # q (1 - y)
+    if b != 1.0:
+        err.mul_(b)
+    err.addcmul_(y, qc, value=c)
+    dims = tuple(axes)
+    s_err = torch.sum(err, dim=dims, keepdim=True) if dims else err
+    s_num = torch.mul(y, q, out=qc)
+    if dims:
+        s_num = torch.sum(s_num, dim=dims, keepdim=True)
+    stats = [s_num.mul_(a) if a != 1.0 else s_num, s_err]
+    if o["kind"] == "generalized_dice":
+        stats.append(torch.sum(y, dim=dims, keepdim=True) if dims else y)
+    return tuple(stats), q, (err, qc)
+
+
+def _torch_softmax_grad(xp, torch, y, x, o, cotangent, stats):
+    """The gradient of :func:`_ratio_derivs` (order 1) for :func:`_lean_torch`'s case: with
+    hard terms ``gT = alpha + beta y`` per element (``alpha``, ``beta`` per sample), projected
+    through the softmax Jacobian in place."""
+    own, q, (buf, buf2) = _torch_softmax_stats(torch, y, x, o)
+    N, D, E, _ = _ratio_totals(xp, own if stats is None else stats, o)
+    ok = torch.abs(D) > flat_below(torch, D.dtype)
+    inv = torch.where(ok, 1.0 / torch.where(ok, D, 1.0), 0.0)
+    R = N * inv
+    a, b, c = o["coef"]
+    alpha, beta = R * inv * b, inv * (R * (a - b - c) - a)
+    ct = expand_cotangent(xp, cotangent, o["reduced"])
+    if ct is not None:
+        alpha, beta = alpha * ct, beta * ct
+    ca = o["class_axis"]
+    G = torch.mul(y, beta, out=buf).add_(alpha)
+    s = torch.sum(torch.mul(q, G, out=buf2), dim=ca, keepdim=True)
+    return G.sub_(s).mul_(q)
+
+
+_LEAN_KINDS = ("dice", "jaccard", "tversky")  # w1 = 1, no class weights W
+
+
 def ratio_stats(xp, y_true, y_pred, *, q=None, **o):
     """Additive sufficient statistics, summed over ``axes`` (kept as size-1 axes):
     ``(sum a t, sum (b f + c n))`` and, for the generalised Dice, ``sum y`` per class."""
+    torch = _lean_torch(y_true, y_pred, o) if q is None else None
+    if torch is not None:
+        return _torch_softmax_stats(torch, y_true, y_pred, o)[0]
     act, ca = o["activation"], o["class_axis"]
     if q is None:
         q, qc = probs(xp, y_pred, act, ca)
@@ -163,6 +239,9 @@ def _ratio_derivs(xp, y_true, y_pred, o, cotangent, order, stats=None):
             "losskit.core does not pass; sum the class axis, or use activation=None/'sigmoid'"
         )
     act, ca = o["activation"], o["class_axis"]
+    torch = _lean_torch(y_true, y_pred, o) if order == 1 and o["kind"] in _LEAN_KINDS else None
+    if torch is not None:
+        return _torch_softmax_grad(xp, torch, y_true, y_pred, o, cotangent, stats), None
     q, dq, d2q = activate(xp, y_pred, act, ca, derivs=True)
     if stats is None:  # else the totals over the whole input (the engine's boxes of a global loss)
         stats = ratio_stats(xp, y_true, y_pred, q=q, **o)
