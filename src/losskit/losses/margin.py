@@ -85,7 +85,7 @@ def _check_signed_labels(xp, y_true, y_pred, signed) -> bool:
 
     ok = bounds_ok(signed * signed, 1.0, 1.0, xp=xp)
     if math.prod(y_pred.shape):
-        ok = ok & finite_ok(y_pred, xp=xp, exact=mode != "read")
+        ok = ok & finite_ok(y_pred, xp=xp, exact=mode == "assert")
     require(ok, explain, "y_true must hold binary labels in {-1, 1} or {0, 1} and y_pred finite values", mode=mode)
     return True
 
