@@ -72,3 +72,21 @@ def test_bad_numpy_labels_still_raise_the_library_error():
     torch = load_backend("torch")
     with pytest.raises(lk.LossInputError, match="y_true must hold"):
         lk.binary_cross_entropy(np.array([0.0, 2.0]), torch.tensor([0.1, 0.2]), from_logits=True)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "torch", "jax"])
+def test_non_arrays_get_loss_input_error_on_every_backend(backend_name):
+    """None, strings and ragged lists beside an array of any library are refused by losskit,
+    in its words, never passed on to the library's asarray."""
+    xp = load_backend(backend_name)
+    arr = xp.asarray(np.ones(3))
+    bad = [
+        (lambda: lk.mean_squared_error(arr, None), "y_pred is required"),
+        (lambda: lk.mean_squared_error(arr, "abc"), "y_pred must be a real"),
+        (lambda: lk.mean_squared_error([[1.0, 2.0], [3.0]], arr), "equal-length rows"),
+        (lambda: lk.mean_squared_error(arr, arr, sample_weight="1.0"), "sample_weight must be a real array"),
+        (lambda: lk.mean_squared_error(arr, arr, sample_weight=[1.0, "x", 2.0]), "sample_weight must be a real array"),
+    ]
+    for call, message in bad:
+        with pytest.raises(lk.LossInputError, match=message):
+            call()

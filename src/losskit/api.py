@@ -22,7 +22,7 @@ from typing import Any
 from . import autograd as _autograd
 from . import engine as _engine
 from . import reductions as _red
-from ._array.validate import LossInputError, check_flag, one_read
+from ._array.validate import LossInputError, check_flag, numeric, one_read
 from ._array.xp import as_array, device_of, is_numpy, namespace, torch_compiling, value_check_mode
 from .spec import COMMON_OPTIONS, ArrayLike, Loss, option_type
 
@@ -138,8 +138,8 @@ class LossFunction:
         for k in drop:  # the common options: not the loss's own
             del opts[k]
         xp = namespace(y_true, y_pred, sample_weight)
-        y_pred = as_array(xp, y_pred)
-        y_true = None if y_true is None else as_array(xp, y_true, like=y_pred)
+        y_pred = as_array(xp, numeric(y_pred, name="y_pred"))
+        y_true = None if y_true is None else as_array(xp, numeric(y_true, name="y_true"), like=y_pred)
         return xp, y_true, y_pred, opts, sample_weight, reduction, validate
 
     def _common_options(self, merged: Mapping[str, Any]) -> tuple[str, bool, tuple[str, ...]]:

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._array.validate import LossInputError, check_choice, check_finite, check_range
+from ._array.validate import LossInputError, check_choice, check_finite, check_range, numeric
 from ._array.xp import as_array, device_of, is_numpy
 
 REDUCTIONS = ("mean", "sum", "none", "sum_over_batch_size")
@@ -87,7 +87,7 @@ def weight_array(xp: Any, sample_weight: Any, *, dtype: Any, like: Array) -> Arr
         return None
     if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
         return xp.asarray(float(sample_weight), dtype=dtype, device=device_of(like))
-    w = as_array(xp, sample_weight, like=like)
+    w = as_array(xp, numeric(sample_weight, name="sample_weight", what="a real array"), like=like)
     if not (xp.isdtype(w.dtype, "real floating") or xp.isdtype(w.dtype, "integral")) or w.dtype == xp.bool:
         raise LossInputError(f"sample_weight must be a real array; got dtype {w.dtype}")
     return xp.astype(w, dtype)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .xp import namespace, value_check_mode
+from .xp import _is_array, namespace, value_check_mode
 
 __all__ = [
     "LossInputError",
@@ -44,6 +44,7 @@ __all__ = [
     "bounds_ok",
     "require",
     "one_read",
+    "numeric",
 ]
 
 
@@ -53,6 +54,25 @@ class LossInputError(ValueError):
 
 def _shape(x):
     return tuple(x.shape)
+
+
+def numeric(obj, *, name, what="a real (float or integer) array"):
+    """``obj`` unchanged when it is an array; a list, tuple or number as a NumPy array of
+    numbers (booleans included), which every library's ``asarray`` then takes. ``None``, ragged
+    lists and non-numbers (strings, objects) raise here, before another library reports them
+    in its own words."""
+    if _is_array(obj):
+        return obj
+    if obj is None:
+        raise LossInputError(f"{name} is required; got None")
+    try:
+        arr = np.asarray(obj)
+    except (ValueError, TypeError) as e:  # ragged nesting, unconvertible objects
+        raise LossInputError(f"{name} must be {what} (nested lists need equal-length rows); "
+                             f"got {type(obj).__name__}: {str(e).splitlines()[0][:120]}") from None
+    if arr.dtype.kind not in "biuf":
+        raise LossInputError(f"{name} must be {what}; got dtype {arr.dtype}")
+    return arr
 
 
 def check_same_shape(y_true, y_pred, *, names=("y_true", "y_pred")):
