@@ -43,7 +43,7 @@ ALIASES = {alias: rec.name for rec in _RECORDS for alias in rec.aliases}
 assert len(LOSSES) == len(_RECORDS), "duplicate loss name"
 assert not set(ALIASES) & set(LOSSES), "an alias shadows a loss name"
 
-__all__ = ["ALIASES", "LOSSES", "ACRONYMS", "get", "available", "resolve", "aliases_of", "class_name"]
+__all__ = ["ALIASES", "LOSSES", "ACRONYMS", "get", "available", "resolve", "aliases_of", "class_name", "generated_classes"]
 
 
 def resolve(name: str) -> str:
@@ -95,6 +95,19 @@ def class_name(name: str) -> str:
     ('BinaryFocalCrossEntropy', 'ReverseKLDivergence', 'SmoothL1')
     """
     return "".join(ACRONYMS.get(word, word[:1].upper() + word[1:]) for word in name.split("_"))
+
+
+def generated_classes(make, reserved, base: str) -> dict:
+    """One class per registered loss, ``make(record)``, by canonical name (losskit.torch and
+    losskit.keras): no option may share a name with ``reserved`` (the base class's own
+    arguments and attributes), and no two classes, nor the base ``Loss``, share a name."""
+    out = {}
+    for loss_name, fn in LOSSES.items():
+        clash = set(fn.record.options) & set(reserved)
+        assert not clash, f"{loss_name}: options {sorted(clash)} clash with {base} attributes"
+        out[loss_name] = make(fn.record)
+    assert len({c.__name__ for c in out.values()} | {"Loss"}) == len(out) + 1, "two losses share a class name"
+    return out
 
 
 def _rebuild(name, bound):

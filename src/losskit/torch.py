@@ -208,17 +208,7 @@ def _make_class(record: LossRecord) -> type[Loss]:
                                "__qualname__": cls})
 
 
-def _make_classes() -> dict[str, type[Loss]]:
-    out: dict[str, type[Loss]] = {}
-    for loss_name, fn in registry.LOSSES.items():
-        clash = set(fn.record.options) & (set(_OWN) | set(dir(torch.nn.Module)))
-        assert not clash, f"{loss_name}: options {sorted(clash)} clash with torch.nn.Module attributes"
-        out[loss_name] = _make_class(fn.record)
-    assert len({c.__name__ for c in out.values()} | {"Loss"}) == len(out) + 1, "two losses share a class name"
-    return out
-
-
 # Every registered loss's class, by canonical name (generated from the registry).
-CLASSES: dict[str, type[Loss]] = _make_classes()
+CLASSES: dict[str, type[Loss]] = registry.generated_classes(_make_class, set(_OWN) | set(dir(torch.nn.Module)), "torch.nn.Module")
 globals().update({c.__name__: c for c in CLASSES.values()})
 __all__ += sorted(c.__name__ for c in CLASSES.values())

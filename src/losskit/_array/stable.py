@@ -26,6 +26,7 @@ __all__ = [
     "sigmoid_slope",
     "inv_above",
     "sign",
+    "torch_untracked_pair",
     "neg_log_softmax_dot",
     "softmax_xent_grad",
     "sparse_softmax_xent_grad",
@@ -53,6 +54,16 @@ def _torch_untracked(x):
     if torch is None or (x.requires_grad and torch.is_grad_enabled()):
         return None
     return torch
+
+
+def torch_untracked_pair(y, x):
+    """torch when ``y`` and ``x`` are torch tensors of one shape and dtype that autograd does
+    not record (see :func:`_torch_untracked`): a kernel may then use its lean in-place form on
+    the pair; else None."""
+    torch = _torch_untracked(x)
+    if torch is None or not isinstance(y, torch.Tensor) or (y.requires_grad and torch.is_grad_enabled()):
+        return None
+    return torch if y.shape == x.shape and y.dtype == x.dtype else None
 
 
 def _torch_exp_rest(torch, x, axis):

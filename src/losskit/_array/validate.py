@@ -45,6 +45,7 @@ __all__ = [
     "require",
     "one_read",
     "numeric",
+    "count_true",
 ]
 
 
@@ -156,7 +157,8 @@ class one_read:
             explain()
 
 
-def _count(xp, mask) -> int:
+def count_true(xp, mask) -> int:
+    """The number of True entries of a boolean array, as a Python int (for messages)."""
     return int(xp.count_nonzero(mask))
 
 
@@ -198,9 +200,9 @@ def check_finite(x, *, xp, name):
     def explain():
         bad = ~xp.isfinite(x)
         if bool(xp.any(bad)):
-            n_nan = _count(xp, xp.isnan(x))
+            n_nan = count_true(xp, xp.isnan(x))
             raise LossInputError(
-                f"{name} must be finite; got {n_nan} NaN and {_count(xp, bad) - n_nan} infinite value(s)"
+                f"{name} must be finite; got {n_nan} NaN and {count_true(xp, bad) - n_nan} infinite value(s)"
             )
 
     require(finite_ok(x, xp=xp, exact=mode == "assert"), explain, f"{name} must be finite", mode=mode)
@@ -225,7 +227,7 @@ def check_range(x, lo, hi, *, xp, name, what=None):
             bad = (x > hi) if bad is None else (bad | (x > hi))
         if bool(xp.any(bad)):
             got = f"min {float(xp.min(x)):g}, max {float(xp.max(x)):g}"
-            raise LossInputError(f"{name} must hold {desc}; got {_count(xp, bad)} outside ({got})")
+            raise LossInputError(f"{name} must hold {desc}; got {count_true(xp, bad)} outside ({got})")
 
     require(bounds_ok(x, lo, hi, xp=xp), explain, f"{name} must hold {desc}", mode=mode)
 
@@ -253,7 +255,7 @@ def check_integer_labels(y, n_classes, *, xp, name, ignore_index=None):
         bad = outside()
         if bool(xp.any(bad)):
             raise LossInputError(
-                f"{name} must hold class ids in [0, {n_classes}){extra}; got {_count(xp, bad)} outside "
+                f"{name} must hold class ids in [0, {n_classes}){extra}; got {count_true(xp, bad)} outside "
                 f"(min {float(xp.min(y)):g}, max {float(xp.max(y)):g})"
             )
 
@@ -277,7 +279,7 @@ def check_rows_sum_to_one(p, axis, *, xp, name, tol, hint):
         bad = dev > tol
         if bool(xp.any(bad)):
             raise LossInputError(
-                f"{name} must sum to 1 along axis {axis}; {_count(xp, bad)} row(s) do not "
+                f"{name} must sum to 1 along axis {axis}; {count_true(xp, bad)} row(s) do not "
                 f"(largest deviation {float(xp.max(dev)):.3g}). {hint}"
             )
 

@@ -16,6 +16,7 @@ from .._array.validate import (
     check_range,
     check_real,
     check_same_shape,
+    count_true,
     require,
 )
 from .._array.xp import as_array, compute_dtype, device_of, namespace
@@ -119,11 +120,6 @@ def along(xp, vec, axis, ndim):
     shape = [1] * ndim
     shape[axis] = vec.shape[0]
     return xp.reshape(vec, tuple(shape))
-
-
-def count_true(xp, mask) -> int:
-    """The number of True entries of a boolean array, as a Python int."""
-    return int(xp.sum(xp.astype(mask, xp.int32)))
 
 
 def check_lower_bound(x, lo, *, xp, name, what, strict):

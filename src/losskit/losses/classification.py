@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from .._array.stable import inv_above, logistic_parts, sigmoid_pair, sigmoid_slope, softplus_pair
+from .._array.stable import inv_above, logistic_parts, sigmoid_pair, sigmoid_slope, softplus_pair, torch_untracked_pair
 from .._array.validate import check_flag, check_number
 from ..spec import Boosting, Loss
 from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon
@@ -181,14 +179,9 @@ def _focal_ratio(xp, y, p, pbar, q):
 # the gradient is written
 # q^(gamma - 1) (gamma c s B + q (p - y)) (s = p (1 - p) = r q), with no division by q.
 def _focal_torch(y, x, gamma):
-    """torch when the lean form below applies to ``(y, x)``: torch tensors of one shape and dtype
-    that autograd does not record (as stable's ``_torch_untracked``), ``gamma >= 2``; else None."""
-    torch = sys.modules.get("torch")
-    if torch is None or gamma < 2.0 or not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
-        return None
-    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
-        return None
-    return torch if y.shape == x.shape and y.dtype == x.dtype else None
+    """torch when the lean form below applies to ``(y, x)`` (:func:`torch_untracked_pair`,
+    ``gamma >= 2``), else None."""
+    return None if gamma < 2.0 else torch_untracked_pair(y, x)
 
 
 def _focal_torch_parts(torch, y, x):

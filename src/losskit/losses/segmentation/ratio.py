@@ -13,8 +13,8 @@ perfect score (``1 - N/D`` would cancel every digit).
 from __future__ import annotations
 
 import math
-import sys
 
+from ..._array.stable import torch_untracked_pair
 from ..._array.validate import LossInputError, check_axis, check_choice, check_flag, check_number, check_range
 from .._common import along, ignore_index_option
 from .activation import activate, chain, complement, probs, project
@@ -58,16 +58,11 @@ def _term_derivs(xp, y, q, mode):
 # torch, softmax, hard terms, no mask (untracked): the same sums from one exp and three buffers
 # updated in place (torch's ``where`` is a scalar loop on CPU and every fresh array costs a pass).
 def _lean_torch(y, x, o):
-    """torch when ``(y, x)`` are torch tensors of one shape and dtype that autograd does not record
-    and the options take the lean softmax path below, else None."""
-    torch = sys.modules.get("torch")
-    if torch is None or not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
-        return None
-    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
-        return None
+    """torch when ``(y, x)`` take the lean softmax path below (:func:`torch_untracked_pair`,
+    softmax activation, hard mode, no mask), else None."""
     if o["activation"] != "softmax" or o["mode"] != "hard" or o["mask"] is not None:
         return None
-    return torch if y.shape == x.shape and y.dtype == x.dtype else None
+    return torch_untracked_pair(y, x)
 
 
 def _torch_softmax_stats(torch, y, x, o):
