@@ -177,11 +177,6 @@ def bounds_ok(x, lo, hi, *, xp):
     return ok
 
 
-def within(x, lo, hi, *, xp) -> bool:
-    """True when every element is known to lie in [lo, hi] (read now)."""
-    return _is_empty(x) or (lo is None and hi is None) or bool(bounds_ok(x, lo, hi, xp=xp))
-
-
 def finite_ok(x, *, xp, exact: bool):
     """Every element finite, as a 0-d boolean array. Not ``exact``: one sum (inf or NaN
     anywhere makes it non-finite; a large finite total overflowing is a false alarm that
