@@ -7,6 +7,11 @@ in-memory library call on the same arrays (1e-9 relative required)::
 
     python benchmarks/bench_cli_memory.py                 # 10M rows, CSV + Parquet + NPY
     python benchmarks/bench_cli_memory.py --rows 1000000 --formats csv
+    python benchmarks/bench_cli_memory.py --hostile       # the files of issue 16 that ran away
+
+``--hostile`` measures the peak memory of ``losskit eval`` on files whose size or claims once
+made it run away (a wide-row NPY, a gzip bomb of one line, an NPZ header claiming 320 GB, a
+column-major NPZ member, a 100,000-column CSV); each must end (exit 0 or 2) under the limit.
 
 Linux only (ru_maxrss in KiB). Prints a Markdown table; ``--json FILE`` also writes the numbers.
 """
@@ -85,6 +90,67 @@ def run_measured(args, env):
     return proc.returncode, proc.stdout, err.rstrip(), peak, seconds
 
 
+def write_hostile(folder):
+    """``{name: eval arguments}`` for the files of issue 16 that once ran away, written under ``folder``."""
+    import gzip
+    import io
+    import zipfile
+
+    def npy_bytes(arr):
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        return buf.getvalue()
+
+    out = {}
+    img = os.path.join(folder, "img.npy")  # (2048, 256, 256) float32: 512 MiB, 65,536 numbers a row
+    mm = np.lib.format.open_memmap(img, mode="w+", dtype=np.float32, shape=(2048, 256, 256))
+    for k in range(0, 2048, 128):
+        mm[k:k + 128] = np.random.default_rng(k).random((128, 256, 256), dtype=np.float32)
+    del mm
+    out["npy (2048, 256, 256) float32, 512 MiB"] = ["--labels", img, "--pred", img, "--loss", "mse"]
+    bomb = os.path.join(folder, "bomb.csv.gz")  # 0.3 MiB expanding to one 300 MB line
+    with gzip.open(bomb, "wb", compresslevel=9) as f:
+        f.write(b"y,p\n")
+        for _ in range(300):
+            f.write(b"1" * (1 << 20))
+    out["csv.gz bomb: one 300 MB line"] = [bomb, "--labels", "y", "--pred", "p", "--loss", "mse"]
+    claim = os.path.join(folder, "claim.npz")  # a 200-byte member whose header claims (40, 10**9)
+    with zipfile.ZipFile(claim, "w") as z:
+        small = npy_bytes(np.zeros(4))
+        z.writestr("p.npy", small.replace(b"'shape': (4,), ", b"'shape': (40, 1000000000), ", 1))
+    out["npz claiming (40, 10**9)"] = ["--labels", claim + ":p", "--pred", claim + ":p", "--loss", "mse"]
+    for rows, name in ((1_200_000, "fortran-small.npz"), (4_000_000, "fortran-big.npz")):
+        path = os.path.join(folder, name)
+        arr = np.asfortranarray(np.random.default_rng(1).random((rows, 3)))
+        np.savez(path, y=arr, p=arr)
+        out[f"npz Fortran-order ({rows:,}, 3) float64"] = ["--labels", path + ":y", "--pred", path + ":p", "--loss", "mse"]
+    wide = os.path.join(folder, "wide.csv")  # 100,000 columns, 5 rows
+    with open(wide, "w") as f:
+        f.write(",".join(f"c{k}" for k in range(100_000)) + "\n")
+        f.writelines(",".join(["0.5"] * 100_000) + "\n" for _ in range(5))
+    out["csv 100,000 columns"] = [wide, "--labels", "c0..c49999", "--pred", "c50000..c99999", "--loss", "mse"]
+    return out
+
+
+def hostile(args, env):
+    os.makedirs(args.dir, exist_ok=True)
+    cases = write_hostile(args.dir)
+    print("| file | exit | peak RSS | time | message |")
+    print("|---|---|---|---|---|")
+    ok = True
+    for name, spec in cases.items():
+        code, out, err, peak, secs = run_measured(["eval", *spec, "--format", "json", "--quiet"], env)
+        good = code in (0, 2) and peak < LIMIT_MB and (code == 0 or err.count("\n") == 0)
+        ok &= good
+        msg = "result" if code == 0 else err.strip().replace(args.dir + "/", "")[:90]
+        print(f"| {name} | {code} | {peak:.0f} MiB | {secs:.1f} s | {msg} |")
+    if not args.keep:
+        for name in os.listdir(args.dir):
+            if name.endswith((".npy", ".npz", ".gz", ".csv")) and not name.startswith("preds"):
+                os.unlink(os.path.join(args.dir, name))
+    return 0 if ok else 1
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -93,7 +159,11 @@ def main(argv=None):
     ap.add_argument("--losses", default="bce,mse")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--hostile", action="store_true", help="measure the hostile files of issue 16 instead")
     args = ap.parse_args(argv)
+    if args.hostile:
+        env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        return hostile(args, env)
 
     sys.path.insert(0, os.path.join(ROOT, "src"))
     import losskit as lk

@@ -479,7 +479,7 @@ def test_error_malformed_files(capsys, tmp_path):
     fails(capsys, "eval", odd, "-l", "y", "-p", "p", "-L", "mse", match=r"d\.xlsx: cannot tell the file format")
     short = tmp_path / "short.csv"
     short.write_text("y,p\n1,0.5\n0\n")
-    fails(capsys, "eval", short, "-l", "y", "-p", "p", "-L", "bce", match=r"short\.csv line 3: column 'p' is missing")
+    fails(capsys, "eval", short, "-l", "y", "-p", "p", "-L", "bce", match=r"short\.csv data row 2 \(line 3\): column 'p' is missing")
 
 
 def test_error_missing_columns(capsys, binary, tmp_path):
@@ -515,24 +515,24 @@ def test_error_length_mismatch(capsys, tmp_path):
 def test_error_non_numeric_empty_and_nan_cells(capsys, tmp_path):
     f = tmp_path / "c.csv"
     f.write_text("y,p\n1,0.5\n0,0.25\n1,abc\n")
-    fails(capsys, "eval", f, "-l", "y", "-p", "p", "-L", "bce", match=r"c\.csv line 4, column 'p': 'abc' is not a number")
+    fails(capsys, "eval", f, "-l", "y", "-p", "p", "-L", "bce", match=r"c\.csv data row 3 \(line 4\), column 'p': 'abc' is not a number")
     f.write_text("y,p\n1,0.5\n,0.25\n")
-    fails(capsys, "eval", f, "-l", "y", "-p", "p", "-L", "bce", match=r"c\.csv line 3, column 'y': empty cell")
+    fails(capsys, "eval", f, "-l", "y", "-p", "p", "-L", "bce", match=r"c\.csv data row 2 \(line 3\), column 'y': empty cell")
     f.write_text("y,p\n1,0.5\n0,0.25\n0,0.25\n1,nan\n")
     fails(capsys, "eval", f, "-l", "y", "-p", "p", "-L", "bce", "--chunk-rows", "2",
-          match=r"c\.csv line 5, column 'p': NaN")
+          match=r"c\.csv data row 4 \(line 5\), column 'p': NaN")
     f.write_text("y,p\n1,0.5\n0,inf\n")
-    fails(capsys, "eval", f, "-l", "y", "-p", "p", "-L", "mse", match=r"c\.csv line 3, column 'p': inf")
+    fails(capsys, "eval", f, "-l", "y", "-p", "p", "-L", "mse", match=r"c\.csv data row 2 \(line 3\), column 'p': inf")
     arr = np.ones((5, 2))
     arr[3, 1] = np.nan
     np.save(tmp_path / "n.npy", arr)
-    fails(capsys, "eval", "-l", tmp_path / "n.npy", "-p", tmp_path / "n.npy", "-L", "mse", match=r"n\.npy row 3, index \(1,\): NaN")
+    fails(capsys, "eval", "-l", tmp_path / "n.npy", "-p", tmp_path / "n.npy", "-L", "mse", match=r"n\.npy data row 4, index \(1,\): NaN")
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
     pq.write_table(pa.table({"y": [1.0, 0.0, None], "p": [0.5, 0.5, 0.5]}), tmp_path / "n.parquet")
     fails(capsys, "eval", tmp_path / "n.parquet", "-l", "y", "-p", "p", "-L", "bce",
-          match=r"n\.parquet row 2, column 'y': missing value")
+          match=r"n\.parquet data row 3, column 'y': missing value")
     pq.write_table(pa.table({"y": ["a", "b"], "p": [0.5, 0.5]}), tmp_path / "s.parquet")
     fails(capsys, "eval", tmp_path / "s.parquet", "-l", "y", "-p", "p", "-L", "bce",
           match=r"s\.parquet: column 'y' has type string; expected numbers")
@@ -570,11 +570,11 @@ def test_error_invalid_values_are_located(capsys, tmp_path):
     p = np.array([0.5, 0.5, 0.5, 0.5, 1.5, 0.5, 0.5])
     f = write_csv(tmp_path / "v.csv", ["y", "p"], [y, p])
     fails(capsys, "eval", f, "-l", "y", "-p", "p", "-L", "bce", "--chunk-rows", "3",
-          match=r"binary_cross_entropy: .*v\.csv line 6: y_pred must hold probabilities in \[0, 1\]")
+          match=r"binary_cross_entropy: .*v\.csv data row 5 \(line 6\): y_pred must hold probabilities in \[0, 1\]")
     np.save(tmp_path / "y.npy", y)
     np.save(tmp_path / "p.npy", p)
     fails(capsys, "eval", "-l", tmp_path / "y.npy", "-p", tmp_path / "p.npy", "-L", "bce",
-          match=r"y\.npy row 4, .*p\.npy row 4: y_pred must hold probabilities")
+          match=r"y\.npy data row 5, .*p\.npy data row 5: y_pred must hold probabilities")
 
 
 def test_error_loss_that_cannot_stream(capsys, tmp_path):
@@ -598,3 +598,127 @@ def test_error_output_and_plot_arguments(capsys, binary, tmp_path):
     fails(capsys, "plot", "mse", "--range", "1", match=r"--range must be LO,HI")
     fails(capsys, "plot", "mse", "--target", "a", match=r"--target must be comma-separated numbers")
     fails(capsys, "explain", "nope", match="unknown loss 'nope'")
+
+
+# -- hostile input (issue 16): each kind of damage named in one line ------------------------------
+def test_output_mode_follows_umask_and_symlinks_are_written_through(capsys, binary, tmp_path):
+    path = binary[0]
+    old = os.umask(0o027)
+    try:
+        out = tmp_path / "r.json"
+        assert run(capsys, "eval", path, "-l", "y", "-p", "p", "-L", "bce", "-o", out)[0] == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o640  # what open() gives a new file under this umask, not 0600
+    target = tmp_path / "real.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(target)  # dangling: the target is created
+    assert run(capsys, "eval", path, "-l", "y", "-p", "p", "-L", "bce", "-o", link)[0] == 0
+    assert link.is_symlink() and json.load(open(target))["rows"] == 1000
+    assert sorted(os.listdir(tmp_path)) == sorted(["bin.csv", "r.json", "real.json", "link.json"])
+    fails(capsys, "eval", path, "-l", "y", "-p", "p", "-L", "bce", "-o", "", match=r"--output: empty file name")
+
+
+def test_error_damaged_and_lying_files(capsys, tmp_path):
+    good = "y,p,id\n1,0.5,a\n0,0.25,b\n1,0.75,c\n"
+    base = ["-l", "y", "-p", "p", "-L", "bce"]
+
+    def csv_file(name, text):
+        f = tmp_path / name
+        f.write_text(text)
+        return f
+
+    fails(capsys, "eval", csv_file("x.csv", good.replace("0,0.25,b", "0,0.25,b,9")), *base,
+          match=r"x\.csv data row 2 \(line 3\): the line has 4 fields, more than the 3 column\(s\) of the header")
+    fails(capsys, "eval", csv_file("q.csv", good.replace("0,0.25,b", '0,0.25,"b')), *base,
+          match=r"q\.csv data row 2 \(line 3\): a quoted field is not closed")
+    fails(capsys, "eval", csv_file("h.csv", good.replace("id", "i" * 200_000)), *base,
+          match=r"h\.csv line 1: a field is longer than 131,072 characters")
+    long_unused = csv_file("u.csv", good.replace(",b\n", "," + "b" * 200_000 + "\n"))  # a long cell nobody reads
+    assert run_json(capsys, "eval", long_unused, *base)["rows"] == 3
+    (tmp_path / "b.csv.gz").write_bytes(gzip.compress(b"y,p\n" + b"1" * (20 << 20)))  # one 20 MB line
+    fails(capsys, "eval", tmp_path / "b.csv.gz", *base, match=r"b\.csv\.gz line 2: longer than 16,777,216 characters")
+    (tmp_path / "c.csv.gz").write_bytes(gzip.compress(good.encode())[:-12] + b"\x00" * 40)
+    fails(capsys, "eval", tmp_path / "c.csv.gz", *base, match=r"c\.csv\.gz: damaged gzip data")
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(4))
+    raw = buf.getvalue()
+    (tmp_path / "l.npy").write_bytes(raw.replace(b"'shape': (4,), ", b"'shape': (9999,),"))  # same header length
+    fails(capsys, "eval", "-l", tmp_path / "l.npy", "-p", tmp_path / "l.npy", "-L", "mse",
+          match=r"l\.npy: not a valid \.npy file \(truncated or damaged: its header claims shape \(9999,\)")
+    np.savez(tmp_path / "z.npz", y=np.zeros(4), p=np.zeros(4))
+    data = bytearray((tmp_path / "z.npz").read_bytes())
+    at = data.find(b"PK\x01\x02")
+    data[at + 8] |= 1  # the first member claims to be encrypted
+    (tmp_path / "e.npz").write_bytes(bytes(data))
+    fails(capsys, "eval", "-l", f"{tmp_path / 'e.npz'}:y", "-p", f"{tmp_path / 'e.npz'}:y", "-L", "mse",
+          match=r"e\.npz:y: cannot read \(.*encrypted")
+    ok = csv_file("ok.csv", good)
+    for flags in (["--chunk-rows", "1e30"], ["--chunk-rows", "1" + "0" * 30], ["-f", "json\nxml"]):
+        code, out, err = run(capsys, "eval", ok, *base, *flags)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("losskit eval: error: argument"), err
+    fails(capsys, "eval", ok, "-l", "y", "-p", "p", "-L", "huber", "-O", "delta=" + "[" * 100_000,
+          match=r"nested too deeply")
+    fails(capsys, "eval", ok, "-l", "y", "-p", "p", "-L", "huber", "-O", "delta=" + "-" * 50_000 + "1",
+          match=r"nested too deeply")
+    fails(capsys, "eval", ok, "-l", "y", "-p", "p", "-L", "bce\nmse", match=r"unknown loss 'bce\\nmse'")
+
+
+def test_error_wide_rows_and_fortran_members(capsys, tmp_path):
+    np.savez_compressed(tmp_path / "w.npz", y=np.zeros((2, 5_000_000), bool), p=np.zeros((2, 5_000_000), bool))
+    fails(capsys, "eval", "-l", f"{tmp_path / 'w.npz'}:y", "-p", f"{tmp_path / 'w.npz'}:p", "-L", "mse",
+          match=r"one row holds 5,000,000 numbers, more than the 4,194,304")
+    y = np.eye(3)[[0, 1, 2, 1, 0]]
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3], [0.5, 0.25, 0.25]])
+    np.savez(tmp_path / "f.npz", y=np.asfortranarray(y), p=np.asfortranarray(p))
+    res = run_json(capsys, "eval", "-l", f"{tmp_path / 'f.npz'}:y", "-p", f"{tmp_path / 'f.npz'}:p", "-L", "cce",
+                   "--chunk-rows", "2")
+    assert value_of(res, "categorical_cross_entropy") == pytest.approx(float(np.mean(-np.log(p[y == 1]))), rel=1e-12)
+    rng = np.random.default_rng(3)  # a column-major 3-d NPY is read a column's run of rows at a time
+    a, b = rng.random((37, 4, 5)), rng.random((37, 4, 5))
+    np.save(tmp_path / "fa.npy", np.asfortranarray(a))
+    np.save(tmp_path / "fb.npy", np.asfortranarray(b))
+    res = run_json(capsys, "eval", "-l", tmp_path / "fa.npy", "-p", tmp_path / "fb.npy", "-L", "mse", "--chunk-rows", "5")
+    assert value_of(res, "mean_squared_error") == pytest.approx(float(np.mean((a - b) ** 2)), rel=1e-12)
+
+
+def test_error_rows_are_counted_over_the_whole_file_and_shapes_are_per_row(capsys, tmp_path):
+    n = 3000
+    y = np.eye(3)[np.arange(n) % 3]
+    p = np.full((n, 3), 1 / 3)
+    bad = [100, 1500, 2500, 2999]
+    p[bad] = 0.5
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "p.npy", p)
+    fails(capsys, "eval", "-l", tmp_path / "y.npy", "-p", tmp_path / "p.npy", "-L", "cce", "--chunk-rows", "1000",
+          match=r"p\.npy data row 101: y_pred must sum to 1 along axis 1; 4 row\(s\) of the whole file do not")
+    f = tmp_path / "order.csv"  # a value the loss refuses (row 2) before a NaN (row 4), in one chunk
+    f.write_text("y,p\n1,0.5\n0,1.5\n1,0.5\n0,nan\n")
+    fails(capsys, "eval", f, "-l", "y", "-p", "p", "-L", "bce", match=r"order\.csv data row 2 \(line 3\): y_pred must")
+    f.write_text("y,p\n1,0.5\n0,nan\n1,0.5\n0,1.5\n")
+    fails(capsys, "eval", f, "-l", "y", "-p", "p", "-L", "bce", match=r"order\.csv data row 2 \(line 3\), column 'p': NaN")
+    np.save(tmp_path / "y1.npy", np.zeros(n))
+    code, out, err = run(capsys, "eval", "-l", tmp_path / "y1.npy", "-p", tmp_path / "p.npy", "-L", "bce")
+    assert code == 2 and "--labels gives one number per row, --pred 3 numbers" in err
+    assert str(n) not in err and f"{n:,}" not in err  # no chunk shapes
+
+
+def test_error_duplicate_parquet_columns_and_dataset_files(capsys, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_arrays([pa.array([0.0, 1.0]), pa.array([0.5, 0.5]), pa.array([0.1, 0.2])], names=["y", "p", "p"])
+    pq.write_table(table, tmp_path / "d.parquet")
+    fails(capsys, "eval", tmp_path / "d.parquet", "-l", "y", "-p", "p", "-L", "bce",
+          match=r"d\.parquet: column name 'p' appears more than once")
+    pytest.importorskip("dask.dataframe")
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    pq.write_table(pa.table({"y": [0.0, 1.0], "p": [0.5, 0.25]}), ds / "a.parquet")
+    pq.write_table(pa.table({"y": [0.0, 1.0], "p": ["0.5", "0.25"]}), ds / "b.parquet")
+    fails(capsys, "eval", ds, "-l", "y", "-p", "p", "-L", "bce", match=r"column 'p' has type .*; expected numbers")
+    cs = tmp_path / "cs"
+    cs.mkdir()
+    (cs / "a.csv").write_text("y,p\n0,0.5\n")
+    (cs / "z.csv").symlink_to("/dev/zero")
+    fails(capsys, "eval", cs, "-l", "y", "-p", "p", "-L", "bce", match=r"z\.csv: not a regular file")

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import warnings
 from typing import Any
 
 from ._array.validate import LossInputError
@@ -45,7 +46,7 @@ class CliError(EvalError):
 # -- argument parsing ----------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, status 2 (argparse's convention), plus a usage hint
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,13 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+MAX_COUNT = 1 << 31  # --chunk-rows, --points, ...: beyond it a count is a typo, not a size
+
+
 def _positive_int(text):
     try:
-        v = int(text)
+        v = int(text) if len(text) < 20 else 0
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+        v = 0
+    if not 1 <= v <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected a positive integer up to {MAX_COUNT:,}; got {_clip(text)}")
     return v
 
 
@@ -168,24 +172,38 @@ def _positive_float(text):
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {_clip(text)}") from None
     if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {_clip(text)}")
     return v
 
 
 # -- options -------------------------------------------------------------------------------
+MAX_OPTION_CHARS = 100_000  # an option value longer than this is not typed by hand
+
+
+def _clip(text, limit=60):
+    """``repr(text)`` for a message, cut to ``limit`` characters (user text can be anything)."""
+    r = repr(text)
+    return r if len(r) <= limit else f"{r[:limit]}... ({len(text):,} characters)"
+
+
 def parse_value(text: str):
     """An option value from the command line: JSON (numbers, true/false/null, lists), Python
     literals (True, None, (1, 2)), else the plain string."""
+    if len(text) > MAX_OPTION_CHARS:
+        raise CliError(f"option value {_clip(text)} is longer than {MAX_OPTION_CHARS:,} characters")
     try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError):
+            return text
+    except (RecursionError, MemoryError):  # deep nesting ([[[[..., ------1) exhausts the parsers
+        raise CliError(f"option value {_clip(text)} is nested too deeply") from None
 
 
 def resolve_losses(spec: str):
@@ -213,7 +231,7 @@ def route_options(names, option_args, from_logits=False):
     items: list[tuple[str, Any, str | None]] = [("from_logits", True, None)] if from_logits else []
     for arg in option_args:
         if "=" not in arg:
-            raise CliError(f"--option {arg!r}: expected KEY=VALUE (e.g. delta=2)")
+            raise CliError(f"--option {_clip(arg)}: expected KEY=VALUE (e.g. delta=2)")
         key, value = arg.split("=", 1)
         key = key.strip().replace("-", "_")
         scope = None
@@ -221,7 +239,7 @@ def route_options(names, option_args, from_logits=False):
             scope_name, key = key.rsplit(".", 1)
             scope = resolve(scope_name)
             if scope not in per:
-                raise CliError(f"--option {arg!r}: {scope} is not among the losses being used ({', '.join(names)})")
+                raise CliError(f"--option {_clip(arg)}: {scope} is not among the losses being used ({', '.join(names)})")
         items.append((key, parse_value(value.strip()), scope))
     for key, value, scope in items:
         if key == "reduction":
@@ -274,6 +292,12 @@ class _Progress:
 
 
 def cmd_eval(args):
+    with warnings.catch_warnings():  # overflow in a loss: the result check says it in one line
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _eval(args)
+
+
+def _eval(args):
     names = resolve_losses(args.loss)
     opts = route_options(names, args.option, args.from_logits)
     if args.no_validate:
@@ -331,7 +355,7 @@ def _opts_text(opts):
 def _emit(args, out):
     """Write an eval result in the requested format to --output (atomically) or stdout."""
     text = render(out, args.format or _format_from_path(args.output))
-    if args.output:
+    if args.output is not None:
         write_atomic(args.output, text)
     else:
         sys.stdout.write(text)
@@ -379,15 +403,29 @@ def _table(rows, right=(), wrap_last=None):
 
 
 def write_atomic(path, text, *, binary=False):
-    """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace.
+
+    The file gets the mode a new file gets (0666 less the umask), not mkstemp's 0600. A symlink
+    is written through (its target is replaced, the link stays); a device or FIFO (/dev/stdout,
+    a named pipe) is written directly, since replacing it would not deliver the text."""
+    if not path:
+        raise DataError("--output: empty file name")
+    target = os.path.realpath(path)  # through symlinks, so the link itself stays
+    if os.path.exists(target) and not os.path.isfile(target) and not os.path.isdir(target):
+        with open(target, "wb") as out:
+            out.write(text if binary else text.encode("utf-8"))
+        return
+    folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise DataError(f"--output {path}: folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=".losskit-", suffix=".tmp", dir=folder)
     try:
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as f:
+            umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+            os.umask(umask)
+            os.fchmod(f.fileno(), 0o666 & ~umask)
             f.write(text)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -489,6 +527,12 @@ def main(argv=None) -> int:
     except (EvalError, DataError, LossInputError) as e:  # CliError is an EvalError
         _fail(e)
         return 2
+    except MemoryError:  # a last line of defence: the readers bound memory, but never a traceback
+        _fail("out of memory (the input is too large for the memory available)")
+        return 2
+    except RecursionError:
+        _fail("the input is nested too deeply")
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return 130
@@ -499,13 +543,22 @@ def main(argv=None) -> int:
             pass
         return 141
     except OSError as e:
-        name = f" {e.filename}" if getattr(e, "filename", None) else ""
-        sys.stderr.write(f"{PROG}: error:{name}: {e.strerror or e}\n")
+        name = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        _fail(f"{name}{e.strerror or e}")
         return 2
 
 
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+MAX_MESSAGE_CHARS = 2000  # an error line quoting user input is cut here
+
+
 def _fail(err):
-    msg = " ".join(str(err).split())  # one line
+    msg = _one_line(err)
+    if len(msg) > MAX_MESSAGE_CHARS:
+        msg = msg[:MAX_MESSAGE_CHARS] + f"... ({len(msg):,} characters)"
     sys.stderr.write(f"{PROG}: error: {msg}\n")
 
 

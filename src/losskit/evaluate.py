@@ -21,8 +21,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import itertools
 import json
+import math
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -34,6 +37,8 @@ from .io import (
     Dataset,
     Table,
     check_numeric_columns,
+    check_row_width,
+    nonfinite,
     one_line,
     open_table,
     parse_source,
@@ -157,21 +162,30 @@ def build_result(accs: Sequence[Accumulator], rows: int, reduction: str,
     if rows == 0:
         raise DataError(f"no data rows in {_displays(s.table for s in selections)}")
     desc = {s.role: s.desc for s in selections}
+    values = [acc.result() for acc in accs]
+    for acc, v in zip(accs, values):
+        if not math.isfinite(v):  # finite inputs whose losses overflow float64: no number to report
+            raise EvalError(f"{acc.name}: the result overflows to {v} (the values of "
+                            f"{_displays(s.table for s in selections)} are too large for float64)")
     return {
         "rows": rows,
         "reduction": reduction,
         "labels": desc["labels"],
         "pred": desc["pred"],
         "weight": desc.get("weight"),
-        "results": [{"loss": acc.name, "options": plain_options(acc.options), "value": acc.result()} for acc in accs],
+        "results": [{"loss": acc.name, "options": plain_options(acc.options), "value": v} for acc, v in zip(accs, values)],
     }
 
 
 # -- files, in chunks -------------------------------------------------------------------------
+CHUNK_NUMBERS = 1 << 20  # numbers per chunk by default (8 MiB per role at float64)
+
+
 def default_chunk_rows(widths: Iterable[int]) -> int:
-    """Rows per chunk for rows of the given widths: about one million numbers per chunk."""
+    """Rows per chunk for rows of the given widths: about :data:`CHUNK_NUMBERS` numbers per
+    chunk (at least one row, at most 2**18 rows), so memory follows the numbers, not the rows."""
     per_row = max(1, sum(widths))
-    return int(min(1 << 18, max(1024, (1 << 20) // per_row)))
+    return int(min(1 << 18, max(1, CHUNK_NUMBERS // per_row)))
 
 
 def evaluate_files(accs: Sequence[Accumulator], *, labels: str, pred: str, weight: str | None = None,
@@ -216,11 +230,36 @@ def _read_chunks(accs, selections, reduction, chunk_rows, progress):
     check_weight(selections)
 
     widths = [len(s.indices) if s.indices is not None else _row_width(s.table) for s in selections]
-    chunk_rows = chunk_rows or default_chunk_rows(widths)
+    check_row_width(sum(widths), _displays(s.table for s in selections))
+    if chunk_rows is None:
+        chunk_rows = default_chunk_rows(widths)
+        known = [n for n in counts.values() if n]
+        if known:  # no bigger than the file: a reader may size its buffers by it
+            chunk_rows = min(chunk_rows, max(known))
     gens = []
     for table, sels in by_table.values():
         gens.append((table, [r for r, _ in sels], table.reader([idx for _, idx in sels], chunk_rows)))
     total = next((t.n_rows for t, _, _ in gens if t.n_rows is not None), None)
+    rows = 0
+    chunks = _aligned(gens, chunk_rows)
+    for rows, y, p, w in chunks:
+        locate = functools.partial(_locate, offset=rows, gens=gens, rest=chunks)
+        arrays = {"labels": y, "pred": p, "weight": w}
+        found = [f for s in selections if (f := nonfinite(arrays[s.role], s.table, rows, s.names, s.table.where))]
+        if found:  # the rows before the first NaN/inf get the losses' checks first: the first bad row is reported
+            r, err = min(found, key=lambda f: f[0])
+            if r:
+                feed(accs, y[:r], p[:r], None if w is None else w[:r], locate)
+            raise err
+        feed(accs, y, p, w, locate)
+        rows += len(p)
+        if progress is not None:
+            progress(rows, (rows / total) if total else _fraction(gens))
+    return build_result(accs, rows, reduction, selections)
+
+
+def _aligned(gens, chunk_rows):
+    """``(offset, labels, pred, weight or None)`` per chunk, the readers of every table in step."""
     rows = 0
     while True:
         got = {}
@@ -234,19 +273,15 @@ def _read_chunks(accs, selections, reduction, chunk_rows, progress):
             for role, arr in zip(names, chunk.arrays):
                 got[role] = arr
         if not live:
-            break
+            return
         sizes = {n for _, n in live}
         if ended or len(sizes) > 1:
             raise DataError(_mismatch(gens, rows, ended, live, chunk_rows))
-        m = live[0][1]
         y, p, w = got["labels"], got["pred"], got.get("weight")
         if w is not None and w.ndim != 1:
-            raise DataError(f"--weight must be one column per row; got shape {w.shape}")
-        feed(accs, y, p, w, functools.partial(_locate, offset=rows, gens=gens))
-        rows += m
-        if progress is not None:
-            progress(rows, (rows / total) if total else _fraction(gens))
-    return build_result(accs, rows, reduction, selections)
+            raise DataError(f"--weight must be one number per row; got {_per_row(w)} per row")
+        yield rows, y, p, w
+        rows += live[0][1]
 
 
 def _row_width(table):
@@ -283,18 +318,67 @@ def _mismatch(gens, rows, ended, live, chunk_rows):
     return "length mismatch: " + ", ".join(parts)
 
 
-def _locate(acc, err, y, p, w, *, offset, gens):
-    """The error of a chunk with the first offending row located (when the check is row-local)."""
+def _per_row(a):
+    """What one row of a chunk holds, for messages (never the chunk's own shape)."""
+    if a.ndim == 1:
+        return "one number"
+    if a.ndim == 2:
+        return f"{a.shape[1]:,} numbers"
+    return f"an array of shape {a.shape[1:]}"
+
+
+_LEADING = re.compile(r"\((\d+)(?=[,)])")  # the first dimension of a shape in a message
+_COUNT = re.compile(r"(\d+) (?:row\(s\) do not|outside|other value\(s\))")  # "3 row(s) do not sum to 1"
+_CHUNK_STATS = re.compile(r" \((?:min|between|largest)[^)]*\)")  # statistics of one chunk, not of the file
+
+
+def _message(fn, y, p, w, lo, hi):
+    """The LossInputError message of rows ``lo:hi`` alone, or None when they pass."""
+    try:
+        fn.per_sample(y[lo:hi], p[lo:hi], **({} if w is None else {"sample_weight": w[lo:hi]}))
+    except LossInputError as e:
+        return str(e)
+    except Exception:  # noqa: BLE001 - a slice the loss cannot take tells nothing
+        return None
+    return None
+
+
+def _locate(acc, err, y, p, w, *, offset, gens, rest=()):
+    """The error of a chunk, as the file's rows: the first offending row of the file with its own
+    message, and a count of offending rows over the whole file (the chunks in ``rest`` are read
+    to finish it). Chunk shapes never appear: they are the reader's, not the user's."""
     msg = str(err)
-    if rows_fail(acc.loss, y, p, w, 0, 0):  # fails without any row: an option or the shapes, not a value
-        return f"{acc.name}: {msg}"
-    r = bad_row(acc, y, p, w, err)
-    if r is not None:
-        return f"{acc.name}: {', '.join(f'{t.display} {t.where(offset + r)}' for t, _, _ in gens)}: {msg}"
     displays = _displays(t for t, _, _ in gens)
-    if "shape" in msg:
-        return f"{acc.name}: {msg} (--labels and --pred as read from {displays})"
-    return f"{acc.name}: rows {offset}-{offset + len(p) - 1} of {displays}: {msg}"
+    if rows_fail(acc.loss, y, p, w, 0, 0) or "shape" in msg:  # an option or the shapes, not a value
+        if "shape" not in msg:
+            return f"{acc.name}: {msg}"
+        msg = _LEADING.sub(lambda m: "(n" if int(m.group(1)) == len(p) else m.group(0), msg)
+        return (f"{acc.name}: {msg} (n rows; --labels gives {_per_row(y)} per row, --pred {_per_row(p)}, "
+                f"as read from {displays})")
+    r = bad_row(acc, y, p, w, err)
+    if r is None:
+        return f"{acc.name}: data rows {offset + 1}-{offset + len(p)} of {displays}: {msg}"
+    place = ", ".join(f"{t.display} {t.where(offset + r)}" for t, _, _ in gens)  # before reading on
+    msg = _message(acc.loss, y, p, w, r, r + 1) or msg  # the first bad row's own problem
+    found = _COUNT.search(msg)
+    if found:
+        kind, total, exact = msg[:found.start()], 0, True
+        try:
+            for later in itertools.chain([_message(acc.loss, y, p, w, r, len(p))],
+                                         (_message(acc.loss, y2, p2, w2, 0, len(p2)) for _, y2, p2, w2 in rest)):
+                m = _COUNT.search(later or "")
+                if m and later is not None and later[:m.start()] == kind:
+                    total += int(m.group(1))
+                elif later is not None:  # another check fires first there: its rows of this kind are not counted
+                    exact = False
+        except (DataError, LossInputError):  # a later row cannot be read: the count stops there
+            exact = False
+        total = max(total, 1)
+        tail = _CHUNK_STATS.sub("", msg[found.end():])
+        phrase = msg[found.end(1) + 1:found.end()]
+        phrase = phrase.replace("row(s)", "row(s) of the whole file") if "row(s)" in phrase else phrase + " in the whole file"
+        msg = f"{kind}{'' if exact else 'at least '}{total:,} {phrase}{tail}"
+    return f"{acc.name}: {place}: {msg}"
 
 
 # -- datasets, by partition ----------------------------------------------------------------------
@@ -413,7 +497,9 @@ def evaluate_dataset(accs: Sequence[Accumulator], *, data: str, labels: str, pre
                                            scheduler="threads" if cluster is None else None)
         except (DataError, LossInputError, EvalError):
             raise
-        except (ValueError, TypeError, KeyError) as e:  # a partition pandas/pyarrow could not parse
+        except ConnectionError as e:
+            raise EvalError(f"the computation on {where} failed: {type(e).__name__}: {one_line(e)}") from None
+        except (ValueError, TypeError, KeyError, OSError) as e:  # a partition pandas/pyarrow could not parse
             raise DataError(f"{ds.display}: cannot read ({type(e).__name__}: {one_line(e)})") from None
         except Exception as e:  # noqa: BLE001 - a cluster failure (KilledWorker, lost connection, ...): one line
             raise EvalError(f"the computation on {where} failed: {type(e).__name__}: {one_line(e)}") from None

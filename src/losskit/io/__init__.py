@@ -34,7 +34,17 @@ from .frames import (
 )
 from .parquet import ParquetTable
 from .sources import KINDS, format_kind, open_table, parse_source
-from .table import Chunk, Table, as_numbers, check_finite, column_list, select_columns
+from .table import (
+    MAX_ROW_NUMBERS,
+    Chunk,
+    Table,
+    as_numbers,
+    check_finite,
+    check_row_width,
+    column_list,
+    nonfinite,
+    select_columns,
+)
 
 __all__ = [
     "DataError", "open_table", "parse_source", "select_columns", "Table", "format_kind", "is_dataset",
@@ -42,5 +52,5 @@ __all__ = [
     "CSV_EXTS", "KINDS", "DATASET_KINDS", "CsvTable", "NpyTable", "NpzTable", "ParquetTable", "Chunk",
     "check_finite", "as_numbers", "column_list", "short_error", "one_line",
     "DaskUnavailable", "require_dask", "Dataset", "read_dataset", "PATH_COLUMN", "partition_arrays",
-    "check_numeric_columns",
+    "check_numeric_columns", "MAX_ROW_NUMBERS", "check_row_width", "nonfinite",
 ]

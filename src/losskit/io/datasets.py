@@ -31,6 +31,13 @@ def _natural_key(path):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
 
 
+def _regular(path):
+    """``path``, or a DataError for a FIFO, a device or a link to one (reading it may never end)."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: not a regular file (a device, FIFO or link to one); a dataset is made of regular files")
+    return path
+
+
 def dataset_files(text: str):
     """``(kind, files)`` for a CSV or Parquet file, a glob or a directory (every data file under
     it, skipping names that start with ``.`` or ``_`` such as ``_SUCCESS``). Files are in
@@ -57,13 +64,13 @@ def dataset_files(text: str):
                     format_kind(nm)
                 except DataError:
                     continue
-                files.append(os.path.join(root, nm))
+                files.append(_regular(os.path.join(root, nm)))
         if not files:
             raise DataError(f"{text} is a directory with no CSV or Parquet files in it")
     elif os.path.isfile(text):
         files = [text]
     elif any(ch in text for ch in _GLOB_CHARS):
-        files = [f for f in _glob.glob(text, recursive=True) if os.path.isfile(f)]
+        files = [_regular(f) for f in _glob.glob(text, recursive=True) if not os.path.isdir(f)]
         if not files:
             raise DataError(f"no files match {text!r}")
     else:

@@ -4,11 +4,13 @@ turns a pandas partition's columns into checked NumPy arrays."""
 
 from __future__ import annotations
 
+import collections
 import os
+import zlib
 
 import numpy as np
 
-from .csv import CsvTable
+from .csv import MAX_LINE_CHARS, CsvTable
 from .datasets import dataset_files
 from .errors import DataError, one_line
 from .table import select_columns
@@ -60,7 +62,8 @@ class Dataset:
 
     def project(self, names):
         """A data frame of the columns ``names`` (plus, for local CSV files, the source path of each row)."""
-        missing = [n for n in names if n not in self.columns]
+        have = set(self.columns)
+        missing = [n for n in names if n not in have]
         if missing:
             raise DataError(f"{self.display}: no column {missing[0]!r}; columns are: {', '.join(self.columns[:12])}")
         return self._reader(list(dict.fromkeys(names)))
@@ -150,7 +153,7 @@ def _csv_layout(path, files, delimiter, header):
     try:
         columns, delim = list(table.columns), table.delimiter
         has_header = table.has_header
-        dups = sorted({c for c in columns if columns.count(c) > 1})
+        dups = sorted(c for c, k in collections.Counter(columns).items() if k > 1)
         if dups:
             raise DataError(f"{files[0]}: column name(s) {', '.join(map(repr, dups))} appear more than once in the header")
     finally:
@@ -171,10 +174,12 @@ def _first_line(path):
     opener = gzip.open if path.lower().endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
-            for line in f:
+            for line in iter(lambda: f.readline(MAX_LINE_CHARS + 1), ""):  # bounded, whatever the file holds
+                if len(line) > MAX_LINE_CHARS:
+                    raise DataError(f"{path}: its first line is longer than {MAX_LINE_CHARS:,} characters")
                 if line.strip():
                     return line.strip()
-    except (OSError, UnicodeDecodeError, EOFError) as e:
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({one_line(e, 200)})") from None
     return ""
 
@@ -187,6 +192,8 @@ def partition_arrays(df, names, where):
     for nm in names:
         s = df[nm]
         dt = s.dtype
+        if not numeric_dtype(dt):  # one file of a dataset may hold text where the first held numbers
+            raise DataError(f"{where(0)}, column {nm!r} has type {dt}; expected numbers (int, float or bool)")
         if getattr(dt, "kind", None) == "b" or str(dt) in ("boolean", "bool[pyarrow]"):
             if s.hasnans:
                 r = int(np.flatnonzero(s.isna().to_numpy())[0])

@@ -3,12 +3,13 @@ Parquet file is opened), with a bounded read buffer so memory stays at about one
 
 from __future__ import annotations
 
+import collections
 import itertools
 
 import numpy as np
 
-from .errors import DataError, short_error
-from .table import Chunk, Table, as_numbers, check_finite, column_list
+from .errors import DataError, one_line
+from .table import Chunk, Table, as_numbers, column_list
 
 __all__ = ["ParquetTable"]
 
@@ -31,19 +32,20 @@ class ParquetTable(Table):
             # pre_buffer=False + a bounded read buffer: pyarrow's default pre-buffering holds
             # the selected column chunks of the whole file in memory, which is not streaming.
             self._pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
-        except (pa.ArrowException, OSError) as e:
-            raise DataError(f"{path}: not a readable Parquet file ({short_error(e)})") from None
-        schema = self._pf.schema_arrow
-        self.columns = list(schema.names)
-        self._types = {f.name: f.type for f in schema}
-        self.n_rows = int(self._pf.metadata.num_rows)
+            schema = self._pf.schema_arrow
+            self.n_rows = int(self._pf.metadata.num_rows)
+        except (pa.ArrowException, OSError, ValueError, TypeError, IndexError, OverflowError) as e:
+            raise DataError(f"{path}: not a readable Parquet file ({one_line(e, 200)})") from None
+        self.columns = [str(n) for n in schema.names]
+        self._types = {str(f.name): f.type for f in schema}
+        self._dups = {c for c, k in collections.Counter(self.columns).items() if k > 1}
         self._done = 0
 
     def progress(self):
         return None
 
     def where(self, row):
-        return f"row {row}"
+        return f"data row {row + 1}"
 
     def close(self):
         try:
@@ -59,6 +61,8 @@ class ParquetTable(Table):
         used = sorted({i for sel in selections for i in sel})
         names = [self.columns[i] for i in used]
         for nm in names:
+            if nm in self._dups:
+                raise DataError(f"{self.display}: column name {nm!r} appears more than once in the file")
             t = self._types[nm]
             if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
                 raise DataError(f"{self.display}: column {nm!r} has type {t}; expected numbers")
@@ -73,7 +77,8 @@ class ParquetTable(Table):
                         col = batch.column(k)
                         if col.null_count:
                             r = int(np.flatnonzero(np.asarray(col.is_null(), dtype=bool))[0])
-                            raise DataError(f"{self.display} row {start + buffered + r}, column {nm!r}: missing value (null)")
+                            raise DataError(f"{self.display} {self.where(start + buffered + r)}, column {nm!r}: "
+                                            "missing value (null)")
                         cols.append(as_numbers(col.to_numpy(zero_copy_only=False)))
                     buffer.append(cols)
                     buffered += batch.num_rows
@@ -92,9 +97,9 @@ class ParquetTable(Table):
                         else:
                             common = np.result_type(*[p.dtype for p in parts])
                             arrays.append(np.stack([p.astype(common, copy=False) for p in parts], axis=1))
-                    for a, sel in zip(arrays, selections):
-                        check_finite(a, self, start, [self.columns[i] for i in sel], self.where)
                     yield Chunk(arrays, start, m)
                     start += m
-        except pa.ArrowException as e:
-            raise DataError(f"{self.display}: cannot read ({short_error(e)})") from None
+        except (pa.ArrowException, OSError, ValueError, TypeError, IndexError, OverflowError) as e:
+            if isinstance(e, DataError):
+                raise
+            raise DataError(f"{self.display}: cannot read ({one_line(e, 200)})") from None

@@ -11,7 +11,19 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["Table", "Chunk", "select_columns", "column_list", "check_finite", "as_numbers"]
+__all__ = ["Table", "Chunk", "select_columns", "column_list", "check_finite", "nonfinite", "as_numbers", "MAX_ROW_NUMBERS",
+           "check_row_width"]
+
+# The numbers of one row are read together (a loss may reduce over them), so a row is the
+# smallest chunk: past this width (32 MiB of float64) a row alone would outgrow the memory bound.
+MAX_ROW_NUMBERS = 1 << 22
+
+
+def check_row_width(width: int, display: str) -> None:
+    """Raise :class:`DataError` for rows wider than :data:`MAX_ROW_NUMBERS` numbers."""
+    if width > MAX_ROW_NUMBERS:
+        raise DataError(f"{display}: one row holds {width:,} numbers, more than the {MAX_ROW_NUMBERS:,} "
+                        "that are read at once; split the rows")
 
 
 class Table:
@@ -28,7 +40,8 @@ class Table:
 
     def reader(self, selections: list, chunk_rows: int):
         """Yield :class:`Chunk` objects of ``chunk_rows`` rows (fewer at the end), with one array
-        per selection (column indices, or None for the whole array)."""
+        per selection (column indices, or None for the whole array). NaN and inf are passed on:
+        the caller finds them with :func:`nonfinite`, after the rows before them were checked."""
         raise NotImplementedError
 
     def where(self, row: int) -> str:
@@ -50,12 +63,15 @@ def select_columns(table: Any, spec: str | None, flag: str):
     cols = table.columns
     if cols is None:
         raise DataError(f"{flag}: {table.display} is an array without named columns; drop ':{spec}'")
+    index: dict[str, int] = {}
+    for i, c in enumerate(cols):  # first occurrence, as list.index; one pass keeps wide files linear
+        index.setdefault(c, i)
     out = []
     for token in (t.strip() for t in spec.split(",")):
         if not token:
-            raise DataError(f"{flag}: empty column name in {spec!r}")
-        if token in cols:
-            out.append(cols.index(token))
+            raise DataError(f"{flag}: empty column name in {spec[:60]!r}")
+        if token in index:
+            out.append(index[token])
         elif any(ch in token for ch in "*?["):
             hits = [i for i, c in enumerate(cols) if fnmatch.fnmatchcase(c, token)]
             if not hits:
@@ -64,15 +80,15 @@ def select_columns(table: Any, spec: str | None, flag: str):
         elif ".." in token:
             a, b = token.split("..", 1)
             for end in (a, b):
-                if end not in cols:
+                if end not in index:
                     raise DataError(f"{flag}: column {end!r} (in range {token!r}) not found in {table.display}; "
                                     f"columns are: {column_list(cols)}")
-            i, j = cols.index(a), cols.index(b)
+            i, j = index[a], index[b]
             if j < i:
                 raise DataError(f"{flag}: range {token!r} runs backwards in {table.display}")
             out.extend(range(i, j + 1))
         else:
-            close = difflib.get_close_matches(token, cols, n=3)
+            close = difflib.get_close_matches(token, cols, n=3) if len(cols) <= 10_000 else []
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise DataError(f"{flag}: column {token!r} not found in {table.display}{hint}; columns are: {column_list(cols)}")
     return out, [cols[i] for i in out]
@@ -96,11 +112,18 @@ class Chunk:
 
 def check_finite(arr, table, start, names, where_row):
     """Raise on NaN/inf in a float chunk, naming the first bad cell."""
+    found = nonfinite(arr, table, start, names, where_row)
+    if found is not None:
+        raise found[1]
+
+
+def nonfinite(arr, table, start, names, where_row):
+    """``(row in the chunk, DataError naming the cell)`` for the first NaN/inf of a float chunk, or None."""
     if arr.dtype.kind != "f":
-        return
+        return None
     finite = np.isfinite(arr)
     if finite.all():
-        return
+        return None
     bad = np.argwhere(~finite)[0]
     r = int(bad[0])
     c = int(bad[1]) if arr.ndim > 1 and names is not None and len(bad) > 1 else None
@@ -111,7 +134,7 @@ def check_finite(arr, table, start, names, where_row):
         col = f", column {names[c] if c is not None else names[0]!r}"
     elif arr.ndim > 1:
         col = f", index {tuple(int(i) for i in bad[1:])}"
-    raise DataError(f"{table.display} {where_row(start + r)}{col}: {what}")
+    return r, DataError(f"{table.display} {where_row(start + r)}{col}: {what}")
 
 
 def as_numbers(a):
