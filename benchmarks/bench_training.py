@@ -764,7 +764,11 @@ def _eager_section(w, rows):
       "(`validate=True`: value checks on every call), `lk nv` is `validate=False`. 256 x 10: up to 60 "
       "calls in five rounds; 4096 x 1000: up to 15 calls in five rounds; 8192 x 32000 (seconds per "
       "call): no warm-up, the checking call is the first sample, then up to 3 calls each within 25 s "
-      "(a 20 s step gets 2 samples in all, a 2 s step 4).\n")
+      "(a 20 s step gets 2 samples in all, a 2 s step 4). At 4096 x 1000 every fresh 16 MB tensor "
+      "is new pages from the OS (glibc hands freed blocks that large back to it), so a step costs its page "
+      "faults too, about 4-8 ms per fresh full-size array on this machine, and whether a call pays "
+      "them depends on what the heap holds: native medians swing 2-4x between runs (ce_int native "
+      "5 to 20 ms). Compare the bracketed ratios of the fastest calls as well as the medians.\n")
     w("| loss | size | native | lk | lk nv | lk / native | lk nv / native | check lk (value / grad) | check lk nv |")
     w("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -936,18 +940,33 @@ def _load(la):
     return ", ".join(f"{x:.2f}" for x in la)
 
 
+def _keep_losses(keys):
+    """Restrict the torch sections to ``keys`` (a quick look at a few losses)."""
+    global COMPILE_LOSSES
+    for k in [k for k in LOSSES if k not in keys]:
+        del LOSSES[k]
+    COMPILE_LOSSES = tuple(k for k in COMPILE_LOSSES if k in keys)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, no 8192 x 32000 case, compile at 256 x 10 "
                     "only, memory without validate=False")
     ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--no-large", action="store_true", help="skip the 8192 x 32000 cross-entropy case")
+    ap.add_argument("--losses", default=None, help=f"comma-separated subset of {','.join(LOSSES)} (torch sections; "
+                    "the JAX section keeps its own cases)")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS_training.md"))
     ap.add_argument("--mem-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.mem_child:
         mem_child(args.mem_child)
         return
+    if args.losses:
+        chosen = [k.strip() for k in args.losses.split(",") if k.strip()]
+        if set(chosen) - set(LOSSES):
+            ap.error(f"unknown losses: {', '.join(sorted(set(chosen) - set(LOSSES)))}")
+        _keep_losses(chosen)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
     if unknown:

@@ -19,6 +19,9 @@ __all__ = [
     "softmax",
     "xlogy",
     "bregman_kl",
+    "kl_logits_sums",
+    "torch_elementwise_blocks",
+    "torch_blocks",
     "clamp",
     "logistic_parts",
     "softplus_pair",
@@ -64,6 +67,63 @@ def torch_untracked_pair(y, x):
     if torch is None or not isinstance(y, torch.Tensor) or (y.requires_grad and torch.is_grad_enabled()):
         return None
     return torch if y.shape == x.shape and y.dtype == x.dtype else None
+
+
+# elements per block of a blocked torch kernel on CPU (2 MiB of float32): its buffers stay in the heap
+# (each fresh whole-size array costs its page faults), few enough blocks that the Python calls stay
+# cheap. Other devices take whole arrays: their caching allocators reuse memory, and every block
+# would be more kernel launches.
+_TORCH_BLOCK = 1 << 19
+
+
+def _blocked(x, size):
+    return x.device.type == "cpu" and x.numel() > size
+
+
+def torch_blocks(x, axis):
+    """``(dim, pieces)``: ``x``'s whole rows (along ``axis``) in blocks of about ``_TORCH_BLOCK``
+    elements, split along the first other dimension (``(0, None)``: one block, when small, 1-D or
+    not on the CPU)."""
+    if x.ndim < 2 or not _blocked(x, _TORCH_BLOCK):
+        return 0, None
+    ax = axis % x.ndim
+    dim = 1 if ax == 0 else 0
+    per = max(1, x.numel() // x.shape[dim])
+    return dim, max(1, _TORCH_BLOCK // per)
+
+
+def torch_elementwise_blocks(fn, *arrays):
+    """``fn(*arrays)`` for an elementwise ``fn`` of torch tensors of one shape, evaluated on
+    flat blocks of ``_TORCH_BLOCK`` elements into one output like the last array: ``fn``'s
+    temporaries are then block-sized, reused from the heap and in cache, where whole-size ones
+    would each cost their page faults (small, non-contiguous or non-CPU inputs: one call)."""
+    x = arrays[-1]
+    n = x.numel()
+    if not _blocked(x, 2 * _TORCH_BLOCK) or not all(a.is_contiguous() and a.shape == x.shape for a in arrays):
+        return fn(*arrays)
+    out = x.new_empty(x.shape)
+    flat, flat_out = [a.view(-1) for a in arrays], out.view(-1)
+    for start in range(0, n, _TORCH_BLOCK):
+        stop = start + _TORCH_BLOCK
+        flat_out[start:stop].copy_(fn(*(a[start:stop] for a in flat)))
+    return out
+
+
+def _torch_row_blocks(torch, fn, axis, t, x, *, reduced):
+    """``fn(torch, t, x, axis)`` over blocks of whole rows of a large pair (see :func:`torch_blocks`):
+    block-sized temporaries stay in cache and are reused from the heap, where whole-size ones
+    would each cost their page faults. ``reduced``: ``fn`` gives one value per row (kept axis),
+    else an array like ``x``. One call when small, or when ``t`` is not ``x``'s shape."""
+    dim, size = torch_blocks(x, axis)
+    if size is None or not isinstance(t, torch.Tensor) or t.shape != x.shape:
+        return fn(torch, t, x, axis)
+    pairs = zip(torch.split(t, size, dim), torch.split(x, size, dim))
+    if reduced:
+        return torch.cat([fn(torch, tb, xb, axis) for tb, xb in pairs], dim=dim)
+    out = torch.empty_like(x)
+    for (tb, xb), ob in zip(pairs, torch.split(out, size, dim)):
+        ob.copy_(fn(torch, tb, xb, axis))
+    return out
 
 
 def _torch_exp_rest(torch, x, axis):
@@ -172,9 +232,10 @@ def max_and_log1p_rest(x, axis, *, xp):
     summed without the leading 1, so a dominant class keeps the tiny remainder
     (logsumexp([40, 0, 0]) - 40 = 8.5e-18 instead of 0)."""
     torch = _torch_untracked(x)
-    if torch is not None:  # the same sums without a where (see _torch_rest)
-        m, _, e, total, finite = _torch_exp_rest(torch, x, axis)
-        return m, xp.log1p(_torch_rest(torch, e.frac_(), total, finite, axis))
+    if torch is not None:  # the same sums without a where (see _torch_rest), by blocks of rows
+        pair = _torch_row_blocks(torch, _max_and_log1p_rest_torch, axis, x, x, reduced=True)
+        m, l1p = torch.split(pair, 1, dim=axis)
+        return m, l1p
     jax = _jax_of(x)
     if jax is not None:  # one fused pass under XLA (see _jax_rest)
         m, _, rest = _jax_rest(jax.numpy, x, axis)
@@ -189,6 +250,12 @@ def max_and_log1p_rest(x, axis, *, xp):
     ties = xp.astype(z == 0, x.dtype)
     rest = xp.sum(below, axis=axis, keepdims=True) + (xp.sum(ties, axis=axis, keepdims=True) - 1.0)
     return m, xp.log1p(rest)
+
+
+def _max_and_log1p_rest_torch(torch, _, x, axis):
+    """``(m, log1p(rest))`` of :func:`max_and_log1p_rest` side by side along ``axis``."""
+    m, _, e, total, finite = _torch_exp_rest(torch, x, axis)
+    return torch.cat([m, torch.log1p(_torch_rest(torch, e.frac_(), total, finite, axis))], dim=axis)
 
 
 def logsumexp(x, axis=-1, *, keepdims=False, xp):
@@ -214,10 +281,14 @@ def neg_log_softmax_dot(t, x, axis=-1, *, xp):
     if torch is None:
         m, l1p = max_and_log1p_rest(x, axis, xp=xp)
         return xp.sum(t * -((x - m) - l1p), axis=axis)
+    return torch.squeeze(_torch_row_blocks(torch, _neg_log_softmax_dot_torch, axis, t, x, reduced=True), dim=axis)
+
+
+def _neg_log_softmax_dot_torch(torch, t, x, axis):
     _, z, e, total, finite = _torch_exp_rest(torch, x, axis)
     l1p = torch.log1p(_torch_rest(torch, e.frac_(), total, finite, axis))
     dot = torch.sum(z.mul_(t), dim=axis, keepdim=True)
-    return torch.squeeze(torch.sum(t, dim=axis, keepdim=True) * l1p - dot, dim=axis)
+    return torch.sum(t, dim=axis, keepdim=True) * l1p - dot
 
 
 def _torch_softmax_parts(torch, x, axis):
@@ -246,6 +317,10 @@ def softmax_xent_grad(t, x, axis=-1, *, xp):
         logp = log_softmax(x, axis, xp=xp)
         p, u = xp.exp(logp), -xp.expm1(logp)
         return (xp.sum(t, axis=axis, keepdims=True) - t) * p - t * u
+    return _torch_row_blocks(torch, _softmax_xent_grad_torch, axis, t, x, reduced=False)
+
+
+def _softmax_xent_grad_torch(torch, t, x, axis):
     e, f, inv, u0 = _torch_softmax_parts(torch, x, axis)
     s = torch.sum(t, dim=axis, keepdim=True)
     ind = e.sub_(f)  # 1 at the maxima, 0 below
@@ -285,6 +360,17 @@ def sparse_softmax_xent_grad(labels, x, axis=-1, *, xp):
         return jnp.where(hot, -u, e * inv)
     if torch is None:
         return None
+    dim, size = torch_blocks(x, axis)
+    if size is None:
+        return _sparse_softmax_xent_grad_torch(torch, labels, x, axis)
+    out = torch.empty_like(x)
+    label_dim = dim if dim < axis % x.ndim else dim - 1
+    for lb, xb, ob in zip(torch.split(labels, size, label_dim), torch.split(x, size, dim), torch.split(out, size, dim)):
+        ob.copy_(_sparse_softmax_xent_grad_torch(torch, lb, xb, axis))
+    return out
+
+
+def _sparse_softmax_xent_grad_torch(torch, labels, x, axis):
     e, f, inv, u0 = _torch_softmax_parts(torch, x, axis)
     idx = torch.unsqueeze(labels, axis)
     at_max = torch.gather(e, axis, idx) == 1.0  # e is 1 exactly at the maxima
@@ -365,6 +451,51 @@ def bregman_kl(a, b, *, xp, log_a=None, log_b=None):
     lb = xp.log(xp.where(pos, b, one)) if log_b is None else xp.where(pos, log_b, 0.0 * one)
     # a = 0: a_s = 1 and lr = 0, so the product is 0 without another where
     return xp.where(near, series, (a_s * (la - lb) - a) + b)
+
+
+def kl_logits_sums(t, x, axis=-1, *, xp):
+    """``sum(bregman_kl(t, q, log_b=log q))`` along ``axis`` with ``q = softmax(x)``: the
+    Bregman part of ``KL(t || q)`` from logits, one value per row. On an untracked torch pair
+    (same shape) the same numbers block by block: the two forms and the series of
+    :func:`bregman_kl`, each evaluated everywhere on bounded inputs (so both are finite), then
+    one exact blend (``lerp`` with weight 0 or 1 returns an end point exactly) instead of seven
+    scalar-loop ``where``s; the blocks' buffers are reused from the heap, where whole-size
+    temporaries would each cost their page faults and their memory."""
+    torch = torch_untracked_pair(t, x)
+    if torch is None:
+        lq = log_softmax(x, axis, xp=xp)
+        return xp.sum(bregman_kl(t, xp.exp(lq), log_b=lq, xp=xp), axis=axis)
+    return torch.squeeze(_torch_row_blocks(torch, _kl_logits_row_sums, axis, t, x, reduced=True), dim=axis)
+
+
+def _kl_logits_row_sums(torch, t, x, axis):
+    return torch.sum(_kl_logits_terms_torch(torch, t, x, axis), dim=axis, keepdim=True)
+
+
+def _kl_logits_terms_torch(torch, t, x, axis):
+    """The terms of :func:`kl_logits_sums` on untracked torch, in six buffers. ``t = 0``: ``t (log
+    max(t, tiny) - log q)`` is 0 (a ``-inf`` log q makes that 0 inf: NaN, set back to 0); ``t + q
+    = 0``: ``u = 0``, term 0."""
+    fi = torch.finfo(x.dtype)
+    _, lq, q, total, finite = _torch_exp_rest(torch, x, axis)
+    d = torch.frac(q)
+    rest = _torch_rest(torch, d, total, finite, axis)
+    lq.sub_(torch.log1p(rest))  # log q as log_softmax's
+    q.div_(rest.add_(1.0))  # q = e^(x - m) / (1 + rest): two roundings, no second exp
+    d = torch.sub(t, q, out=d)
+    direct = torch.clamp_min(t, fi.tiny * fi.eps).log_().sub_(lq).mul_(t)
+    direct.nan_to_num_(nan=0.0, posinf=math.inf).sub_(t).add_(q)  # (t (log t - log q) - t) + q
+    u = torch.add(t, q, out=lq).clamp_min_(fi.tiny)
+    u = torch.div(d, u, out=u)
+    near = torch.abs(u, out=q).le_(1.0 / 3.0)  # 1.0 where q/2 <= t <= 2q (up to rounding at the ends)
+    u.clamp_(-_U_BOUND, _U_BOUND)
+    coeffs = _BREGMAN_G[: _BREGMAN_TERMS.get(fi.bits, len(_BREGMAN_G))]
+    z = u * u
+    g = torch.mul(z, coeffs[-1]).add_(coeffs[-2])  # _bregman_series' Horner steps, in place
+    for c in reversed(coeffs[:-2]):
+        g.mul_(z).add_(c)
+    series = g.mul_(z.add_(u)).add_(1.0).mul_(d.mul_(u))
+    return direct.lerp_(series, near)
 
 
 def _exp_neg_abs(x, *, xp):

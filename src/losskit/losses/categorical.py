@@ -268,7 +268,8 @@ SPARSE_CATEGORICAL_CROSS_ENTROPY = Loss(
     - ``class_weight=w`` acts as the per-sample weight ``w[y_i]``: ``"none"`` returns
       ``w[y_i] l_i``, the mean divides by ``sum_i w[y_i]`` (PyTorch's
       ``CrossEntropyLoss(weight=w)``, label smoothing included: its smoothing term is weighted
-      by ``w_c``). A sample of a zero-weight class counts 0.
+      by ``w_c``). A sample of a zero-weight class counts 0; with label smoothing PyTorch still
+      charges it the smoothing term ``(s / C) sum_c w_c (-log q_c)`` (not yet reproduced here).
     - ``ignore_index=k``: samples labelled ``k`` have weight 0 (value 0, gradient 0) and leave
       the mean's denominator (PyTorch ``ignore_index``; Keras ``ignore_class``).
 

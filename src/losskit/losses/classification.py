@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .._array.stable import inv_above, logistic_parts, sigmoid_pair, sigmoid_slope, softplus_pair, torch_untracked_pair
+from .._array.stable import (
+    inv_above,
+    logistic_parts,
+    sigmoid_pair,
+    sigmoid_slope,
+    softplus_pair,
+    torch_elementwise_blocks,
+    torch_untracked_pair,
+)
 from .._array.validate import check_flag, check_number
 from ..spec import Boosting, Loss
 from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon
@@ -39,7 +47,61 @@ def _log_complement(xp, p, q_floor):
     return xp.log(u) - ((u0 - 1.0) + p) / u  # the rounding error of the unclamped 1 - p
 
 
+def _bce_logits_torch(torch, y, x, pw, grad):
+    """:func:`bce_value` / :func:`bce_grad` from logits on an untracked torch pair: the same
+    expressions in three buffers updated in place, block by block (every fresh large array
+    costs its page faults on CPU). Value ``a softplus(-x) + b softplus(x)`` with
+    ``softplus(-+x) = log1p(e^-|x|) + max(-+x, 0)``; gradient ``b sigmoid(x) - a sigmoid(-x)``;
+    ``a = w+ y``, ``b = 1 - y``."""
+    def block(yb, xb):
+        return _bce_logits_block(torch, yb, xb, pw, grad)
+
+    return block(y, x) if pw is not None and pw.ndim else torch_elementwise_blocks(block, y, x)  # per-class w+: whole
+
+
+def _bce_logits_block(torch, y, x, pw, grad):
+    a = y if pw is None else pw * y
+    b = torch.neg(y).add_(1.0)
+    if grad:
+        return torch.sigmoid(x).mul_(b).addcmul_(torch.neg(x).sigmoid_(), a, value=-1.0)
+    l1 = torch.abs(x).neg_().exp_().log1p_()
+    sp_pos = torch.clamp_min(x, 0.0).add_(l1)
+    return l1.sub_(torch.clamp_max(x, 0.0)).mul_(a).addcmul_(b, sp_pos)  # l1 - min(x, 0) = softplus(-x)
+
+
+def _bce_probs_torch(torch, y, p, pw, floors, grad):
+    """:func:`bce_value` / :func:`bce_grad` from probabilities on an untracked torch pair, as
+    :func:`_bce_logits_torch`: the same expressions (:func:`_log_complement`, ``inv_above``) in
+    three buffers, block by block."""
+    def block(yb, pb):
+        return _bce_probs_block(torch, yb, pb, pw, floors, grad)
+
+    return block(y, p) if pw is not None and pw.ndim else torch_elementwise_blocks(block, y, p)
+
+
+def _bce_probs_block(torch, y, p, pw, floors, grad):
+    p_floor, q_floor = floors
+    a = y if pw is None else pw * y
+    u = torch.neg(p).add_(1.0)  # 1 - p
+    if grad:  # b / (1 - p) - a / p, each 0 below its floor
+        lo = torch.clamp_min(u, q_floor)
+        g = u.gt_(q_floor).div_(lo)
+        inv_p = torch.gt(p, p_floor, out=torch.empty_like(p)).div_(torch.clamp_min(p, p_floor, out=lo))
+        return g.mul_(torch.neg(y, out=lo).add_(1.0)).addcmul_(inv_p, a, value=-1.0)
+    corr = torch.sub(u, 1.0).add_(p)  # the rounding error of 1 - p
+    log_q = u.clamp_min_(q_floor)
+    corr.div_(log_q)
+    log_q.log_().sub_(corr)
+    log_p = torch.clamp_min(p, p_floor).log_()
+    return log_p.mul_(a).addcmul_(torch.neg(y, out=corr).add_(1.0), log_q).neg_()
+
+
 def bce_value(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
+    torch = torch_untracked_pair(y_true, y_pred)
+    if torch is not None:
+        if from_logits:
+            return _bce_logits_torch(torch, y_true, y_pred, pos_weight, grad=False)
+        return _bce_probs_torch(torch, y_true, y_pred, pos_weight, epsilon, grad=False)
     a, b = _pos(y_true, pos_weight), 1.0 - y_true
     if from_logits:
         sp_pos, sp_neg = softplus_pair(y_pred, xp=xp)
@@ -50,6 +112,11 @@ def bce_value(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
 
 
 def bce_grad(xp, y_true, y_pred, *, from_logits, pos_weight, epsilon):
+    torch = torch_untracked_pair(y_true, y_pred)
+    if torch is not None:
+        if from_logits:
+            return _bce_logits_torch(torch, y_true, y_pred, pos_weight, grad=True)
+        return _bce_probs_torch(torch, y_true, y_pred, pos_weight, epsilon, grad=True)
     a, b = _pos(y_true, pos_weight), 1.0 - y_true
     if from_logits:
         s, s_neg = sigmoid_pair(y_pred, xp=xp)

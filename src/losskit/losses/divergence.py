@@ -15,7 +15,14 @@ from __future__ import annotations
 
 import math
 
-from .._array.stable import bregman_kl, inv_above, log_softmax, scaled_softmax_minus
+from .._array.stable import (
+    bregman_kl,
+    inv_above,
+    kl_logits_sums,
+    log_softmax,
+    scaled_softmax_minus,
+    torch_untracked_pair,
+)
 from .._array.validate import check_flag, check_range, check_rows_sum_to_one
 from ..spec import Boosting, Loss, Refusal
 from ._common import check_unit_interval, checked_axis, float_pair, nonempty_axis, prob_epsilon, row_sum_tolerance
@@ -82,6 +89,13 @@ def _sum_diff(a, b, axis, *, xp):
 
 def _sum_minus_one(t, axis, *, xp):
     """``sum(t) - 1`` along ``axis`` without losing the low digits of the sum."""
+    torch = torch_untracked_pair(t, t)
+    if torch is not None:  # _sum_hi_lo's numbers from one fresh array: sum(lo) = -sum(hi - t) exactly
+        n = t.shape[axis]
+        m = torch.maximum(torch.amax(t, dim=axis, keepdim=True), torch.amin(t, dim=axis, keepdim=True).neg_())
+        sigma = m.mul_(4.0 * n)
+        hi = torch.add(t, sigma).sub_(sigma)
+        return (torch.sum(hi, dim=axis) - 1.0) - torch.sum(hi.sub_(t), dim=axis)
     hi, lo = _sum_hi_lo(t, axis, xp=xp)
     return (hi - 1.0) + lo
 
@@ -129,9 +143,7 @@ def _kl_prepare(xp, y_true, y_pred, opts, validate):
 def _kl_value(xp, y_true, y_pred, *, axis, from_logits, epsilon):
     t = y_true
     if from_logits:
-        lq = log_softmax(y_pred, axis, xp=xp)
-        terms = bregman_kl(t, xp.exp(lq), log_b=lq, xp=xp)
-        return xp.sum(terms, axis=axis) + _sum_minus_one(t, axis, xp=xp)
+        return kl_logits_sums(t, y_pred, axis, xp=xp) + _sum_minus_one(t, axis, xp=xp)
     q = xp.clip(y_pred, min=epsilon)
     return xp.sum(bregman_kl(t, q, xp=xp), axis=axis) + _sum_diff(t, q, axis, xp=xp)
 

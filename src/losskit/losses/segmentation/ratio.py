@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ..._array.stable import torch_untracked_pair
+from ..._array.stable import torch_blocks, torch_untracked_pair
 from ..._array.validate import LossInputError, check_axis, check_choice, check_flag, check_number, check_range
 from .._common import along, ignore_index_option
 from .activation import activate, chain, complement, probs, project
@@ -99,12 +99,53 @@ def _torch_softmax_stats(torch, y, x, o):
     return tuple(stats), q, (err, qc)
 
 
+def _summed_blocks(torch, x, o):
+    """``(dim, size)`` of :func:`losskit._array.stable.torch_blocks` when a large input can be
+    taken in blocks along a summed axis (their statistics then add up), else ``(0, None)``."""
+    dim, size = torch_blocks(x, o["class_axis"])
+    return (dim, size) if size is not None and dim in o["axes"] else (0, None)
+
+
+def _torch_blocked_stats(torch, y, x, o):
+    """:func:`_torch_softmax_stats`' statistics, block by block where :func:`_summed_blocks`
+    allows (block-sized buffers stay in cache and in the heap: no page faults per call)."""
+    dim, size = _summed_blocks(torch, x, o)
+    if size is None:
+        return _torch_softmax_stats(torch, y, x, o)[0]
+    total = None
+    for yb, xb in zip(torch.split(y, size, dim), torch.split(x, size, dim)):
+        part = _torch_softmax_stats(torch, yb, xb, o)[0]
+        total = part if total is None else tuple(t.add_(p) for t, p in zip(total, part))
+    return total
+
+
 def _torch_softmax_grad(xp, torch, y, x, o, cotangent, stats):
     """The gradient of :func:`_ratio_derivs` (order 1) for :func:`_lean_torch`'s case: with
     hard terms ``gT = alpha + beta y`` per element (``alpha``, ``beta`` per sample), projected
-    through the softmax Jacobian in place."""
-    own, q, (buf, buf2) = _torch_softmax_stats(torch, y, x, o)
-    N, D, E, _ = _ratio_totals(xp, own if stats is None else stats, o)
+    through the softmax Jacobian in place; block by block as :func:`_torch_blocked_stats`."""
+    if stats is None:  # the statistics the value of this call summed (same arrays, unchanged since)
+        memo = o.get("memo", {}).get("stats")
+        if memo is not None and memo[0] is y and memo[1] is x and memo[2] == x._version:
+            stats = memo[3]
+    dim, size = _summed_blocks(torch, x, o)
+    if size is None and stats is None:
+        own, q, bufs = _torch_softmax_stats(torch, y, x, o)
+        return _torch_grad_from(xp, torch, y, q, bufs, o, cotangent, own)
+    if size is None:
+        q = torch.softmax(x, dim=o["class_axis"])
+        return _torch_grad_from(xp, torch, y, q, (torch.empty_like(q), torch.empty_like(q)), o, cotangent, stats)
+    stats = _torch_blocked_stats(torch, y, x, o) if stats is None else stats
+    out = torch.empty_like(x)
+    ca = o["class_axis"]
+    for yb, xb, ob in zip(torch.split(y, size, dim), torch.split(x, size, dim), torch.split(out, size, dim)):
+        q = torch.softmax(xb, dim=ca)  # the gradient needs no accurate 1 - q: torch's fused softmax
+        ob.copy_(_torch_grad_from(xp, torch, yb, q, (torch.empty_like(q), torch.empty_like(q)), o, cotangent, stats))
+    return out
+
+
+def _torch_grad_from(xp, torch, y, q, bufs, o, cotangent, stats):
+    buf, buf2 = bufs
+    N, D, E, _ = _ratio_totals(xp, stats, o)
     ok = torch.abs(D) > flat_below(torch, D.dtype)
     inv = torch.where(ok, 1.0 / torch.where(ok, D, 1.0), 0.0)
     R = N * inv
@@ -127,7 +168,10 @@ def ratio_stats(xp, y_true, y_pred, *, q=None, **o):
     ``(sum a t, sum (b f + c n))`` and, for the generalised Dice, ``sum y`` per class."""
     torch = _lean_torch(y_true, y_pred, o) if q is None else None
     if torch is not None:
-        return _torch_softmax_stats(torch, y_true, y_pred, o)[0]
+        stats = _torch_blocked_stats(torch, y_true, y_pred, o)
+        if "memo" in o:  # for the gradient of this call (see make_ratio_prepare)
+            o["memo"]["stats"] = (y_true, y_pred, y_pred._version, stats)
+        return stats
     act, ca = o["activation"], o["class_axis"]
     if q is None:
         q, qc = probs(xp, y_pred, act, ca)
@@ -375,6 +419,8 @@ def make_ratio_prepare(kind):
             "smooth_nr": nr, "smooth_dr": dr, "activation": act, "class_axis": ca,
             "mask": valid, "sample_w": sample_w,
         }
+        if _lean_torch(y, y_pred, out) is not None:  # the value's statistics, kept for this call's gradient
+            out["memo"] = {}
         if kind == "focal_tversky":
             out["gamma"] = float(check_number(opts["gamma"], name="gamma", lo=0.0, lo_open=True))
             out["tau"] = 1e-100 if xp.finfo(y_pred.dtype).bits >= 64 else 1e-15
