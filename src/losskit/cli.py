@@ -141,9 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plot each loss's value and gradient against the prediction for the relevant targets "
                     "(y = 0 and 1 for binary losses, the residual for regression, the true class's probability "
                     "or logit for categorical losses, a foreground and a background pixel for overlap losses). "
+                    "A loss may appear several times with different options: NAME:KEY=VALUE[:KEY=VALUE...], e.g. "
+                    "losskit plot 'huber:delta=1,huber:delta=3' (an entry's own options win over -O). "
                     "Needs matplotlib: pip install 'losskit[plot]'.",
     )
-    pl.add_argument("names", metavar="NAME[,NAME...]", help="losses to draw on one figure")
+    pl.add_argument("names", metavar="NAME[:KEY=VALUE...][,NAME...]",
+                    help="losses to draw on one figure, each with its own options if given (huber:delta=3)")
     pl.add_argument("-o", "--output", metavar="FILE", help="image file, .png or .svg (default: losskit-plot.png)")
     pl.add_argument("--target", metavar="Y[,Y...]", help="target values for elementwise losses (default: 0,1 for binary, 0 for regression)")
     pl.add_argument("--range", dest="x_range", metavar="LO,HI", help="prediction range on the x axis")
@@ -500,13 +503,14 @@ def cmd_explain(args):
 
 
 def cmd_plot(args):
-    from .plot import MissingMatplotlib, parse_range, parse_targets, plot
+    from .plot import MissingMatplotlib, parse_entry, parse_range, parse_targets, plot, split_entries
 
-    names = resolve_losses(args.names)
+    entries = split_entries(args.names)  # NAME or NAME:KEY=VALUE[:KEY=VALUE...]
+    names = list(dict.fromkeys(parse_entry(e)[0] for e in entries))
     opts = route_options(names, args.option, args.from_logits)
     output = args.output or "losskit-plot.png"
     try:
-        path = plot(names, output=output, options=opts, targets=parse_targets(args.target),
+        path = plot(entries, output=output, options=opts, targets=parse_targets(args.target),
                     x_range=parse_range(args.x_range), points=args.points, dpi=args.dpi)
     except MissingMatplotlib as e:
         raise CliError(str(e)) from None
