@@ -16,7 +16,7 @@ from .registry import ALIASES, LOSSES, available, get
 from .spec import Loss
 from .streaming import Accumulator
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Flat public names: every registered loss under its canonical name and each alias
 # (the registry is the one explicit list; the course's own names are among the aliases).

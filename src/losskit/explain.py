@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
 import types
 import unicodedata
@@ -25,11 +26,78 @@ import numpy as np
 
 from ._array.validate import LossInputError
 from .lessons import LESSONS, SECTION_TITLES, STRUCTURE_TEXT, TASK_KO
+from .lessons.korean import INPUTS_KO, KO_PAGES, NOT_TRANSLATED_KO
 
-__all__ = ["explain", "LANGS"]
+__all__ = ["explain", "rest_to_text", "LANGS"]
 
 LANGS = ("en", "ko")
 _RULE = "=" * 78
+
+
+# -- reST (the docstrings' markup) to terminal text ---------------------------------------------
+# One pass, left to right, so a literal's content (``q**gamma``) is never read as emphasis.
+_INLINE = re.compile(
+    r"``(?P<lit>(?:[^`]|`(?!`))+?)``"
+    r"|:[\w:-]+:`(?P<role>[^`]+)`"
+    r"|`(?P<link>[^`<]+?)\s*<(?P<url>[^`>]+)>`__?"
+    r"|`(?P<ref>[^`]+)`_{0,2}"
+    r"|(?<![\w*\\])\*\*(?P<strong>\S(?:[^*\n]*?\S)?)\*\*(?![\w*])"
+    r"|(?<![\w*\\])\*(?P<em>\S(?:[^*\n]*?\S)?)\*(?![\w*])"
+)
+
+
+def _inline(match):
+    g = match.groupdict()
+    if g["role"] is not None:  # :func:`~losskit.dice` -> dice, :ref:`text <target>` -> text
+        text = re.sub(r"\s*<[^>]*>$", "", g["role"]) if g["role"].endswith(">") else g["role"]
+        return text.rsplit(".", 1)[-1] if text.startswith("~") else text
+    if g["link"] is not None:
+        return f"{g['link']} ({g['url']})"
+    return next(v for k, v in g.items() if v is not None and k != "url")
+
+
+def rest_to_text(text: str) -> str:
+    """reST as plain terminal text: inline markup (````code````, roles, emphasis, links) reduced to
+    its words, ``::`` to ``:``, literal blocks and doctests kept verbatim, directive lines dropped.
+
+    >>> rest_to_text("As :func:`~losskit.dice` with ``axis=None``, *not* per image::")
+    'As dice with axis=None, not per image:'
+    """
+    out: list[str] = []
+    para: list[str] = []  # prose lines: inline markup may span them, never a blank line
+
+    def flush():
+        if para:
+            out.extend(_INLINE.sub(_inline, "\n".join(para).replace("\\ ", "")).split("\n"))
+            para.clear()
+
+    literal_indent = None  # the indent of the paragraph that opened a literal block
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if literal_indent is not None:
+            if not line.strip() or indent > literal_indent:
+                out.append(line)
+                continue
+            literal_indent = None
+        stripped = line.strip()
+        if not stripped or stripped.startswith(">>>") or stripped.startswith("..."):
+            flush()
+            out.append(line)
+            continue
+        if re.match(r"\.\. [\w-]+::", stripped):  # .. math:: / .. code-block:: python: keep the body
+            flush()
+            literal_indent = indent
+            continue
+        if stripped.endswith("::"):
+            line = line.rstrip()[:-2].rstrip() + (":" if stripped != "::" and not line.rstrip().endswith(" ::") else "")
+            if line.strip():
+                para.append(line)
+            flush()
+            literal_indent = indent
+            continue
+        para.append(line)
+    flush()
+    return "\n".join(out)
 
 
 def _fmt(v):
@@ -183,7 +251,7 @@ def _signature(record):
     return "\n".join(textwrap.wrap(text, 88, subsequent_indent="    ", break_on_hyphens=False))
 
 
-def _header(record, lang, title):
+def _header(record, lang, title, plain=True):
     from .registry import aliases_of
 
     t = SECTION_TITLES[lang]
@@ -193,7 +261,9 @@ def _header(record, lang, title):
         task = f"{TASK_KO.get(record.task, record.task)} [{record.task}]" if record.task else "-"
     lines = [title, _RULE, f"{record.name}    {t['aliases']}: {aliases}", f"{t['task']}: {task}"]
     if record.inputs:
-        lines.append(f"{t['inputs']}: {record.inputs}")
+        inputs = INPUTS_KO.get(record.inputs, record.inputs) if lang == "ko" else record.inputs
+        inputs = rest_to_text(inputs) if plain else inputs
+        lines.append(f"{t['inputs']}: {inputs}")
     return "\n".join(lines) + "\n"
 
 
@@ -237,23 +307,39 @@ def _lesson(record, lang):
     return "\n".join(parts)
 
 
-def _generated(record, lang):
+def _generated(record, lang, plain):
     t = SECTION_TITLES[lang]
-    title = record.name.replace("_", " ").capitalize()
-    if lang == "ko":
-        title += " (자동 생성 설명)"
-    parts = [_header(record, lang, title)]
-    summary = record.summary or "-"
-    if lang == "ko":
-        summary = (f"{summary}\n(위 요약은 영어 원문입니다. {STRUCTURE_TEXT['ko'].get(record.structure, record.structure)}.)")
+    markup = rest_to_text if plain else str
+    page = KO_PAGES.get(record.name) if lang == "ko" else None
+    if page:
+        # the option defaults quoted in the Korean text come from the record, so they cannot drift
+        fields = {k: _fmt(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                  for k, v in record.options.items()}
+        parts = [_header(record, lang, page["title"], plain)]
+        for key, title in (("summary", t["summary"]), ("formula", t["formula"]), ("gradient", t["gradient"]),
+                           ("when", t["when"]), ("pitfalls", t["caveats"]), ("peers", t["peers"])):
+            body = page[key].format(**fields)
+            if key == "summary":  # the English one-liner too, the words users will search for
+                body += f"\n(원문: {markup(record.summary or '-')})"
+            parts.append(_section(title, body))
     else:
-        summary = f"{summary}\n({STRUCTURE_TEXT['en'].get(record.structure, record.structure)}.)"
-    parts.append(_section(t["summary"], summary))
+        title = record.name.replace("_", " ").capitalize()
+        structure = STRUCTURE_TEXT[lang].get(record.structure, record.structure)
+        summary = markup(record.summary or "-")
+        if lang == "ko":
+            title += " (자동 생성 설명)"
+            summary = f"{summary}\n(위 요약은 영어 원문입니다. {structure}.)"
+        else:
+            summary = f"{summary}\n({structure}.)"
+        parts = [_header(record, lang, title, plain)]
+        if lang == "ko":
+            parts.append(_section(t["translation"], NOT_TRANSLATED_KO))
+        parts.append(_section(t["summary"], summary))
     parts.append(_section(t["signature"], _signature(record)))
     note = _stream_note(record, lang)
     if note:
         parts.append(_section(t["stream"], note))
-    doc = inspect.cleandoc(record.doc or "") or "-"
+    doc = markup(inspect.cleandoc(record.doc or "")) or "-"
     parts.append(_section(t["details"], doc))
     more = (f"losskit plot {record.name}  ·  losskit list"
             if lang == "en" else f"losskit plot {record.name} (그래프)  ·  losskit list (전체 목록)")
@@ -261,8 +347,12 @@ def _generated(record, lang):
     return "\n".join(parts)
 
 
-def explain(name: str, lang: str = "en") -> str:
-    """The explanation of loss ``name`` (any registered name or alias) in ``lang`` ("en" or "ko")."""
+def explain(name: str, lang: str = "en", *, plain: bool = True) -> str:
+    """The explanation of loss ``name`` (any registered name or alias) in ``lang`` ("en" or "ko").
+
+    ``plain=True`` (the terminal's form) renders the docstrings' reST as plain text;
+    ``plain=False`` keeps their markup as written, for a reST renderer (the docs site).
+    """
     from .registry import LOSSES, resolve
 
     if lang not in LANGS:
@@ -270,4 +360,4 @@ def explain(name: str, lang: str = "en") -> str:
     record = LOSSES[resolve(name)].record
     if record.name in LESSONS:
         return _lesson(record, lang)
-    return _generated(record, lang)
+    return _generated(record, lang, plain)

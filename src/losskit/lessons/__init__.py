@@ -24,6 +24,8 @@ SECTION_TITLES = {
         "inputs": "Inputs",
         "aliases": "Aliases",
         "details": "Details (formula, gradient, options, peers)",
+        "caveats": "Pitfalls",
+        "translation": "Translation",
         "stream": "Streaming",
     },
     "ko": {
@@ -42,6 +44,8 @@ SECTION_TITLES = {
         "inputs": "입력",
         "aliases": "다른 이름",
         "details": "상세 설명 (수식, 기울기, 옵션, 다른 라이브러리; 영어 원문)",
+        "caveats": "주의할 점",
+        "translation": "번역 상태",
         "stream": "스트리밍",
     },
 }
@@ -145,7 +149,7 @@ feeding logits (from_logits=True): it is both more accurate and more stable.""",
 - from_logits=True evaluates softplus directly: exact for every finite logit (+-1e4 too).
 - Options: label_smoothing, pos_weight (PyTorch's), epsilon (to reproduce Keras).""",
             "peers": """\
-- PyTorch F.binary_cross_entropy: the default (same -100 cap in float64);
+- PyTorch F.binary_cross_entropy: the default (the same -100 floor on the log in float64);
   F.binary_cross_entropy_with_logits: from_logits=True (pos_weight maps one to one).
 - Keras BinaryCrossentropy: epsilon=1e-7, reduction="sum_over_batch_size"
   (from_logits and label_smoothing map one to one).
@@ -160,7 +164,7 @@ feeding logits (from_logits=True): it is both more accurate and more stable.""",
             "formula": """\
   확률 p:    l = -( y log p + (1 - y) log(1 - p) )
   로짓 x:    l = y softplus(-x) + (1 - y) softplus(x)      (from_logits=True)
-베르누이 모델의 음의 로그 우도입니다. y는 [0, 1] 사이의 부드러운 레이블이어도 됩니다.""",
+베르누이 모델의 음의 로그 우도입니다. y는 [0, 1] 사이의 소프트 레이블이어도 됩니다.""",
             "gradient": """\
   dl/dp = -y/p + (1 - y)/(1 - p) = (p - y) / (p (1 - p))
   dl/dx = sigmoid(x) - y                                         (로짓)
@@ -177,13 +181,13 @@ feeding logits (from_logits=True): it is both more accurate and more stable.""",
 - 라이브러리마다 자르는 방식이 다릅니다 (Keras는 1e-7, PyTorch는 로그를 -100에서 자름).
   그래서 확신에 찬 오답의 비용이 라이브러리마다 다릅니다.""",
             "losskit": """\
-- 0 log 0 = 0을 정확히 지킵니다. p와 1 - p는 로그 안에서만 epsilon으로 바닥을 깔기
-  때문에 확신에 찬 오답의 비용은 -log(epsilon) (float64에서 100, float32에서 40)이고,
+- 0 log 0 = 0을 정확히 지킵니다. 로그를 취할 때만 p와 1 - p에 하한 epsilon을 두므로
+  확신에 찬 오답의 비용은 -log(epsilon) (float64에서 100, float32에서 40)이고,
   값, 기울기, 헤시안이 모두 유한합니다.
 - from_logits=True는 softplus를 바로 계산합니다: 모든 유한한 로짓(+-1e4 포함)에서 정확.
 - 옵션: label_smoothing, pos_weight (PyTorch와 같은 뜻), epsilon (Keras 재현용).""",
             "peers": """\
-- PyTorch F.binary_cross_entropy: 기본값 그대로 (float64에서 같은 -100 상한);
+- PyTorch F.binary_cross_entropy: 기본값 그대로 (float64에서 로그의 하한 -100도 같음);
   F.binary_cross_entropy_with_logits: from_logits=True (pos_weight는 그대로 대응).
 - Keras BinaryCrossentropy: epsilon=1e-7, reduction="sum_over_batch_size"
   (from_logits, label_smoothing은 그대로 대응).
@@ -218,7 +222,7 @@ exactly one of C classes. Feed logits (from_logits=True) when you can.""",
             "losskit": """\
 - 0 log 0 = 0; p is floored at epsilon inside the log only, so every value is finite.
 - from_logits=True uses a log-sum-exp with log1p that never overflows and keeps tiny losses
-  accurate (x = [40, 0, 0] gives 2e-18, not 0).
+  accurate (x = [40, 0, 0] gives 8.5e-18 = log(1 + 2 e^-40), not 0).
 - Probability rows are checked to sum to 1 (renormalize=True renormalises, as Keras does).
 - Options: class_weight (PyTorch's weight, with its mean rule), label_smoothing, axis.""",
             "peers": """\
@@ -237,7 +241,7 @@ exactly one of C classes. Feed logits (from_logits=True) when you can.""",
             "formula": """\
   확률 p:    l_i = -sum_c y_ic log p_ic              (클래스 축 axis=-1)
   로짓 x:    l_i = logsumexp(x_i) - sum_c y_ic x_ic  (from_logits=True, 원-핫 y)
-y는 원-핫(또는 부드러운) 정답 행입니다. 정수 레이블이면
+y는 원-핫(또는 소프트 레이블) 정답 행입니다. 정수 레이블이면
 sparse_categorical_cross_entropy를 쓰세요.""",
             "gradient": """\
   dl/dp_c = -y_c / p_c
@@ -252,9 +256,9 @@ sparse_categorical_cross_entropy를 쓰세요.""",
 - 합이 1이 아닌 확률 행은 조용히 틀린 값을 줍니다 (Keras는 알리지 않고 다시
   정규화하고, PyTorch의 cross_entropy는 확률이 아니라 로짓을 기대합니다).""",
             "losskit": """\
-- 0 log 0 = 0. p는 로그 안에서만 epsilon으로 바닥을 깔기 때문에 모든 값이 유한합니다.
+- 0 log 0 = 0. 로그를 취할 때만 p에 하한 epsilon을 두므로 모든 값이 유한합니다.
 - from_logits=True는 log1p를 쓰는 log-sum-exp로 계산해 오버플로가 없고 아주 작은
-  손실도 정확합니다 (x = [40, 0, 0]이면 0이 아니라 2e-18).
+  손실도 정확합니다 (x = [40, 0, 0]이면 0이 아니라 8.5e-18 = log(1 + 2 e^-40)).
 - 확률 행의 합이 1인지 검사합니다 (renormalize=True는 Keras처럼 다시 정규화).
 - 옵션: class_weight (PyTorch의 weight와 같은 평균 규칙), label_smoothing, axis.""",
             "peers": """\
@@ -308,13 +312,13 @@ when you need calibrated probabilities.""",
   Hinge = (1/n) * sum_i max(0, 1 - y_i * s_i)       레이블 y는 {-1, +1}
   np.mean(np.maximum(0, 1 - y_true * y_pred))""",
             "formula": """\
-  l = max(0, margin - y s)        margin = 1; s는 원점수(결정 함수 값, 로짓)
+  l = max(0, margin - y s)        margin = 1; s는 원시 점수(결정 함수 값, 로짓)
 여유 있게 맞는 쪽에 있는 샘플은 0이고, 마진 안에서는 선형으로 커집니다.""",
             "gradient": """\
   dl/ds = -y   (margin - y s > 0 인 곳),   그 밖에는 0      (헤시안 0: 구간별 선형)
 꺾이는 점(margin - y s == 0)에서는 torch.autograd, jax.grad처럼 0을 돌려줍니다.""",
             "when": """\
-원점수로 학습하는 최대 마진 분류기(선형 SVM)에 씁니다. 이미 마진을 두고 맞힌 샘플은
+원시 점수(로짓)로 학습하는 최대 마진 분류기(선형 SVM)에 씁니다. 이미 마진을 두고 맞힌 샘플은
 무시하므로 확률을 주지 않습니다. 보정된 확률이 필요하면 교차 엔트로피를 쓰세요.""",
             "pitfalls": """\
 - 수식은 레이블이 -1/+1이라고 가정합니다. 0/1 레이블이면 음성 샘플은 점수와 상관없이
@@ -380,8 +384,9 @@ missing mass where t has it (reverse_kl_divergence is the other direction).""",
   -np.sum(y_true * np.log(y_pred / y_true))""",
             "formula": """\
   l_i = sum_c t_c log(t_c / q_c)     클래스 축에 대해, 0 log 0 = 0; "mean"은 샘플 평균
-q에 맞춘 부호로 t의 데이터를 적을 때 더 드는 정보량(nat)입니다. 교차 엔트로피에서 t의
-엔트로피를 뺀 값이므로 q에 대한 기울기는 교차 엔트로피와 같습니다.""",
+분포 t를 따르는 데이터를 q에 맞춰 설계한 부호로 압축하면 평균적으로 더 드는
+정보량(nat)입니다. 교차 엔트로피에서 t의 엔트로피를 뺀 값이므로 q에 대한 기울기는
+교차 엔트로피의 기울기와 같습니다.""",
             "gradient": """\
   dl/dq_c = -t_c / q_c
   dl/dx_c = softmax(x)_c - t_c                     (from_logits=True; sum_c t_c를 곱함)""",
@@ -396,7 +401,7 @@ q에 맞춘 부호로 t의 데이터를 적을 때 더 드는 정보량(nat)입�
   (로그 확률, 정답) 순서이고, "mean"은 원소 수로 나눕니다 (샘플 평균은 "batchmean").
 - 거의 같은 두 분포에서는 직접 더한 합이 상쇄되어 맞는 자릿수가 몇 개 남지 않습니다.""",
             "losskit": """\
-- 0 log 0 = 0을 정확히 지킵니다. q는 로그 안에서 epsilon으로 바닥을 깔아 값이 유한합니다.
+- 0 log 0 = 0을 정확히 지킵니다. 로그를 취할 때 q에 하한 epsilon을 두므로 값이 유한합니다.
 - from_logits=True (log_softmax)와 log_target=True로 PyTorch, optax의 입력 형태를 받습니다.
 - 브레그만 형태로 계산해 t와 q가 가까워도 상대 정확도를 모두 유지합니다.
 - 행의 합이 1인지 검사합니다 (normalized=False면 검사하지 않음).""",
@@ -418,7 +423,7 @@ q에 맞춘 부호로 t의 데이터를 적을 때 더 드는 정보량(nat)입�
   1 - (2 * np.sum(y_true * y_pred) + 1) / (np.sum(y_true) + np.sum(y_pred) + 1)""",
             "formula": """\
   l = 1 - (2 TP + s_nr) / (sum(y) + sum(p) + s_dr),   TP = sum(y p)
-Sums run over `axis`: None (default) is one global score over everything, as in the
+Sums run over axis: None (default) is one global score over everything, as in the
 course; axis=(2, 3) on (B, C, H, W) scores every image and class.""",
             "gradient": """\
   dl/dp_i = -(2 y_i - R) / D,   R = (2 TP + s_nr) / D,   D = sum(y) + sum(p) + s_dr
@@ -456,7 +461,7 @@ training.""",
   1 - (2 * np.sum(y_true * y_pred) + 1) / (np.sum(y_true) + np.sum(y_pred) + 1)""",
             "formula": """\
   l = 1 - (2 TP + s_nr) / (sum(y) + sum(p) + s_dr),   TP = sum(y p)
-합은 `axis`에 대해 구합니다: None(기본값)은 강의처럼 전체에 대한 하나의 점수이고,
+합은 axis에 대해 구합니다: None(기본값)은 강의처럼 전체에 대한 하나의 점수이고,
 (B, C, H, W)에서 axis=(2, 3)이면 이미지와 클래스마다 점수를 냅니다.""",
             "gradient": """\
   dl/dp_i = -(2 y_i - R) / D,   R = (2 TP + s_nr) / D,   D = sum(y) + sum(p) + s_dr
@@ -507,11 +512,11 @@ STRUCTURE_TEXT = {
     "en": {
         "elementwise": "elementwise: one loss per element of y_pred",
         "distribution": "distribution: one loss per row, summed over the class axis",
-        "overlap": "overlap: sums over `axis` give one score per image/class (or one global score)",
+        "overlap": "overlap: sums over axis give one score per image/class (or one global score)",
     },
     "ko": {
         "elementwise": "원소별: y_pred의 원소마다 손실 하나",
         "distribution": "분포형: 클래스 축으로 합해 행마다 손실 하나",
-        "overlap": "겹침형: `axis`로 합해 이미지/클래스마다 점수 하나 (또는 전역 점수 하나)",
+        "overlap": "겹침형: axis로 합해 이미지/클래스마다 점수 하나 (또는 전역 점수 하나)",
     },
 }
