@@ -15,16 +15,18 @@ checking, weights and reductions (through :mod:`losskit.reductions`).
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import inspect
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
 from . import autograd as _autograd
 from . import engine as _engine
 from . import reductions as _red
-from ._array.validate import LossInputError, check_flag, numeric, one_read
-from ._array.xp import as_array, device_of, is_numpy, namespace, torch_compiling, value_check_mode
-from .spec import COMMON_OPTIONS, ArrayLike, Loss, option_type
+from ._array.validate import LossInputError, check_flag, check_option_dtype, numeric, one_read, scalar_option
+from ._array.xp import as_array, compute_dtype, device_of, is_numpy, namespace, torch_compiling, value_check_mode
+from .spec import COMMON_OPTIONS, SQUARED_OPTIONS, ArrayLike, Loss, option_kind, option_type
 
 __all__ = ["LossFunction", "BoundCall"]
 
@@ -42,11 +44,14 @@ class LossFunction:
         self.__qualname__ = record.name
         self.__doc__ = f"{signature_doc(record)}\n\n{inspect.cleandoc(record.doc or '')}"  # help(): the call first
         self.__module__ = "losskit"
+        # what each option means (a number or not), for the boundary's conversion: typing calls that
+        # torch.compile cannot trace, so worked out once here
+        self._kinds = {k: option_kind(k, v) for k, v in record.options.items()}
 
     # -- configuration ---------------------------------------------------------------
     def configured(self, **options: Any) -> LossFunction:
         """A copy with ``options`` bound as new defaults (what :func:`losskit.get` returns)."""
-        self._split(options)  # reject unknown names now, not at the first call
+        self._common_options({**self.bound, **options})  # reject unknown names and bad scalars now, not at a call
         return LossFunction(self.record, {**self.bound, **options})
 
     @property
@@ -120,33 +125,52 @@ class LossFunction:
         # options' names, types and values (a sample weight aside; an unhashable value is
         # checked every time), the options themselves are the call's own (a -0.0 stays -0.0).
         if torch_compiling():  # traced once; Dynamo cannot follow the memo (nor its caught TypeError)
-            reduction, validate, drop = self._common_options(merged)
+            reduction, validate, drop, fixed = self._common_options(merged)
         else:
             memo = self.__dict__.get("_checked")
             if memo is None:
                 memo = self.__dict__["_checked"] = {}
             try:
                 key: Any = (tuple(merged.items()), tuple(map(type, merged.values()))) if merged else ()
-                reduction, validate, drop = memo[key]
+                reduction, validate, drop, fixed = memo[key]
             except (KeyError, TypeError) as e:
-                reduction, validate, drop = self._common_options(merged)
+                reduction, validate, drop, fixed = self._common_options(merged)
                 if isinstance(e, KeyError):
                     if len(memo) >= 64:
                         memo.clear()
-                    memo[key] = (reduction, validate, drop)
-        opts = {**rec.options, **merged}
+                    memo[key] = (reduction, validate, drop, fixed)
+        opts = {**rec.options, **merged, **fixed} if fixed else {**rec.options, **merged}
         for k in drop:  # the common options: not the loss's own
             del opts[k]
+        if isinstance(sample_weight, (numbers.Rational, decimal.Decimal)) and not isinstance(sample_weight, bool):
+            # an int (a huge one too), Fraction or Decimal: a float, or refused here
+            sample_weight = scalar_option(sample_weight, name="sample_weight", kind="float")
+        if validate and isinstance(sample_weight, float) and not sample_weight >= 0.0:
+            # a scalar weight checked here, on the host: JAX flushes a negative subnormal to -0
+            host = namespace()
+            _red.check_weight_values(host, host.asarray(sample_weight))
         xp = namespace(y_true, y_pred, sample_weight)
         y_pred = as_array(xp, numeric(y_pred, name="y_pred"))
         y_true = None if y_true is None else as_array(xp, numeric(y_true, name="y_true"), like=y_pred)
+        floats = [k for k in merged if k not in drop and type(opts[k]) is float]
+        if floats:  # options the computation dtype must hold (1e-300 underflows in float32, 1e300 overflows)
+            info = xp.finfo(compute_dtype(xp, y_pred))
+            for k in floats:
+                check_option_dtype(opts[k], name=k, finfo=info, squared=k in SQUARED_OPTIONS)
         return xp, y_true, y_pred, opts, sample_weight, reduction, validate
 
-    def _common_options(self, merged: Mapping[str, Any]) -> tuple[str, bool, tuple[str, ...]]:
-        """``(reduction, validate, names of the common options given)``, all options checked."""
-        common, _ = self._split(merged)
+    def _common_options(self, merged: Mapping[str, Any]) -> tuple[str, bool, tuple[str, ...], dict[str, Any]]:
+        """``(reduction, validate, names of the common options given, the loss options converted
+        at the boundary)``, all options checked: a scalar meant as a number is a finite float or
+        an int64 (:func:`~losskit._array.validate.scalar_option`), never a bool."""
+        common, opts = self._split(merged)
         reduction = _red.check_reduction(common.get("reduction", "mean"))
-        return reduction, check_flag(common.get("validate", True), "validate"), tuple(common)
+        fixed = {}
+        for k, v in opts.items():
+            out = scalar_option(v, name=k, kind=self._kinds[k])
+            if out is not v:
+                fixed[k] = out
+        return reduction, check_flag(common.get("validate", True), "validate"), tuple(common), fixed
 
     def _bound(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> BoundCall:
         """:meth:`bind` from :meth:`_arguments`' tuple."""

@@ -101,7 +101,7 @@ import numbers
 import numpy as np
 
 from ._array import stable as _math
-from ._array.validate import LossInputError
+from ._array.validate import LossInputError, numeric, scalar_option
 from ._array.xp import namespace
 from .api import LossFunction
 from .registry import LOSSES as _REGISTERED
@@ -255,7 +255,7 @@ def _hessian_factor(convention, n_classes):
 def _weights(sample_weight, n):
     if sample_weight is None:
         return None
-    w = np.asarray(sample_weight, dtype=np.float64)
+    w = np.asarray(numeric(sample_weight, name="sample_weight"), dtype=np.float64)
     if w.size == 0:  # XGBoost's get_weight() without weights
         return None
     w = w.reshape(-1)
@@ -273,6 +273,9 @@ class _Objective:
 
     def __init__(self, loss, *, hessian_floor=1e-16, multiclass_hessian=None, scale=1.0, **options):
         self.plan = _plan(loss, options)
+        if hessian_floor is not None:  # a number, not a bool (Fraction, Decimal, a huge int converted or refused)
+            hessian_floor = scalar_option(hessian_floor, name="hessian_floor", kind="float")
+        scale = scalar_option(scale, name="scale", kind="float")
         if hessian_floor is not None and not (
             isinstance(hessian_floor, numbers.Real) and math.isfinite(hessian_floor) and float(hessian_floor) >= 0
         ):

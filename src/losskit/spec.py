@@ -17,11 +17,13 @@ tests/test_traits.py checks every registered record's traits against what its ke
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 __all__ = ["Loss", "Boosting", "Refusal", "RefusalReason", "COMMON_OPTIONS", "Structure", "InputKind",
-           "ArrayLike", "OPTION_TYPES", "ARRAY_OPTIONS", "option_type"]
+           "ArrayLike", "OPTION_TYPES", "ARRAY_OPTIONS", "option_type",
+           "option_kind", "SQUARED_OPTIONS"]
 
 COMMON_OPTIONS = ("reduction", "sample_weight", "validate")
 
@@ -61,6 +63,25 @@ def option_type(name: str, default: Any) -> Any:
     if name in OPTION_TYPES:
         return OPTION_TYPES[name]
     return Any if default is None else type(default)
+
+# Options the kernels square (focal's gamma * (gamma - 1) in its Hessian, a squared hinge's
+# margin, Dice's smoothing terms in its gradient's denominator): the boundary keeps them below
+# the square root of the computation dtype's largest number.
+SQUARED_OPTIONS = frozenset({"gamma", "margin", "smooth", "smooth_nr", "smooth_dr"})
+
+
+def option_kind(name: str, default: Any) -> Literal["int", "float"] | None:
+    """``"float"`` / ``"int"`` where option ``name`` means a number (a scalar given for it is
+    converted and checked at the boundary, :func:`losskit._array.validate.scalar_option`),
+    else None (flags, choices)."""
+    t = option_type(name, default)
+    args = set(typing.get_args(t)) or {t}
+    if float in args or name in ARRAY_OPTIONS:
+        return "float"
+    if int in args or (typing.get_origin(t) is Literal and all(type(a) is int for a in args)):
+        return "int"
+    return None
+
 
 Kernel = Callable[..., Any]
 Structure = Literal["elementwise", "distribution", "overlap"]

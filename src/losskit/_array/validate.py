@@ -17,6 +17,7 @@ False). :func:`require` settles a check according to :func:`~losskit._array.xp.v
 from __future__ import annotations
 
 import contextvars
+import decimal
 import math
 import numbers
 import sys
@@ -24,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .xp import _is_array, namespace, value_check_mode
+from .xp import _is_array, namespace, torch_compiling, value_check_mode
 
 __all__ = [
     "LossInputError",
@@ -46,6 +47,8 @@ __all__ = [
     "one_read",
     "numeric",
     "count_true",
+    "scalar_option",
+    "check_option_dtype",
 ]
 
 
@@ -63,6 +66,10 @@ def numeric(obj, *, name, what="a real (float or integer) array"):
     lists and non-numbers (strings, objects) raise here, before another library reports them
     in its own words."""
     if _is_array(obj):
+        if isinstance(obj, np.ndarray) and obj.dtype.kind == "V":  # ml_dtypes' bfloat16, float8_*, ...
+            if obj.dtype.name.startswith(("bfloat", "float")):
+                return obj.astype(np.float32)  # a copy, computed like torch's bfloat16 (in float32)
+            raise LossInputError(f"{name} must be {what}; got dtype {obj.dtype}")
         return obj
     if obj is None:
         raise LossInputError(f"{name} is required; got None")
@@ -304,6 +311,60 @@ def check_number(value, *, name, lo=None, hi=None, lo_open=False, hi_open=False,
     if hi is not None and (value > hi or (hi_open and value == hi)):
         raise LossInputError(f"{name} must be {'<' if hi_open else '<='} {hi}; got {value!r}")
     return value
+
+
+_INT64 = 2**63
+
+
+def scalar_option(value, *, name, kind):
+    """A scalar option at the boundary (:meth:`LossFunction._arguments`), by its ``kind``:
+    ``"int"`` or ``"float"`` (a number is meant: bool refused, Fraction/Decimal/NumPy scalars
+    and ints taken as a float when it can hold them, integers within int64), anything else
+    unchanged. Ranges are the loss's own check (its ``prepare``)."""
+    if kind is None or value is None or _is_array(value):
+        return value  # arrays (traced ones too) are the loss's to check
+    if isinstance(value, (str, bytes)):
+        raise LossInputError(f"{name} must be a number{' or an array of numbers' if kind == 'float' else ''}; "
+                             f"got {_short(value)}")
+    if isinstance(value, (list, tuple)):  # nested numbers (strings, ragged rows and huge ints refused)
+        if not torch_compiling():  # Dynamo cannot trace NumPy; a module checked them when it was built
+            numeric(value, name=name, what="a number or an array of numbers")
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise LossInputError(f"{name} must be a number, not a boolean; got {value!r}")
+    if kind == "int" and isinstance(value, numbers.Integral):
+        if not -_INT64 <= int(value) < _INT64:
+            raise LossInputError(f"{name} must be an integer in [-2**63, 2**63); got {value!r}")
+        return int(value)
+    if isinstance(value, (numbers.Real, decimal.Decimal)):
+        try:
+            out = float(value)
+        except (OverflowError, TypeError, ValueError):
+            out = math.inf
+        if not math.isfinite(out):
+            raise LossInputError(f"{name} must be a finite real number (at most {sys.float_info.max:.4g} "
+                                 f"in magnitude); got {_short(value)}")
+        if kind == "int" and not isinstance(value, numbers.Integral):
+            return value  # a float for an integer option: the loss's own check words it
+        return out
+    return value
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def check_option_dtype(value, *, name, finfo, squared=False):
+    """A float option the computation dtype can hold: 0 or a magnitude in [tiny, max] of
+    ``finfo`` (a tinier one underflows to 0 or inf once divided, a larger one overflows);
+    ``squared``: at most sqrt(max), as the kernels square it."""
+    mag = abs(value)
+    hi = math.sqrt(float(finfo.max)) if squared else float(finfo.max)
+    if mag and not float(finfo.smallest_normal) <= mag <= hi:
+        raise LossInputError(
+            f"{name}={value!r} is out of range for the computation dtype {finfo.dtype}: use 0 or a magnitude "
+            f"in [{float(finfo.smallest_normal):.4g}, {hi:.4g}]")
 
 
 def check_axis(axis, ndim, *, name="axis"):

@@ -17,6 +17,7 @@ from .._array.validate import (
     check_real,
     check_same_shape,
     count_true,
+    numeric,
     require,
 )
 from .._array.xp import as_array, compute_dtype, device_of, namespace
@@ -99,6 +100,7 @@ def option_array(xp, value, *, name, like, validate, lo=None):
     if value is None:
         return None
     if isinstance(value, (list, tuple, int, float)):  # straight to the compute dtype: no float32 detour
+        numeric(value, name=name, what="a number or an array of numbers")  # strings, ragged lists: refused here
         arr = xp.asarray(value, dtype=like.dtype, device=device_of(like))
     else:
         if namespace(value) is not xp:  # e.g. a NumPy weight vector with torch inputs: copy it over
@@ -106,11 +108,23 @@ def option_array(xp, value, *, name, like, validate, lo=None):
         arr = as_array(xp, value, like=like)
         check_real(arr, xp=xp, name=name)
         arr = as_array(xp, arr, dtype=like.dtype)
+    if name == "pos_weight" and arr.ndim and not _broadcasts(arr.shape, tuple(like.shape)):
+        n = like.shape[-1] if like.ndim else 1
+        raise LossInputError(f"{name} must hold one entry per column of y_pred's last axis ({n}) or broadcast "
+                             f"against y_pred's shape {tuple(like.shape)}; got shape {tuple(arr.shape)}")
     if validate:
         check_finite(arr, xp=xp, name=name)
         if lo is not None:
             check_range(arr, lo, None, xp=xp, name=name, what=f"values >= {lo:g}")
     return arr
+
+
+def _broadcasts(a, b):
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        return False
+    return True
 
 
 def along(xp, vec, axis, ndim):
@@ -190,7 +204,9 @@ def gather(xp, a, labels, axis):
 
     ``take_along_axis`` (array API 2024.12) where the namespace has it; otherwise (Dask) a
     masked sum over the class axis, evaluated chunk by chunk."""
-    idx = xp.expand_dims(labels, axis=axis)
+    # out-of-range ids reach here only with validate=False (a NaN id cast to int): a garbage
+    # value then, never an IndexError from inside take_along_axis
+    idx = xp.clip(xp.expand_dims(labels, axis=axis), 0, max(a.shape[axis] - 1, 0))
     if hasattr(xp, "take_along_axis"):
         return xp.take_along_axis(a, idx, axis=axis)
     mask = class_mask(xp, idx, axis, a.shape[axis], like=a)
@@ -199,5 +215,5 @@ def gather(xp, a, labels, axis):
 
 def take(xp, vec, labels):
     """``vec[labels]`` for a 1-D ``vec`` and labels of any shape."""
-    flat = xp.take(vec, xp.reshape(labels, (-1,)), axis=0)
+    flat = xp.take(vec, xp.clip(xp.reshape(labels, (-1,)), 0, max(vec.shape[0] - 1, 0)), axis=0)  # as gather
     return xp.reshape(flat, tuple(labels.shape))

@@ -110,6 +110,8 @@ def _prepare_gaussian_nll(xp, y_true, y_pred, opts, validate):
     full = check_flag(opts["full"], "full")
     eps = float(check_number(opts["epsilon"], name="epsilon", lo=0.0, lo_open=True))
     var = opts["var"]
+    if var is None:
+        raise LossInputError("var is required: a variance >= 0 (a scalar or an array); got None")
     if isinstance(var, numbers.Real) and not isinstance(var, bool):
         check_number(var, name="var", lo=0.0)
         var = as_array(xp, max(float(var), eps), like=y_pred, dtype=y_pred.dtype)
