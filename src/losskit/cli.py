@@ -19,7 +19,6 @@ accumulating the losses, the result record) is :mod:`losskit.evaluate`.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from typing import Any
 from ._array.validate import LossInputError
 from .evaluate import EvalError, accumulators, evaluate_dataset, evaluate_files, plain_options
 from .io import DataError, is_dataset
+from .spec import option_from_text
 
 __all__ = ["main", "CliError"]
 
@@ -182,31 +182,10 @@ def _positive_float(text):
 
 
 # -- options -------------------------------------------------------------------------------
-MAX_OPTION_CHARS = 100_000  # an option value longer than this is not typed by hand
-
-
 def _clip(text, limit=60):
     """``repr(text)`` for a message, cut to ``limit`` characters (user text can be anything)."""
     r = repr(text)
     return r if len(r) <= limit else f"{r[:limit]}... ({len(text):,} characters)"
-
-
-def parse_value(text: str):
-    """An option value from the command line: JSON (numbers, true/false/null, lists), Python
-    literals (True, None, (1, 2)), else the plain string."""
-    if len(text) > MAX_OPTION_CHARS:
-        raise CliError(f"option value {_clip(text)} is longer than {MAX_OPTION_CHARS:,} characters")
-    try:
-        try:
-            return json.loads(text)
-        except ValueError:
-            pass
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError, TypeError):
-            return text
-    except (RecursionError, MemoryError):  # deep nesting ([[[[..., ------1) exhausts the parsers
-        raise CliError(f"option value {_clip(text)} is nested too deeply") from None
 
 
 def resolve_losses(spec: str):
@@ -243,7 +222,7 @@ def route_options(names, option_args, from_logits=False):
             scope = resolve(scope_name)
             if scope not in per:
                 raise CliError(f"--option {_clip(arg)}: {scope} is not among the losses being used ({', '.join(names)})")
-        items.append((key, parse_value(value.strip()), scope))
+        items.append((key, option_from_text(value.strip()), scope))
     for key, value, scope in items:
         if key == "reduction":
             raise CliError("set the reduction with --reduction, not --option")

@@ -24,9 +24,7 @@ drawn on an asinh axis, which is smooth everywhere (symlog bends at its threshol
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import json
 import os
 import re
 import tempfile
@@ -36,6 +34,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._array.validate import LossInputError
+from .spec import option_from_text
 
 __all__ = ["Curve", "curves", "figure", "plot", "parse_targets", "parse_range", "parse_entry", "split_entries",
            "MissingMatplotlib"]
@@ -133,21 +132,6 @@ def split_entries(text):
     return out
 
 
-def _literal(text):
-    """An option value: JSON (numbers, true/false/null, lists), a Python literal, else the string."""
-    try:
-        try:
-            return json.loads(text)
-        except ValueError:
-            pass
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError, TypeError):
-            return text
-    except (RecursionError, MemoryError):  # deep nesting exhausts the parsers
-        raise LossInputError(f"option value {text[:40]!r} is nested too deeply") from None
-
-
 def parse_entry(entry):
     """``(canonical name, options)`` of one entry: ``"NAME"``, ``"NAME:KEY=VALUE[:KEY=VALUE...]"``
     or ``(NAME, {KEY: VALUE})``. Unknown names and option keys raise :class:`LossInputError`."""
@@ -165,7 +149,7 @@ def parse_entry(entry):
             key = key.strip().replace("-", "_")
             if not eq or not key.isidentifier():
                 raise LossInputError(f"loss entry {entry!r}: expected NAME:KEY=VALUE[:KEY=VALUE...] (e.g. huber:delta=3)")
-            opts[key] = _literal(value.strip())
+            opts[key] = option_from_text(value.strip())
     else:
         raise LossInputError(f"a plot entry is a name, 'NAME:KEY=VALUE' or (NAME, {{options}}); got {entry!r}")
     if not isinstance(name, str):

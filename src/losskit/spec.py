@@ -16,10 +16,14 @@ tests/test_traits.py checks every registered record's traits against what its ke
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import json
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
+
+from ._array.validate import LossInputError
 
 __all__ = ["Loss", "Boosting", "Refusal", "RefusalReason", "COMMON_OPTIONS", "Structure", "InputKind",
            "ArrayLike", "OPTION_TYPES", "ARRAY_OPTIONS", "option_type",
@@ -68,6 +72,29 @@ def option_type(name: str, default: Any) -> Any:
 # margin, Dice's smoothing terms in its gradient's denominator): the boundary keeps them below
 # the square root of the computation dtype's largest number.
 SQUARED_OPTIONS = frozenset({"gamma", "margin", "smooth", "smooth_nr", "smooth_dr"})
+
+
+MAX_OPTION_CHARS = 100_000  # an option value longer than this is not typed by hand
+
+
+def option_from_text(text: str) -> Any:
+    """An option value written as text (``losskit eval -O``, ``losskit plot NAME:KEY=VALUE``):
+    JSON (numbers, true/false/null, lists), else a Python literal (True, None, (1, 2)), else the
+    string itself. Text too long or nested too deeply for the parsers raises LossInputError."""
+    shown = repr(text[:40]) + ("..." if len(text) > 40 else "")
+    if len(text) > MAX_OPTION_CHARS:
+        raise LossInputError(f"option value {shown} is longer than {MAX_OPTION_CHARS:,} characters")
+    try:
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError):
+            return text
+    except (RecursionError, MemoryError):  # deep nesting ([[[[..., ------1) exhausts the parsers
+        raise LossInputError(f"option value {shown} is nested too deeply") from None
 
 
 def option_kind(name: str, default: Any) -> Literal["int", "float"] | None:
