@@ -8,6 +8,7 @@ must not change a single bit. Memory is checked with tracemalloc (NumPy reports 
 it); nothing here measures time.
 """
 
+import math
 import tracemalloc
 
 import numpy as np
@@ -462,14 +463,17 @@ def test_a_call_in_one_box_outside_the_domain_gets_the_reference():
 
 def test_memoised_option_checks_keep_each_calls_options():
     """Option checks are memoised by the options' types and values: each call still gets its
-    own values (a -0.0 margin, an array option), and a bad option raises every time."""
+    own values (a -0.0 margin after a 0.0 one, an array option), and a bad option raises every
+    time. A number option arrives as a float (an int converted at the boundary), never a bool."""
     y, p = np.array([1.0, -1.0, 1.0]), np.array([0.5, 0.25, -2.0])
     f = lk.get("hinge")
-    for margin in (0.0, -0.0, 0, 1, True):
-        opts = f._arguments(y, p, {"margin": margin})[3]
-        assert opts["margin"] is margin or (opts["margin"] == margin and type(opts["margin"]) is type(margin))
-        assert str(opts["margin"]) == str(margin)
+    for margin in (0.0, -0.0, 0, 1, 0.0, -0.0):
+        got = f._arguments(y, p, {"margin": margin})[3]["margin"]
+        assert type(got) is float and got == margin
+        assert math.copysign(1.0, got) == math.copysign(1.0, margin)
     for _ in range(2):
+        with pytest.raises(lk.LossInputError, match="margin"):
+            f(y, p, margin=True)
         with pytest.raises(lk.LossInputError, match="unknown option"):
             f(y, p, marg=1.0)
         with pytest.raises(lk.LossInputError, match="validate"):
