@@ -302,11 +302,11 @@ def test_bad_values_name_the_file_row_and_column(tmp_path):
     good = pd.DataFrame({"y": [0.0, 1.0, 1.0], "p": [0.2, 0.6, 0.9]})
     good.to_csv(tmp_path / "a.csv", index=False)
     pd.DataFrame({"y": [1.0, 0.0, 1.0], "p": [0.3, float("nan"), 0.5]}).to_csv(tmp_path / "b.csv", index=False)
-    with pytest.raises(DataError, match=r"b\.csv .*row 1, column 'p': missing value"):
+    with pytest.raises(DataError, match=r"b\.csv data row 2 \(line 3\), column 'p': empty cell \(missing value\)"):
         accumulate(read_dataset(str(tmp_path / "*.csv")), ["bce"], labels="y", pred="p", scheduler="sync")
     (tmp_path / "b.csv").unlink()
     pd.DataFrame({"y": [1.0, 0.0, 1.0], "p": [0.3, 1.5, 0.5]}).to_csv(tmp_path / "c.csv", index=False)
-    with pytest.raises(lk.LossInputError, match=r"binary_cross_entropy: .*c\.csv .*row 1: y_pred must hold"):
+    with pytest.raises(lk.LossInputError, match=r"binary_cross_entropy: .*c\.csv data row 2 \(line 3\): y_pred must hold"):
         accumulate(read_dataset(str(tmp_path)), ["bce"], labels="y", pred="p", scheduler="sync")
 
 
@@ -549,4 +549,101 @@ def test_cli_dataset_data_errors(tmp_path, capsys):
     (tmp_path / "a.csv").unlink()
     pd.DataFrame({"y": [0.0, 2.0], "p": [0.5, 0.25]}).to_csv(tmp_path / "b.csv", index=False)
     msg = _one_line_error(*_run(capsys, "eval", str(tmp_path), "-l", "y", "-p", "p", "-L", "bce"))
-    assert "b.csv" in msg and "row 1" in msg and "y_true" in msg
+    assert "b.csv data row 2 (line 3)" in msg and "y_true" in msg
+
+
+# -- hostile datasets: rows of the file, the first bad row, ragged rows (issue 16) ----------------
+def _write_csv(path, header, rows):
+    """A CSV file written line by line (no pandas), so the test knows every line's number."""
+    with open(path, "w") as f:
+        if header is not None:
+            f.write(header + "\n")
+        f.writelines(r + "\n" for r in rows)
+
+
+def _good_rows(n):
+    return [f"{i % 2},{0.25 + 0.5 * (i % 3 == 0)}" for i in range(n)]
+
+
+def _accumulate_error(path, loss="bce", scheduler="threads", blocksize=4000):
+    from losskit.distributed import accumulate, read_dataset
+
+    ds = read_dataset(str(path), blocksize=blocksize)
+    with pytest.raises((DataError, lk.LossInputError)) as info:
+        accumulate(ds, [loss], labels="y", pred="p", scheduler=scheduler)
+    return ds, str(info.value)
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_a_bad_row_in_a_later_partition_is_counted_from_the_start_of_its_file(tmp_path, scheduler):
+    rows = _good_rows(3000)
+    rows[2345] = "1,1.5"  # data row 2346, line 2347 (after the header)
+    rows[2900] = "0,-2"
+    _write_csv(tmp_path / "a.csv", "y,p", _good_rows(10))
+    _write_csv(tmp_path / "b.csv", "y,p", rows)
+    ds, msg = _accumulate_error(tmp_path, scheduler=scheduler)
+    assert ds.project(["y", "p"]).npartitions >= 3  # b.csv spans several partitions
+    assert "b.csv data row 2346 (line 2347): y_pred must hold probabilities" in msg
+    assert "got 2 outside in the whole file" in msg  # both bad rows, in different partitions
+
+
+def test_the_first_bad_file_in_order_is_reported_whichever_task_fails_first(tmp_path):
+    for k in range(1, 6):
+        rows = _good_rows(500)
+        if k >= 3:
+            rows[10 * k] = f"0,{k}"  # files 3, 4 and 5 are bad; file 3 comes first
+        _write_csv(tmp_path / f"part{k}.csv", "y,p", rows)
+    for scheduler in ("sync", "threads"):
+        _, msg = _accumulate_error(tmp_path, scheduler=scheduler, blocksize=1500)
+        assert "part3.csv data row 31 (line 32)" in msg, msg
+
+
+@pytest.mark.parametrize("bad, expect", [
+    ("1,0.5,7", "data row 41 (line 42): the line has 3 fields, more than the 2 column(s) of the header"),
+    ("1", "data row 41 (line 42)"),
+    ('1,"0.5', "data row 41 (line 42)"),
+    ("1,abc", "data row 41 (line 42), column 'p': 'abc' is not a number"),
+])
+def test_ragged_and_malformed_rows_in_a_dataset_are_refused_with_the_file_row(tmp_path, capsys, bad, expect):
+    rows = _good_rows(60)
+    rows[40] = bad
+    _write_csv(tmp_path / "a.csv", "y,p", _good_rows(5))
+    _write_csv(tmp_path / "b.csv", "y,p", rows)
+    _, msg = _accumulate_error(tmp_path, blocksize=300)
+    assert "b.csv " + expect in msg, msg
+    line = _one_line_error(*_run(capsys, "eval", str(tmp_path), "-l", "y", "-p", "p", "-L", "bce"))
+    assert "b.csv " + expect in line, line
+
+
+def test_a_dataset_without_header_and_one_with_spaced_names(tmp_path):
+    from losskit.distributed import accumulate, read_dataset
+
+    rows = _good_rows(50)
+    _write_csv(tmp_path / "a.csv", None, rows)
+    ys = np.array([float(r.split(",")[0]) for r in rows])
+    ps = np.array([float(r.split(",")[1]) for r in rows])
+    acc, = accumulate(read_dataset(str(tmp_path / "*.csv"), header=False), ["bce"], labels="0", pred="1",
+                      scheduler="sync")
+    assert acc.result() == pytest.approx(float(lk.bce(ys, ps)), rel=1e-14)
+    rows[7] = "1,0.5,3"
+    _write_csv(tmp_path / "a.csv", None, rows)
+    with pytest.raises(DataError, match=r"a\.csv data row 8 \(line 8\)"):
+        accumulate(read_dataset(str(tmp_path / "*.csv"), header=False), ["bce"], labels="0", pred="1",
+                   scheduler="sync")
+    (tmp_path / "a.csv").unlink()
+    _write_csv(tmp_path / "b.csv", " y , p", _good_rows(50))
+    acc, = accumulate(read_dataset(str(tmp_path / "*.csv")), ["bce"], labels="y", pred="p", scheduler="sync")
+    assert acc.result() == pytest.approx(float(lk.bce(ys, ps)), rel=1e-14)
+
+
+def test_a_plain_frame_names_its_partition_and_row_from_1():
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from losskit.distributed import accumulate
+
+    p = np.full(9, 0.5)
+    p[7] = 3.0  # partition 3 of 3 holds rows 6-8; row 7 is its 2nd
+    frame = dd.from_pandas(pd.DataFrame({"y": np.ones(9), "p": p}), npartitions=3)
+    with pytest.raises(lk.LossInputError, match=r"partition 3 of 3, data row 2: y_pred must hold"):
+        accumulate(frame, ["bce"], labels="y", pred="p", scheduler="sync")

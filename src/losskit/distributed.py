@@ -18,7 +18,10 @@ of ``w * l`` and ``w``, or the global statistics of an overlap loss), the partit
 accumulators are merged pairwise up a tree, and ``result()`` of the root equals the
 one-shot ``loss(y_true, y_pred, sample_weight=w)`` on the concatenated data to about 1e-15
 relative. Partitions are checked like the command line's chunks (finite numbers, the
-losses' full value checks), and a failure names the partition, row and column.
+losses' full value checks). A failure is the first one in partition order and names the file,
+its 1-based data row (and CSV line) and the column, as ``losskit eval`` of that file alone
+would (Parquet datasets and data frames: the partition and its row, both from 1); ragged CSV rows
+(more or fewer fields than the header) are refused.
 
 >>> import numpy as np, pandas as pd, dask.dataframe as dd, losskit as lk
 >>> from losskit.distributed import accumulate
@@ -102,7 +105,7 @@ def accumulate(frame, losses, *, labels, pred, weight=None, split_every=8, compu
     reduced value, ``acc.rows`` the row count), or with ``compute=False`` a ``dask.delayed``
     object that computes to that list. Bad data (a missing or non-numeric value) raises
     :class:`DataError` and values a loss refuses raise :class:`losskit.LossInputError` (both
-    ``ValueError``), naming the file or partition, the row and the column.
+    ``ValueError``), naming the file (or partition), the 1-based row and the column.
     """
     require_dask()
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import itertools
 import json
@@ -382,43 +383,97 @@ def _locate(acc, err, y, p, w, *, offset, gens, rest=()):
 
 
 # -- datasets, by partition ----------------------------------------------------------------------
-def partition_states(df: Any, templates: Sequence[Accumulator], columns: Roles, index: int, npartitions: int,
-                     display: str) -> list[Accumulator]:
-    """One pandas partition -> a list of Accumulators (one per loss), never mutating the templates.
+@dataclasses.dataclass(frozen=True)
+class PartitionFailure:
+    """A partition's refusal, carried up the merge tree instead of raised at once, so that the
+    first failing partition (in file and row order) is the one reported, whichever task runs first."""
 
-    ``columns`` maps ``"labels"``, ``"pred"`` and ``"weight"`` (None: no weights) to column names."""
+    partition: int  # the partition's position in the frame
+    error: Exception  # the DataError or LossInputError, located within the partition
+    path: str | None  # the local file the partition comes from (None: a frame without files)
+
+
+def partition_states(df: Any, templates: Sequence[Accumulator], columns: Roles, index: int, npartitions: int,
+                     display: str) -> list[Accumulator] | PartitionFailure:
+    """One pandas partition -> a list of Accumulators (one per loss), never mutating the templates,
+    or a :class:`PartitionFailure` when its data is refused.
+
+    ``columns`` maps ``"labels"``, ``"pred"`` and ``"weight"`` (None: no weights) to column names.
+    Rows are counted from 1 within the partition; :func:`accumulate_partitions` turns them into
+    rows of the file."""
     accs = [copy.deepcopy(t) for t in templates]
     if len(df) == 0:
         return accs
     paths = df[PATH_COLUMN] if PATH_COLUMN in df.columns else None
+    part = f"partition {index + 1} of {npartitions}"
 
     def where(r):
         if paths is not None:
-            return f"{paths.iloc[r]} (partition {index} of {npartitions}) row {r}"
-        return f"{display} partition {index} of {npartitions}, row {r}"
+            return f"{paths.iloc[r]} ({part}) data row {r + 1} of the partition"
+        return f"{display} {part}, data row {r + 1}"
 
     def locate(acc, err, y, p, w):
         r = bad_row(acc, y, p, w, err)
-        place = where(r) if r is not None else (
-            f"{paths.iloc[0]} (partition {index} of {npartitions})" if paths is not None
-            else f"{display} partition {index} of {npartitions}")
+        place = where(r) if r is not None else (f"{paths.iloc[0]} ({part})" if paths is not None else f"{display} {part}")
         return f"{acc.name}: {place}: {err}"
 
-    y = partition_arrays(df, columns["labels"], where)
-    p = partition_arrays(df, columns["pred"], where)
-    w = None if columns.get("weight") is None else partition_arrays(df, columns["weight"], where)
-    feed(accs, y, p, w, locate)
+    try:
+        y = partition_arrays(df, columns["labels"], where)
+        p = partition_arrays(df, columns["pred"], where)
+        w = None if columns.get("weight") is None else partition_arrays(df, columns["weight"], where)
+        feed(accs, y, p, w, locate)
+    except (DataError, LossInputError) as e:
+        return PartitionFailure(index, e, None if paths is None else str(paths.iloc[0]))
     return accs
 
 
-def merge_states(*groups: Sequence[Accumulator]) -> list[Accumulator]:
+def merge_states(*groups: Sequence[Accumulator] | PartitionFailure) -> list[Accumulator] | PartitionFailure:
     """Merge lists of Accumulators elementwise into new ones (inputs are left untouched: a
-    retried task may see them again)."""
-    out = [copy.deepcopy(a) for a in groups[0]]
-    for g in groups[1:]:
+    retried task may see them again); a failure wins, the earliest partition's first."""
+    failures = [g for g in groups if isinstance(g, PartitionFailure)]
+    if failures:
+        return min(failures, key=lambda f: f.partition)
+    lists = [g for g in groups if not isinstance(g, PartitionFailure)]
+    out = [copy.deepcopy(a) for a in lists[0]]
+    for g in lists[1:]:
         for mine, theirs in zip(out, g):
             mine.merge(theirs)
     return out
+
+
+def file_failure(templates: Sequence[Accumulator], columns: Roles, path: str,
+                 read_options: dict[str, Any]) -> DataError | LossInputError | None:
+    """The error that evaluating the file ``path`` alone raises (1-based data rows and CSV lines
+    of the file, its first bad row, counts over the whole file), or None when it cannot tell."""
+    try:
+        table = open_table(path, **read_options)
+    except (DataError, LossInputError):
+        return None
+    try:
+        names = list(table.columns or ())
+        selections = [Selection(role, table, [names.index(n) for n in cols], list(cols), path)
+                      for role, cols in columns.items() if cols]
+        _read_chunks([copy.deepcopy(t) for t in templates], selections, "mean", None, None)
+    except (DataError, LossInputError) as e:
+        return e
+    except Exception:  # noqa: BLE001 - a column the file alone lacks (a hive partition key), ...: cannot tell
+        return None
+    finally:
+        table.close()
+    return None
+
+
+def _raise_failure(result: list[Accumulator] | PartitionFailure, templates: Sequence[Accumulator], columns: Roles,
+                   read_options: dict[str, Any] | None) -> list[Accumulator]:
+    """The merged accumulators, or the first partition's failure raised: for a local file, as the
+    file alone reports it (rows of the file, not of the partition)."""
+    if not isinstance(result, PartitionFailure):
+        return result
+    if result.path is not None and read_options is not None and os.path.isfile(result.path):
+        found = file_failure(templates, columns, result.path, read_options)
+        if found is not None:
+            raise found
+    raise result.error
 
 
 def accumulate_partitions(frame: Any, templates: Sequence[Accumulator], columns: Roles, *, display: str,
@@ -427,12 +482,17 @@ def accumulate_partitions(frame: Any, templates: Sequence[Accumulator], columns:
     then reading only the columns used), merged up a tree of fan-in ``split_every``.
 
     ``columns`` maps the roles to existing column names (as :func:`partition_states`). Returns
-    the merged list, or with ``compute=False`` the ``dask.delayed`` object that computes to it."""
+    the merged list, or with ``compute=False`` the ``dask.delayed`` object that computes to it.
+    Refused data raises the first failing partition's error, for a local file as the file alone
+    reports it (1-based data rows of the file); a block the CSV parser refuses is located by
+    reading the files alone in order, up to the first that fails."""
     require_dask()
     import dask
 
     used = list(dict.fromkeys(n for names in columns.values() if names for n in names))
+    read_options, files = None, []
     if isinstance(frame, Dataset):
+        read_options, files = (frame.read_options if frame.kind == "csv" else {}), frame.files
         frame = frame.project(used)
     check_numeric_columns(frame, used, display)
     if PATH_COLUMN in frame.columns:
@@ -449,11 +509,20 @@ def accumulate_partitions(frame: Any, templates: Sequence[Accumulator], columns:
     while len(tasks) > 1:
         tasks = [dask.delayed(merge_states, pure=True)(*tasks[i:i + split_every])
                  for i in range(0, len(tasks), split_every)]
-    root = tasks[0]
+    root = dask.delayed(_raise_failure, pure=True)(tasks[0], templates, columns, read_options)
     if not compute:
         return root
     kwargs = {} if scheduler is None else {"scheduler": scheduler}
-    (result,) = dask.compute(root, **kwargs)
+    try:
+        (result,) = dask.compute(root, **kwargs)
+    except ValueError as e:  # a block the parser refused (a ragged row, text in a number column, ...)
+        if isinstance(e, (DataError, LossInputError)) or read_options is None:
+            raise
+        for path in files:  # the first file that fails alone names its own row and line
+            found = file_failure(templates, columns, path, read_options)
+            if found is not None:
+                raise found from None
+        raise
     return result
 
 

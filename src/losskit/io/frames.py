@@ -45,11 +45,13 @@ class Dataset:
 
     ``columns`` (the data column names, as strings), ``display`` (the pattern or path as
     given), ``kind`` (``"csv"`` or ``"parquet"``), ``files`` (the local files matched; empty for
-    a URL), ``frame`` (a ``dask.dataframe.DataFrame`` of every column) and ``project(names)``
-    (one of only those columns: CSV files then parse only them, Parquet reads only them)."""
+    a URL), ``frame`` (a ``dask.dataframe.DataFrame`` of every column), ``project(names)``
+    (one of only those columns: CSV files then parse only them, Parquet reads only them) and
+    ``read_options`` (the CSV ``delimiter`` and ``header`` that read one file alone the same way)."""
 
-    def __init__(self, display, kind, files, columns, reader):
+    def __init__(self, display, kind, files, columns, reader, read_options=None):
         self.display, self.kind, self.files, self.columns = display, kind, list(files), list(columns)
+        self.read_options = dict(read_options or {})
         self.path = display
         self._reader = reader
         self._frame = None
@@ -113,26 +115,29 @@ def read_dataset(path, *, delimiter=None, header=None, blocksize="64MiB") -> Dat
     columns, delim, has_header = _csv_layout(path, files, delimiter, header)
     gz = any(str(f).lower().endswith(".gz") for f in (files or [path]))
 
+    raw = _raw_names(files, columns, delim) if has_header else None
+
     def read_csv(names):
+        # pyarrow's parser refuses a row with more or fewer fields than the header (pandas' C
+        # parser, given usecols, drops or pads them silently) and parses only the columns used.
         used = columns if names is None else names
-        kwargs = {
-            "sep": delim,
-            "header": 0 if has_header else None,
-            "names": columns,
-            "usecols": used,
-            "dtype": dict.fromkeys(used, "float64"),
-            "blocksize": None if gz else blocksize,
-            "skip_blank_lines": True,
-            "quotechar": '"',
-        }
+        kwargs = {"sep": delim, "engine": "pyarrow", "quotechar": '"', "blocksize": None if gz else blocksize}
+        if raw is None:  # no header row: every column named, the ones used picked after parsing
+            kwargs.update(header=None, names=columns, dtype=dict.fromkeys(used, "float64"))
+        else:  # the header row's own names (spaces kept), renamed to the stripped ones
+            kwargs.update(header=0, usecols=[raw[c] for c in used], dtype={raw[c]: "float64" for c in used})
         if files:
             kwargs["include_path_column"] = PATH_COLUMN
         try:
-            return dd.read_csv(target, **kwargs)
-        except Exception as e:  # noqa: BLE001
-            raise DataError(f"{path}: not readable as CSV ({one_line(e, 200)})") from None
+            frame = dd.read_csv(target, **kwargs)
+        except Exception as e:  # noqa: BLE001 - Dask parses a sample of the first file here
+            found = _csv_problem(files[0], used, delim, has_header) if files else None
+            raise (found or DataError(f"{path}: not readable as CSV ({one_line(e, 200)})")) from None
+        if raw is not None:
+            frame = frame.rename(columns={raw[c]: c for c in used if raw[c] != c})
+        return frame if raw is not None or names is None else frame[[*used, *([PATH_COLUMN] if files else [])]]
 
-    return Dataset(path, kind, files, columns, read_csv)
+    return Dataset(path, kind, files, columns, read_csv, {"delimiter": delim, "header": has_header})
 
 
 def _csv_layout(path, files, delimiter, header):
@@ -168,7 +173,35 @@ def _csv_layout(path, files, delimiter, header):
     return columns, delim, has_header
 
 
-def _first_line(path):
+def _csv_problem(path, names, delimiter, header):
+    """The CSV reader's own error for the first bad row of ``path`` in the columns ``names``
+    (1-based data row and line of the file), or None when it reads them all."""
+    table = CsvTable(path, delimiter=delimiter, header=header)
+    try:
+        columns = list(table.columns)
+        for _ in table.reader([[columns.index(n) for n in names]], 1 << 16):
+            pass
+    except DataError as e:
+        return e
+    except ValueError:  # a column the file lacks: the caller's message stands
+        return None
+    finally:
+        table.close()
+    return None
+
+
+def _raw_names(files, columns, delimiter):
+    """Each column's name as the header row spells it (surrounding spaces kept), by stripped name."""
+    import csv
+
+    line = _first_line(files[0], strip=False) if files else ""
+    fields = next(csv.reader([line], delimiter=delimiter, quotechar='"'), [])
+    if len(fields) != len(columns):
+        return {c: c for c in columns}
+    return dict(zip(columns, fields))
+
+
+def _first_line(path, strip=True):
     import gzip
 
     opener = gzip.open if path.lower().endswith(".gz") else open
@@ -178,7 +211,7 @@ def _first_line(path):
                 if len(line) > MAX_LINE_CHARS:
                     raise DataError(f"{path}: its first line is longer than {MAX_LINE_CHARS:,} characters")
                 if line.strip():
-                    return line.strip()
+                    return line.strip() if strip else line.rstrip("\r\n")
     except (OSError, UnicodeDecodeError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({one_line(e, 200)})") from None
     return ""
