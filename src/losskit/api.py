@@ -101,7 +101,10 @@ class LossFunction:
 
     def per_sample(self, y_true: Array, y_pred: Array, **kwargs: Any) -> tuple[Array, Array | None]:
         """``(values, weight)``: the per-sample losses and the combined sample/class weights
-        (None when unweighted) before any reduction."""
+        (None when unweighted) before any reduction: ``reduction="none"`` is ``values * weight``.
+        Where the values already hold their class weights (:attr:`~losskit.spec.Loss.weights_in_values`:
+        sparse CE with ``class_weight`` and ``label_smoothing``), ``weight`` is the sample weight alone
+        and the mean divides by the class-weighted total, which :meth:`bind`'s ``norm`` holds."""
         call = self.bind(y_true, y_pred, **kwargs)
         return call.values, call.weight
 
@@ -185,9 +188,14 @@ class LossFunction:
         values = rec.value(xp, y_true, y_pred, **opts)
         if weight is not None:
             weight = _red.fit_weight(xp, as_array(xp, weight, dtype=values.dtype), values.shape)
+        norm = None
         if rec.implicit_weight is not None:
-            weight = _red.combine_weights(weight, rec.implicit_weight(xp, y_true, y_pred, **opts))
-        return BoundCall(xp, y_true, y_pred, opts, values, weight, reduction)
+            implicit = rec.implicit_weight(xp, y_true, y_pred, **opts)
+            if rec.weights_in_values is not None and rec.weights_in_values(opts):
+                norm = _red.combine_weights(weight, implicit)  # the values hold them: only the mean's denominator
+            else:
+                weight = _red.combine_weights(weight, implicit)
+        return BoundCall(xp, y_true, y_pred, opts, values, weight, reduction, norm)
 
     def _run(self, y_true: Array, y_pred: Array, kwargs: Mapping[str, Any], order: int,
              with_value: bool = False) -> Any:
@@ -204,16 +212,15 @@ class LossFunction:
             if out is not None:
                 return out
         c = self._bound(args)
-        xp = c.xp
         if order == 0:
-            return _red.reduce(xp, c.values, c.weight, c.reduction)
+            return c.reduced()
         if with_value:
-            return _red.reduce(xp, c.values, c.weight, c.reduction), self._derivatives(c, order)
+            return c.reduced(), self._derivatives(c, order)
         return self._derivatives(c, order)
 
     def _derivatives(self, c: BoundCall, order: int) -> Any:
         """Gradient (order 1) or (gradient, Hessian) of a bound call, reduction applied."""
-        dscale = _red.derivative_scale(c.xp, c.values, c.weight, c.reduction)
+        dscale = c.derivative_scale()
         kernels = (self.record.grad, self.record.hess)[:order]
         out = [self._scaled(k, c.xp, c.y_true, c.y_pred, c.opts, dscale, c.values) for k in kernels]
         return out[0] if order == 1 else tuple(out)
@@ -232,8 +239,7 @@ class LossFunction:
 
     def _value(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> Array:
         """The reduced value of the call on the plain path (the JAX route's primal)."""
-        c = self._bound(args)
-        return _red.reduce(c.xp, c.values, c.weight, c.reduction)
+        return self._bound(args).reduced()
 
     def _forward(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool],
                  y_pred: Array) -> tuple[Array, Any]:
@@ -244,7 +250,7 @@ class LossFunction:
         operations are recorded and a second backward works."""
         xp, y_true, _, opts, sample_weight, reduction, validate = args
         c = self._bound((xp, y_true, y_pred, opts, sample_weight, reduction, validate))
-        dscale = _red.derivative_scale(xp, c.values, c.weight, c.reduction)
+        dscale = c.derivative_scale()
         prepared = (c.y_true, c.y_pred, c.opts)
         values = c.values if self.record.vjp else None  # per-sample values: only VJP kernels read them
 
@@ -254,14 +260,16 @@ class LossFunction:
                 yt, yp, o = self.record.prepare(xp, y_true, saved, dict(opts), False)
             return self._scaled(self.record.grad, xp, yt, yp, o, dscale * cotangent, values)
 
-        return _red.reduce(xp, c.values, c.weight, c.reduction), backward
+        return c.reduced(), backward
 
 
 @dataclasses.dataclass(frozen=True)
 class BoundCall:
     """One bound evaluation (:meth:`LossFunction.bind`): the array namespace, the prepared
     inputs and options, the per-sample values, their combined sample/class weights (None when
-    unweighted, else broadcastable to the values) and the reduction still to apply."""
+    unweighted, else broadcastable to the values), the reduction still to apply and ``norm``: the
+    weights a weighted mean divides by when they differ from ``weight`` (the values then already
+    hold their class weights, :attr:`losskit.spec.Loss.weights_in_values`), else None."""
 
     xp: Any
     y_true: Any
@@ -270,6 +278,15 @@ class BoundCall:
     values: Any
     weight: Any
     reduction: str
+    norm: Any = None
+
+    def reduced(self) -> Any:
+        """The call's value: the values weighted and reduced."""
+        return _red.reduce(self.xp, self.values, self.weight, self.reduction, self.norm)
+
+    def derivative_scale(self) -> Any:
+        """d(reduced value) / d(per-sample value), broadcastable to the values."""
+        return _red.derivative_scale(self.xp, self.values, self.weight, self.reduction, self.norm)
 
 
 def signature(record: Loss, bound: Mapping[str, Any] | None = None) -> inspect.Signature:

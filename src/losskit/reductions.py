@@ -186,15 +186,18 @@ def _as(total: float, dtype: Any) -> Any:
     return t if dtype == np.float64 else t.astype(dtype)
 
 
-def reduce(xp: Any, values: Array, weight: Array | None, reduction: str) -> Array:
-    """Apply ``weight`` (None or broadcastable to ``values``) and ``reduction`` to per-sample values."""
+def reduce(xp: Any, values: Array, weight: Array | None, reduction: str, norm: Array | None = None) -> Array:
+    """Apply ``weight`` (None or broadcastable to ``values``) and ``reduction`` to per-sample values.
+    ``norm`` (None: ``weight``) is the weight whose total a weighted mean divides by, for values
+    that already hold their implicit weights (``Loss.weights_in_values``)."""
     weighted = values if weight is None else values * weight
     if reduction == "none":
         return weighted
     total = _sum(xp, weighted)
     denom = None
-    if weight is not None and needs_total_weight(reduction):
-        denom = _weight_total(xp, weight, tuple(values.shape))
+    norm = weight if norm is None else norm
+    if norm is not None and needs_total_weight(reduction):
+        denom = _weight_total(xp, norm, tuple(values.shape))
     return _finish(xp, reduction, total, denom, tuple(values.shape))
 
 
@@ -207,15 +210,15 @@ def weighted_into(values: np.ndarray, weight: np.ndarray | None, out: np.ndarray
         np.multiply(values, weight, out=out)
 
 
-def derivative_scale(xp: Any, values: Array, weight: Array | None, reduction: str) -> Any:
-    """d(reduced value) / d(per-sample value): broadcastable to ``values``."""
+def derivative_scale(xp: Any, values: Array, weight: Array | None, reduction: str, norm: Array | None = None) -> Any:
+    """d(reduced value) / d(per-sample value): broadcastable to ``values`` (``norm`` as in :func:`reduce`)."""
     unit = _unit_scale(reduction, tuple(values.shape))
-    if weight is None:
-        return unit
-    if not needs_total_weight(reduction):
-        return _weighted_scale(weight, unit, reduction)
-    denom = _weight_total(xp, weight, tuple(values.shape))
+    if not needs_total_weight(reduction) or (weight is None and norm is None):
+        return unit if weight is None else _weighted_scale(weight, unit, reduction)
+    denom = _weight_total(xp, weight if norm is None else norm, tuple(values.shape))
     safe = xp.where(denom == 0, xp.ones_like(denom), denom)
+    if weight is None:
+        return xp.where(denom == 0, xp.zeros_like(denom), 1.0 / safe)
     return xp.where(denom == 0, xp.zeros_like(weight), weight / safe)
 
 
@@ -236,14 +239,18 @@ class Totals(NamedTuple):
     n: int = 0
 
     @classmethod
-    def of(cls, values: np.ndarray, weight: np.ndarray | None = None, *, weight_sum: bool = True) -> Totals:
+    def of(cls, values: np.ndarray, weight: np.ndarray | None = None, *, weight_sum: bool = True,
+           norm: np.ndarray | None = None) -> Totals:
         """The totals of a NumPy batch of per-sample ``values`` (with ``weight``, None or
         broadcastable to them): sums accumulated in float64. ``weight_sum=False`` leaves the
-        total weight out (None): only a weighted mean needs it."""
-        if weight is None:
-            return cls(_sum64(values), None, values.size)
-        wsum = _sum64(np.broadcast_to(weight, values.shape)) if weight_sum else None
-        return cls(_sum64(values * weight), wsum, values.size)
+        total weight out (None): only a weighted mean needs it. ``norm`` (None: ``weight``) is
+        the weight whose total is kept, as in :func:`reduce`."""
+        norm = weight if norm is None else norm
+        total = _sum64(values) if weight is None else _sum64(values * weight)
+        if norm is None:
+            return cls(total, None, values.size)
+        wsum = _sum64(np.broadcast_to(norm, values.shape)) if weight_sum else None
+        return cls(total, wsum, values.size)
 
     @classmethod
     def of_weight(cls, weight: np.ndarray, shape: tuple[int, ...]) -> Totals:

@@ -188,6 +188,10 @@ class Loss:
     # (y_pred.ndim, opts) -> axes of y_pred summed into a sample
     reduced_axes: Callable[[int, Mapping[str, Any]], tuple[int, ...]] = _no_axes
     implicit_weight: Kernel | None = None  # (xp, y_true, y_pred, **opts) -> per-sample weights or None
+    # (opts) -> True where the value and derivative kernels already hold the implicit weights (a
+    # weight-0 sample can still cost something, as PyTorch's smoothed CE with class weights): the
+    # implicit weights then only form the weighted mean's denominator
+    weights_in_values: Callable[[Mapping[str, Any]], bool] | None = None
     doc: str = ""
     input_kind: InputKind = "prediction"  # what y_pred holds (see InputKind)
     boosting: Boosting = Boosting()  # how it serves gradient boosting (see Boosting)

@@ -248,7 +248,8 @@ class Accumulator:
         else:
             vals = _host64(call.values)
             w = None if call.weight is None else np.broadcast_to(_host64(call.weight), vals.shape)
-            totals = _red.Totals.of(vals, w)
+            norm = None if call.norm is None else np.broadcast_to(_host64(call.norm), vals.shape)
+            totals = _red.Totals.of(vals, w, norm=norm)
             self._sum_wl.add(totals.sum_wl)
             self._sum_w.add(totals.total_weight)
             self._count += totals.n

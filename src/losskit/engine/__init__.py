@@ -101,6 +101,8 @@ def run(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_weight: 
         tune_malloc()
         if not rec.streamable:
             raise Decline("loss is not streamable")
+        if rec.weights_in_values is not None and rec.weights_in_values(opts):
+            raise Decline("values that hold their own class weights")  # the plain path keeps the two weights apart
         cfg = effective(max(y_pred.itemsize, 4))
         if order < 2 and sample_weight is None and reduction != "none" and cfg["compiled"]:
             out = small_call(rec, xp, y_true, y_pred, opts, reduction, order, with_value, cfg)

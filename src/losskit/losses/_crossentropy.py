@@ -22,7 +22,6 @@ from .._array.validate import (
     require,
 )
 from .._array.xp import as_array, compute_dtype, device_of
-from ._ce_math import safe_inv
 from ._common import (
     along,
     bool_as_float,
@@ -36,7 +35,7 @@ from ._common import (
 )
 
 __all__ = [
-    "prepare_rows", "smoothed", "class_vector", "valid_and_safe", "mask_rows", "class_ratio", "sparse_target",
+    "prepare_rows", "smoothed", "class_vector", "valid_and_safe", "mask_rows", "sparse_target", "smoothed_class_weight",
     "label_weight",
 ]
 
@@ -211,25 +210,28 @@ def mask_rows(xp, x, valid, axis=None):
     return xp.where(valid, x, xp.zeros_like(x))
 
 
-def class_ratio(xp, class_weight, safe, axis, ndim):
-    """v_c = w_c / w[y] (0 where w[y] = 0), shaped along the class axis, and w[y]."""
-    wy = take(xp, class_weight, safe)
-    inv = safe_inv(xp, wy, wy > 0)
-    return along(xp, class_weight, axis, ndim) * xp.expand_dims(inv, axis=axis), wy
-
-
 def sparse_target(xp, labels, y_pred, axis, label_smoothing, class_weight, ignore_index):
-    """The dense target row the sparse value is the cross-entropy against (for derivatives)."""
+    """The dense target row the sparse value is the cross-entropy against (for derivatives):
+    ``(1 - s) onehot(y) + s / C``; with class weights and smoothing the class-weighted row
+    ``(1 - s) w[y] onehot(y) + (s / C) w`` (PyTorch's: the values then hold the class weights,
+    ``smoothed_class_weight``)."""
     valid, safe = valid_and_safe(xp, labels, ignore_index)
     n = y_pred.shape[axis]
     t = xp.astype(class_mask(xp, xp.expand_dims(safe, axis=axis), axis, n, like=safe), y_pred.dtype)
     ls = label_smoothing
     if ls:
-        v = 1.0
-        if class_weight is not None:
-            v, _ = class_ratio(xp, class_weight, safe, axis, y_pred.ndim)
-        t = (1.0 - ls) * t + (ls / n) * v * xp.ones_like(t)
+        if class_weight is None:
+            t = (1.0 - ls) * t + (ls / n) * xp.ones_like(t)
+        else:
+            wy = xp.expand_dims(take(xp, class_weight, safe), axis=axis)
+            t = (1.0 - ls) * wy * t + (ls / n) * along(xp, class_weight, axis, y_pred.ndim) * xp.ones_like(t)
     return mask_rows(xp, t, valid, axis)
+
+
+def smoothed_class_weight(opts):
+    """Whether the sparse CE values hold their class weights: with ``class_weight`` and label
+    smoothing a sample of a weight-0 class still pays the smoothing term (PyTorch's formula)."""
+    return opts.get("class_weight") is not None and bool(opts.get("label_smoothing"))
 
 
 def label_weight(xp, y_true, y_pred, **opts):

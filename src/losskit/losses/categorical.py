@@ -31,14 +31,14 @@ from __future__ import annotations
 from .._array.stable import sparse_softmax_xent_grad
 from ..spec import Boosting, Loss
 from ._ce_math import ce_dense_grad, ce_dense_grad_hess, ce_dense_value, ce_terms
-from ._common import along, gather, label_smoothing_option, prob_epsilon, wrapped_axis
+from ._common import along, gather, label_smoothing_option, prob_epsilon, take, wrapped_axis
 from ._crossentropy import (
-    class_ratio,
     class_vector,
     label_weight,
     mask_rows,
     prepare_rows,
     smoothed,
+    smoothed_class_weight,
     sparse_target,
     valid_and_safe,
 )
@@ -192,9 +192,9 @@ def _scce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, 
     ls = label_smoothing
     if ls:
         terms = ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon)
-        if class_weight is not None:
-            v, _ = class_ratio(xp, class_weight, safe, axis, y_pred.ndim)
-            terms = v * terms
+        if class_weight is not None:  # PyTorch's (1 - s) w[y] (-log q_y) + (s / C) sum_c w_c (-log q_c)
+            out = xp.expand_dims(take(xp, class_weight, safe), axis=axis) * out
+            terms = along(xp, class_weight, axis, y_pred.ndim) * terms
         out = (1.0 - ls) * out + (ls / y_pred.shape[axis]) * xp.sum(terms, axis=axis, keepdims=True)
     out = xp.squeeze(out, axis=axis)
     return mask_rows(xp, out, valid)
@@ -246,15 +246,15 @@ SPARSE_CATEGORICAL_CROSS_ENTROPY = Loss(
     summary="Cross-entropy with integer class labels (negative log-likelihood of the true class).",
     reduced_axes=wrapped_axis,
     implicit_weight=label_weight,
+    weights_in_values=smoothed_class_weight,
     doc="""Sparse categorical cross-entropy: integer class ids instead of one-hot rows.
 
     Per sample with label ``y`` (no one-hot matrix is built for the value: the true class is
-    gathered): ``l = -(1 - s) log q_y - (s / C) sum_c v_c log q_c`` where ``s`` is the label
-    smoothing and ``v_c = w_c / w_y`` with class weights (else 1); ``log q`` as in
-    :func:`categorical_cross_entropy` (``log_softmax`` of logits, or the floored, optionally
-    renormalised probability). Gradient: that of the dense loss against the target row
-    ``(1 - s) onehot(y) + (s / C) v``: ``S softmax(x) - t`` for logits, ``-t / p`` for
-    probabilities; Hessian ``S p (1 - p)`` or ``t / p^2``.
+    gathered): ``l = -(1 - s) log q_y - (s / C) sum_c log q_c`` where ``s`` is the label
+    smoothing; ``log q`` as in :func:`categorical_cross_entropy` (``log_softmax`` of logits, or
+    the floored, optionally renormalised probability). Gradient: that of the dense loss against
+    the target row ``t = (1 - s) onehot(y) + s / C``: ``S softmax(x) - t`` (``S = sum_c t_c``) for
+    logits, ``-t / p`` for probabilities; Hessian ``S p (1 - p)`` or ``t / p^2``.
 
     ``y_true`` has ``y_pred``'s shape without the class axis; Keras's layout with that axis
     kept at size 1 (``(N, 1)`` labels for ``(N, C)`` predictions) is accepted and squeezed.
@@ -267,9 +267,11 @@ SPARSE_CATEGORICAL_CROSS_ENTROPY = Loss(
 
     - ``class_weight=w`` acts as the per-sample weight ``w[y_i]``: ``"none"`` returns
       ``w[y_i] l_i``, the mean divides by ``sum_i w[y_i]`` (PyTorch's
-      ``CrossEntropyLoss(weight=w)``, label smoothing included: its smoothing term is weighted
-      by ``w_c``). A sample of a zero-weight class counts 0; with label smoothing PyTorch still
-      charges it the smoothing term ``(s / C) sum_c w_c (-log q_c)`` (not yet reproduced here).
+      ``CrossEntropyLoss(weight=w)``). With label smoothing the smoothing term is weighted by
+      ``w_c`` as in PyTorch: the sample costs ``(1 - s) w_y (-log q_y) + (s / C) sum_c w_c
+      (-log q_c)`` (target row ``(1 - s) w_y onehot(y) + (s / C) w``), so a sample of a
+      zero-weight class still pays the smoothing term, while the mean still divides by
+      ``sum_i w[y_i]``.
     - ``ignore_index=k``: samples labelled ``k`` have weight 0 (value 0, gradient 0) and leave
       the mean's denominator (PyTorch ``ignore_index``; Keras ``ignore_class``).
 
