@@ -17,6 +17,12 @@ argument-order and reduction mapping written down as code. A row names
   the sum). Rows whose mapping is not linear in ``f`` give ``grad`` as an explicit function;
   ``grad=False`` rows say why in a comment.
 
+Beyond the fixed table: ``test_peer_random_draws`` reruns every row on fresh values and random
+(N, C) shapes, and ``test_peer_random_options`` draws the continuous options themselves (delta,
+beta, margin, p, pos_weight, alpha, gamma, label smoothing, reductions) for the mappings that have
+them (``OPTION_DRAWS``); ``tests/test_coming_from.py`` does the same for MONAI, ``cross_entropy``
+and the corrected rows.
+
 A mapping that fails because losskit is wrong stays in the table as a strict xfail (``xfail``
 for the row, ``grad_xfail`` when only the gradient is: the value then runs as its own param).
 
@@ -1317,3 +1323,114 @@ def test_torch_cross_entropy_nothing_counts(case):
             _check(ours, _np(out), (0, 0), "value", f"{case}[{r}]")
             out.sum().backward()
             _check(g, tx.grad.numpy(), (0, 0), "gradient", f"{case}[{r}]")
+
+
+# ============================================================================================
+# Random options: the rows whose mapping has continuous options, drawn at random each trial
+# ============================================================================================
+def _loguniform(rng, lo, hi):
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def _torch_huber(rng):
+    delta, r = _loguniform(rng, 0.05, 5.0), str(rng.choice(REDUCTIONS))
+    return Row(f"torch F.huber_loss(delta={delta:.3g})[{r}]", "torch", "huber", {"delta": delta}, g_reg,
+               lambda d: F.huber_loss(d["x"], d["y"], delta=delta, reduction=r),
+               lambda f, d: f(d["y"], d["x"], reduction=r))
+
+
+def _torch_smooth_l1(rng):
+    beta, r = _loguniform(rng, 0.05, 5.0), str(rng.choice(REDUCTIONS))
+    return Row(f"torch F.smooth_l1_loss(beta={beta:.3g})[{r}]", "torch", "smooth_l1", {"beta": beta}, g_reg,
+               lambda d: F.smooth_l1_loss(d["x"], d["y"], beta=beta, reduction=r),
+               lambda f, d: f(d["y"], d["x"], reduction=r))
+
+
+def _torch_poisson(rng):
+    full, r = bool(rng.integers(2)), str(rng.choice(REDUCTIONS))
+    return Row(f"torch F.poisson_nll_loss(log_input=True, full={full})[{r}]", "torch", "poisson",
+               {"log_input": True, "full": full}, g_counts_log,
+               lambda d: F.poisson_nll_loss(d["x"], d["y"], log_input=True, full=full, reduction=r),
+               lambda f, d: f(d["y"], d["x"], reduction=r))
+
+
+def _torch_bce_pos_weight(rng):
+    r = str(rng.choice(REDUCTIONS))
+    scale = _loguniform(rng, 0.1, 10.0)  # pos_weight of every size, per column
+    return Row(f"torch F.binary_cross_entropy_with_logits(pos_weight * {scale:.3g})[{r}]", "torch", "bce",
+               {"from_logits": True}, g_bin_logits_soft,
+               lambda d: F.binary_cross_entropy_with_logits(d["x"], d["y"], pos_weight=d["pw"] * scale, reduction=r),
+               lambda f, d: f(d["y"], d["x"], pos_weight=d["pw"] * scale, reduction=r))
+
+
+def _torch_multi_margin(rng):
+    p, margin, weighted = int(rng.integers(1, 3)), float(rng.uniform(0.05, 2.5)), bool(rng.integers(2))
+    r = str(rng.choice(REDUCTIONS))
+    return Row(f"torch F.multi_margin_loss(p={p}, margin={margin:.3g}, weight={weighted})[{r}]", "torch",
+               "multi_margin", {"p": p, "margin": margin}, g_multiclass,
+               lambda d: F.multi_margin_loss(d["x"], d["lab"], p=p, margin=margin,
+                                             weight=d["cw"] if weighted else None, reduction=r),
+               lambda f, d: f(d["lab"], d["x"], weight=d["cw"] if weighted else None, reduction=r))
+
+
+def _optax_huber(rng):
+    delta = _loguniform(rng, 0.05, 5.0)
+    return Row(f"optax.losses.huber_loss(delta={delta:.3g})", "jax", "huber", {"delta": delta}, g_reg,
+               lambda d: optax.losses.huber_loss(d["x"], d["y"], delta=delta),
+               lambda f, d: f(d["y"], d["x"], reduction="none"))
+
+
+def _optax_focal(rng):
+    alpha = None if rng.random() < 0.25 else float(rng.uniform(0.05, 0.95))
+    gamma = float(rng.uniform(0.0, 4.0))
+    return Row(f"optax.sigmoid_focal_loss(alpha={alpha}, gamma={gamma:.3g})", "jax", "binary_focal_cross_entropy",
+               {"from_logits": True, "alpha": alpha, "gamma": gamma}, g_bin_logits_soft,
+               lambda d: optax.sigmoid_focal_loss(d["x"], d["y"], alpha=alpha, gamma=gamma),
+               lambda f, d: f(d["y"], d["x"], reduction="none"))
+
+
+def _keras_huber(rng):
+    delta = _loguniform(rng, 0.05, 5.0)
+    return Row(f"keras Huber(delta={delta:.3g})", "keras", "huber", {"delta": delta}, g_reg,
+               lambda d: keras.losses.Huber(delta=delta)(d["y"], d["x"], sample_weight=d["w"]),
+               lambda f, d: f(d["y"], d["x"], sample_weight=d["w"], reduction="sum_over_batch_size"))
+
+
+def _keras_binary_focal(rng):
+    bal, fl = bool(rng.integers(2)), bool(rng.integers(2))
+    alpha, gamma, ls = float(rng.uniform(0.05, 0.95)), float(rng.uniform(0.0, 4.0)), float(rng.uniform(0.0, 0.3))
+    return Row(f"keras BinaryFocalCrossentropy(apply_class_balancing={bal}, alpha={alpha:.3g}, gamma={gamma:.3g}, "
+               f"from_logits={fl}, label_smoothing={ls:.3g})", "keras", "binary_focal_cross_entropy",
+               {"gamma": gamma, "alpha": alpha if bal else None, "from_logits": fl, "label_smoothing": ls,
+                **({} if fl else {"epsilon": 1e-7})},
+               g_bin_logits if fl else g_bin_probs,
+               lambda d: keras.losses.BinaryFocalCrossentropy(apply_class_balancing=bal, alpha=alpha, gamma=gamma,
+                                                              from_logits=fl, label_smoothing=ls)(
+                   d["y"], d["x"], sample_weight=d["w"]),
+               lambda f, d: f(d["y"], d["x"], sample_weight=d["w"], reduction="sum_over_batch_size"))
+
+
+def _keras_cce_smoothing(rng):
+    ls = float(rng.uniform(0.0, 0.5))
+    return Row(f"keras CategoricalCrossentropy(from_logits=True, label_smoothing={ls:.3g})", "keras",
+               "categorical_cross_entropy", {"from_logits": True, "label_smoothing": ls}, g_cat,
+               lambda d: keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=ls)(
+                   d["soft"], d["x"], sample_weight=d["w"]),
+               lambda f, d: f(d["soft"], d["x"], sample_weight=d["w"], reduction="sum_over_batch_size"))
+
+
+OPTION_DRAWS = [_torch_huber, _torch_smooth_l1, _torch_poisson, _torch_bce_pos_weight, _torch_multi_margin,
+                _optax_huber, _optax_focal, _keras_huber, _keras_binary_focal, _keras_cce_smoothing]
+
+
+@pytest.mark.parametrize("draw", OPTION_DRAWS, ids=lambda f: f.__name__.lstrip("_"))
+def test_peer_random_options(draw):
+    """Each mapping with continuous options on three seeded draws of options, shapes and values."""
+    for trial in range(3):
+        seed = zlib.crc32(draw.__name__.encode()) + trial
+        rng = np.random.default_rng(seed)
+        r = draw(rng)
+        try:
+            _run_row(r, rng, **_random_shape(r.gen, rng))
+        except AssertionError as e:
+            raise AssertionError(f"seed {seed}: {e}") from None
