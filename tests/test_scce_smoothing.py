@@ -80,7 +80,11 @@ def test_zero_weight_class_without_smoothing_matches_torch(seed, reduction):
 @pytest.mark.parametrize("seed", range(4))
 def test_class_weight_and_smoothing_torch_route(seed):
     """On torch tensors through losskit's closed-form autograd node: value and ``.grad``."""
-    logits, labels, w, ls = _case(seed, zero_weight_labels=False)
+    _check_torch_route(*_case(seed, zero_weight_labels=False))
+
+
+def _check_torch_route(logits, labels, w, ls):
+    """The mean and its gradient on torch tensors (losskit's autograd node) against torch's own."""
     want, want_grad = _native(logits, labels, w, ls, "mean")
     x = torch.tensor(logits, requires_grad=True)
     got = lk.sparse_categorical_cross_entropy(torch.tensor(labels), x, from_logits=True, class_weight=torch.tensor(w),
@@ -88,6 +92,7 @@ def test_class_weight_and_smoothing_torch_route(seed):
     got.backward()
     np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-12)
     np.testing.assert_allclose(x.grad.numpy(), want_grad, rtol=1e-10, atol=1e-14)
+    return want, want_grad
 
 
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
@@ -188,13 +193,7 @@ def test_sample_weights_and_ignore_index_with_zero_weight_classes(seed, reductio
 @pytest.mark.parametrize("seed", range(3))
 def test_zero_weight_classes_with_smoothing_on_torch_and_jax(seed):
     logits, labels, w, ls = _case_with_zero_weight_labels(seed)
-    want, want_grad = _native(logits, labels, w, ls, "mean")
-    x = torch.tensor(logits, requires_grad=True)
-    got = lk.sparse_categorical_cross_entropy(torch.tensor(labels), x, from_logits=True, class_weight=torch.tensor(w),
-                                              label_smoothing=ls)
-    got.backward()
-    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-12)
-    np.testing.assert_allclose(x.grad.numpy(), want_grad, rtol=1e-10, atol=1e-14)
+    want, want_grad = _check_torch_route(logits, labels, w, ls)
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
     jnp = jax.numpy
