@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .xp import _is_array, namespace, torch_compiling, value_check_mode
+from .xp import _is_array, host_view, namespace, torch_compiling, value_check_mode
 
 __all__ = [
     "LossInputError",
@@ -155,13 +155,26 @@ class one_read:
         _PENDING.reset(self._token)
         if exc_type is not None or not pending:
             return
-        oks = [ok for ok, _ in pending]
-        xp = namespace(oks[0])
-        passed = oks[0] if len(oks) == 1 else xp.all(xp.stack([xp.reshape(o, ()) for o in oks]))
-        if bool(passed):
+        host = [ok for ok, _ in pending if isinstance(ok, (bool, np.bool_))]  # from NumPy views: known now
+        oks = [ok for ok, _ in pending if not isinstance(ok, (bool, np.bool_))]
+        passed = all(host)
+        if passed and oks:
+            xp = namespace(oks[0])
+            passed = bool(oks[0] if len(oks) == 1 else xp.all(xp.stack([xp.reshape(o, ()) for o in oks])))
+        if passed:
             return
         for _, explain in pending:  # outside the block now: each explanation reads eagerly
             explain()
+
+
+def _on_host(x, xp, mode):
+    """``(x, xp)`` for a check's reductions: a CPU torch tensor as its NumPy view when the check
+    reads on the host anyway (:func:`~losskit._array.xp.host_view`), else as given."""
+    if mode in ("read", "collect"):
+        view = host_view(x)
+        if view is not None:
+            return view, np
+    return x, xp
 
 
 def count_true(xp, mask) -> int:
@@ -198,6 +211,9 @@ def check_finite(x, *, xp, name):
     mode = check_mode(x)
     if mode is None or not xp.isdtype(x.dtype, "real floating") or _is_empty(x):
         return
+    x, view = _on_host(x, xp, mode)
+    exact = mode == "assert" or view is np  # a NumPy view: min and max, no floating-point state to set
+    xp = view
 
     def explain():
         bad = ~xp.isfinite(x)
@@ -207,7 +223,7 @@ def check_finite(x, *, xp, name):
                 f"{name} must be finite; got {n_nan} NaN and {count_true(xp, bad) - n_nan} infinite value(s)"
             )
 
-    require(finite_ok(x, xp=xp, exact=mode == "assert"), explain, f"{name} must be finite", mode=mode)
+    require(finite_ok(x, xp=xp, exact=exact), explain, f"{name} must be finite", mode=mode)
 
 
 def _range_text(lo, hi):
@@ -219,6 +235,7 @@ def check_range(x, lo, hi, *, xp, name, what=None):
     mode = check_mode(x)
     if mode is None or _is_empty(x) or (lo is None and hi is None):
         return
+    x, xp = _on_host(x, xp, mode)
     desc = what or _range_text(lo, hi)
 
     def explain():
@@ -245,6 +262,7 @@ def check_integer_labels(y, n_classes, *, xp, name, ignore_index=None):
     mode = check_mode(y)
     if mode is None or _is_empty(y):
         return
+    y, xp = _on_host(y, xp, mode)
     extra = "" if ignore_index is None else f" or ignore_index={ignore_index}"
 
     def outside():
@@ -275,6 +293,7 @@ def check_rows_sum_to_one(p, axis, *, xp, name, tol, hint):
     mode = check_mode(p)
     if mode is None:
         return
+    p, xp = _on_host(p, xp, mode)
     dev = xp.abs(xp.sum(p, axis=axis) - 1.0)
 
     def explain():
