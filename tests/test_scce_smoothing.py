@@ -223,3 +223,37 @@ def test_zero_weight_classes_with_smoothing_large_input_and_stream():
     for lo in range(0, n, 9_999):
         acc.update(labels[lo:lo + 9_999], logits[lo:lo + 9_999])
     np.testing.assert_allclose(acc.result(), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("seed", range(3))
+def test_zero_weight_classes_with_smoothing_under_a_forced_engine(seed, reduction):
+    """The chunked engine forced on a small input (the settings test_engine uses): it hands the call
+    to the plain path, and value, gradient, Hessian diagonal and sample weights still follow torch."""
+    from losskit import engine
+
+    logits, labels, w, ls = _case_with_zero_weight_labels(seed)
+    sw = np.random.default_rng(200 + seed).uniform(0.0, 2.0, size=len(labels))
+    per, _ = _native(logits, labels, w, ls, "none")
+    x = torch.tensor(logits, requires_grad=True)
+    ref = F.cross_entropy(x, torch.tensor(labels), weight=torch.tensor(w), label_smoothing=ls, reduction="none")
+    scale = {"none": sw, "sum": sw, "mean": sw / np.sum(sw * w[labels])}[reduction]
+    (ref * torch.tensor(scale)).sum().backward()
+    want = {"none": sw * per, "sum": np.sum(sw * per), "mean": np.sum(sw * per) / np.sum(sw * w[labels])}[reduction]
+    hess = torch.autograd.functional.hessian(
+        lambda z: (F.cross_entropy(z, torch.tensor(labels), weight=torch.tensor(w), label_smoothing=ls,
+                                   reduction="none") * torch.tensor(scale)).sum(), torch.tensor(logits)).numpy()
+    n, c = logits.shape
+    want_h = hess.reshape(n * c, n * c).diagonal().reshape(n, c)
+    fn = lk.sparse_categorical_cross_entropy
+    opts = dict(from_logits=True, class_weight=w, label_smoothing=ls, sample_weight=sw, reduction=reduction)
+    with engine.configure(threads=2, threshold=1, chunk=10, compiled=False):
+        value = fn(labels, logits, **opts)
+        assert engine.last_route().startswith("plain"), engine.last_route()
+        grad, h = fn.grad_hess(labels, logits, **opts)
+        v2, g2 = fn.value_and_grad(labels, logits, **opts)
+    np.testing.assert_allclose(value, want, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(v2, want, rtol=1e-12, atol=1e-14)
+    for g in (grad, g2):
+        np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(h, want_h, rtol=1e-10, atol=1e-14)
