@@ -2,8 +2,8 @@
 
 A host read (``aten::_local_scalar_dense``: a tensor's ``.item()``, ``bool()`` or ``float()``)
 is a device synchronisation on a GPU. On CPU tensors a loss's forward + backward may read at
-most once with ``validate=True`` (all value checks settled together) and never with
-``validate=False``. On an accelerator the checks become device-side assertions instead
+most once with ``validate=True`` (all value checks settled together; most losses not at all:
+their checks read zero-copy NumPy views) and never with ``validate=False``. On an accelerator the checks become device-side assertions instead
 (``losskit._array.xp.value_check_mode``); that route is exercised here by forcing it on CPU
 tensors, where ``torch._assert_async`` raises at once.
 """
@@ -20,6 +20,8 @@ from losskit._array import validate as validate_module
 FIRST = list({c.loss: c for c in reversed(CASES)}.values())  # one case per loss, the first listed
 IDS = [c.id for c in FIRST]
 READS = ("aten::_local_scalar_dense", "aten::item", "aten::is_nonzero")
+# Losses with a check that still reads through torch on CPU tensors (one read, shared by all checks)
+STILL_READ_ON_CPU = {"lovasz_hinge", "poisson", "mean_squared_logarithmic_error"}
 
 
 def _step_reads(torch, f, ty, tp, **kwargs):
@@ -43,7 +45,10 @@ def test_at_most_one_host_read_per_step(case):
     f = lk.get(case.loss, **case.options)
     ty, tp = _inputs(torch, case)
     f(ty, tp).backward()  # warm: lazy imports and caches
-    assert _step_reads(torch, f, ty, tp) <= 1
+    reads = _step_reads(torch, f, ty, tp)
+    assert reads <= 1
+    if lk.get(case.loss).name not in STILL_READ_ON_CPU:  # checks of CPU tensors read NumPy views instead
+        assert reads == 0
     assert _step_reads(torch, f, ty, tp, validate=False) == 0
 
 

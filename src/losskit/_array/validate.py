@@ -42,6 +42,7 @@ __all__ = [
     "check_flag",
     "check_mode",
     "finite_ok",
+    "on_host",
     "bounds_ok",
     "require",
     "one_read",
@@ -167,7 +168,7 @@ class one_read:
             explain()
 
 
-def _on_host(x, xp, mode):
+def on_host(x, xp, mode):
     """``(x, xp)`` for a check's reductions: a CPU torch tensor as its NumPy view when the check
     reads on the host anyway (:func:`~losskit._array.xp.host_view`), else as given."""
     if mode in ("read", "collect"):
@@ -211,7 +212,7 @@ def check_finite(x, *, xp, name):
     mode = check_mode(x)
     if mode is None or not xp.isdtype(x.dtype, "real floating") or _is_empty(x):
         return
-    x, view = _on_host(x, xp, mode)
+    x, view = on_host(x, xp, mode)
     exact = mode == "assert" or view is np  # a NumPy view: min and max, no floating-point state to set
     xp = view
 
@@ -235,7 +236,7 @@ def check_range(x, lo, hi, *, xp, name, what=None):
     mode = check_mode(x)
     if mode is None or _is_empty(x) or (lo is None and hi is None):
         return
-    x, xp = _on_host(x, xp, mode)
+    x, xp = on_host(x, xp, mode)
     desc = what or _range_text(lo, hi)
 
     def explain():
@@ -262,7 +263,7 @@ def check_integer_labels(y, n_classes, *, xp, name, ignore_index=None):
     mode = check_mode(y)
     if mode is None or _is_empty(y):
         return
-    y, xp = _on_host(y, xp, mode)
+    y, xp = on_host(y, xp, mode)
     extra = "" if ignore_index is None else f" or ignore_index={ignore_index}"
 
     def outside():
@@ -293,7 +294,7 @@ def check_rows_sum_to_one(p, axis, *, xp, name, tol, hint):
     mode = check_mode(p)
     if mode is None:
         return
-    p, xp = _on_host(p, xp, mode)
+    p, xp = on_host(p, xp, mode)
     dev = xp.abs(xp.sum(p, axis=axis) - 1.0)
 
     def explain():

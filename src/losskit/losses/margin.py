@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .._array.validate import (
     LossInputError,
     bounds_ok,
@@ -34,9 +36,10 @@ from .._array.validate import (
     check_rows_sum_to_one,
     check_shape,
     finite_ok,
+    on_host,
     require,
 )
-from .._array.xp import as_array, compute_dtype, device_of
+from .._array.xp import as_array, compute_dtype, device_of, host_view
 from ..spec import Boosting, Loss, Refusal
 from ._common import bool_as_float, class_mask, count_true, float_pair, gather, option_array, take, wrapped_axis
 
@@ -52,10 +55,19 @@ def _signed_labels(xp, y_true, read=False):
     included), in three cheap passes instead of a ``where`` and a ``ones_like``. With
     ``read`` (validation reads the values anyway) labels without a 0 are returned as they are,
     which is the same array, after one ``any``."""
-    zero = y_true == 0.0
-    if read and not bool(xp.any(zero)):
-        return y_true
-    return y_true - xp.astype(zero, y_true.dtype)
+    if read:
+        view = host_view(y_true)  # a CPU tensor: NumPy answers without a torch read
+        if not bool(xp.any(y_true == 0.0) if view is None else (view == 0.0).any()):
+            return y_true
+    return y_true - xp.astype(y_true == 0.0, y_true.dtype)
+
+
+def _both(a, b):
+    """``a & b`` of two 0-d checks, either a NumPy bool (a host view's) or an array."""
+    for known, other in ((a, b), (b, a)):
+        if isinstance(known, np.bool_):  # settled on the host already
+            return other if known else known
+    return a & b
 
 
 def _check_signed_labels(xp, y_true, y_pred, signed) -> bool:
@@ -83,9 +95,12 @@ def _check_signed_labels(xp, y_true, y_pred, signed) -> bool:
                 f"got {count_true(xp, bad)} other value(s) (between {lo:g} and {hi:g})"
             )
 
-    ok = bounds_ok(signed * signed, 1.0, 1.0, xp=xp)
+    labels, lxp = on_host(signed, xp, mode)  # CPU tensors: NumPy views, no torch read
+    ok = bounds_ok(labels * labels, 1.0, 1.0, xp=lxp)
     if math.prod(y_pred.shape):
-        ok = ok & finite_ok(y_pred, xp=xp, exact=mode == "assert")
+        pred, pxp = on_host(y_pred, xp, mode)
+        fin = finite_ok(pred, xp=pxp, exact=mode == "assert" or pxp is np)
+        ok = _both(ok, fin)
     require(ok, explain, "y_true must hold binary labels in {-1, 1} or {0, 1} and y_pred finite values", mode=mode)
     return True
 
