@@ -212,9 +212,9 @@ def check_finite(x, *, xp, name):
     mode = check_mode(x)
     if mode is None or not xp.isdtype(x.dtype, "real floating") or _is_empty(x):
         return
-    x, view = on_host(x, xp, mode)
-    exact = mode == "assert" or view is np  # a NumPy view: min and max, no floating-point state to set
-    xp = view
+    x, xp_host = on_host(x, xp, mode)
+    exact = mode == "assert" or xp_host is np  # a NumPy view: min and max, no floating-point state to set
+    xp = xp_host
 
     def explain():
         bad = ~xp.isfinite(x)
