@@ -145,7 +145,8 @@ class LossFunction:
         opts = {**rec.options, **merged, **fixed} if fixed else {**rec.options, **merged}
         for k in drop:  # the common options: not the loss's own
             del opts[k]
-        if isinstance(sample_weight, (numbers.Rational, decimal.Decimal)) and not isinstance(sample_weight, bool):
+        if sample_weight is not None and isinstance(sample_weight, (numbers.Rational, decimal.Decimal)) and \
+                not isinstance(sample_weight, bool):
             # an int (a huge one too), Fraction or Decimal: a float, or refused here
             sample_weight = scalar_option(sample_weight, name="sample_weight", kind="float")
         if validate and isinstance(sample_weight, float) and not sample_weight >= 0.0:
@@ -234,8 +235,9 @@ class LossFunction:
         if rec.vjp:
             ct = xp.broadcast_to(xp.asarray(dscale, dtype=values.dtype, device=device_of(values)), values.shape)
             return kernel(xp, y_true, y_pred, cotangent=ct, **opts)
-        scale = _red.expand_axes(xp, dscale, rec.reduced_axes(y_pred.ndim, opts), y_pred.ndim)
-        return kernel(xp, y_true, y_pred, **opts) * scale
+        scale = dscale if getattr(dscale, "ndim", 0) == 0 else _red.expand_axes(
+            xp, dscale, rec.reduced_axes(y_pred.ndim, opts), y_pred.ndim)  # a scalar: no axes to restore
+        return _autograd.times(kernel(xp, y_true, y_pred, **opts), scale, y_true, y_pred, values)
 
     def _value(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> Array:
         """The reduced value of the call on the plain path (the JAX route's primal)."""

@@ -35,7 +35,7 @@ from typing import Any
 
 from ._array.xp import is_concrete, torch_compiling
 
-__all__ = ["takes_torch", "torch_value", "records", "takes_jax", "jax_value"]
+__all__ = ["takes_torch", "torch_value", "records", "times", "takes_jax", "jax_value"]
 
 Args = tuple[Any, Any, Any, dict[str, Any], Any, str, bool]  # (xp, y_true, y_pred, opts, sample_weight, reduction, validate)
 Backward = Callable[[Any, Any], Any]
@@ -48,7 +48,9 @@ def takes_torch(y_true: Any, y_pred: Any, sample_weight: Any) -> bool:
         return False
     if not (y_pred.requires_grad and torch.is_grad_enabled()):
         return False
-    if any(isinstance(a, torch.Tensor) and a.requires_grad for a in (y_true, sample_weight)):
+    tensor = torch.Tensor
+    if (isinstance(y_true, tensor) and y_true.requires_grad) or (
+            isinstance(sample_weight, tensor) and sample_weight.requires_grad):
         return False
     return not torch_compiling()
 
@@ -58,6 +60,29 @@ def records(y_pred: Any) -> bool:
     the backward must then recompute from ``y_pred`` itself for a second derivative."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(y_pred, torch.Tensor) and y_pred.requires_grad and torch.is_grad_enabled()
+
+
+def times(g: Any, scale: Any, *inputs: Any) -> Any:
+    """``g * scale``, into ``g`` itself when it is a fresh torch tensor a derivative kernel just
+    made (no view, sharing no memory with ``inputs``) that autograd does not record (a double backward saves it),
+    with ``scale`` changing neither its shape nor its dtype: the same bits without a second
+    full-size array in every backward. Eager only (no torch.compile trace, no functorch transform)."""
+    torch = sys.modules.get("torch")
+    if (
+        torch is None or not isinstance(g, torch.Tensor) or not g.is_floating_point() or g.requires_grad
+        or g._base is not None or torch_compiling() or torch._C._are_functorch_transforms_active()
+    ):
+        return g * scale
+    memory = g.untyped_storage().data_ptr()  # (a detached alias of an input is no view, yet shares it)
+    if any(isinstance(a, torch.Tensor) and a.untyped_storage().data_ptr() == memory for a in inputs):
+        return g * scale
+    if isinstance(scale, torch.Tensor):
+        if scale.requires_grad or torch.result_type(g, scale) != g.dtype or (
+                scale.ndim and torch.broadcast_shapes(g.shape, scale.shape) != g.shape):
+            return g * scale
+    elif not isinstance(scale, (int, float)):
+        return g * scale
+    return g.mul_(scale)
 
 
 def torch_value(y_pred: Any, forward: Callable[[Any], tuple[Any, Callable[[Any, Any], Any]]]) -> Any:

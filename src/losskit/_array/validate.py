@@ -108,7 +108,16 @@ def check_real(x, *, xp, name, allow_int=True):
 # ---------------------------------------------------------------------------------------
 # how a value check is settled: now, collected into one read, as a device assertion, or not
 # ---------------------------------------------------------------------------------------
-_PENDING: contextvars.ContextVar[list | None] = contextvars.ContextVar("losskit_pending_checks", default=None)
+class _Pending(list):
+    """A :class:`one_read` block's collected ``(ok, explain)`` checks, and the NumPy views its
+    checks took (by id: one view per tensor, however many checks read it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.views: dict[int, tuple] = {}
+
+
+_PENDING: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar("losskit_pending_checks", default=None)
 
 
 def check_mode(x) -> str | None:
@@ -124,7 +133,7 @@ def require(ok, explain: Callable[[], None], summary: str, *, mode: str | None) 
     """Settle one value check (see the module docstring). ``ok`` may be a false alarm when it
     is read or collected (``explain`` then finds nothing and returns: a few extra reads, on
     rare data); a device assertion (``"assert"``) needs an exact ``ok``."""
-    if mode is None:
+    if mode is None or ok is np.True_:  # a NumPy view's check that passed: nothing left to settle
         return
     if mode == "collect":
         pending = _PENDING.get()
@@ -146,15 +155,15 @@ class one_read:
 
     def __enter__(self) -> one_read:
         if self.active:
-            self._token = _PENDING.set([])
+            self._token = _PENDING.set(_Pending())
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if not self.active:
             return
-        pending = _PENDING.get() or []
+        pending = _PENDING.get()
         _PENDING.reset(self._token)
-        if exc_type is not None or not pending:
+        if exc_type is not None or not pending:  # (checks that passed on the host were never added)
             return
         host = [ok for ok, _ in pending if isinstance(ok, (bool, np.bool_))]  # from NumPy views: known now
         oks = [ok for ok, _ in pending if not isinstance(ok, (bool, np.bool_))]
@@ -171,7 +180,18 @@ class one_read:
 def on_host(x, xp, mode):
     """``(x, xp)`` for a check's reductions: a CPU torch tensor as its NumPy view when the check
     reads on the host anyway (:func:`~losskit._array.xp.host_view`), else as given."""
-    if mode in ("read", "collect"):
+    if mode == "collect":  # inside one_read: a tensor checked before has its view already
+        pending = _PENDING.get()
+        assert pending is not None
+        views = pending.views
+        hit = views.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1], np
+        view = host_view(x)
+        if view is not None:
+            views[id(x)] = (x, view)  # (x kept alive: its id stays its own for the block)
+            return view, np
+    elif mode == "read":
         view = host_view(x)
         if view is not None:
             return view, np
@@ -190,6 +210,9 @@ def _is_empty(x) -> bool:
 def bounds_ok(x, lo, hi, *, xp):
     """``lo <= x <= hi`` for every element, as a 0-d boolean array (None: unbounded) from
     one min and one max: no temporaries. NaN makes min/max NaN, so it never passes."""
+    if type(x) is np.ndarray:  # on the host: NumPy's reductions called directly, the answer known now
+        ok = (lo is None or np.minimum.reduce(x, axis=None) >= lo) and (hi is None or np.maximum.reduce(x, axis=None) <= hi)
+        return np.True_ if ok else np.False_
     ok = None
     if lo is not None:
         ok = xp.min(x) >= lo
@@ -198,23 +221,45 @@ def bounds_ok(x, lo, hi, *, xp):
     return ok
 
 
+# Up to this many elements a NumPy array's finiteness is counted from ``isfinite`` (exact, no
+# floating-point error state, and no reduction: NumPy's reduction set-up costs several us a call
+# between torch operations, ~1 us alone); larger ones take one pass, a sum (a min and a max if exact).
+_SMALL_HOST = 1 << 16
+
+
 def finite_ok(x, *, xp, exact: bool):
-    """Every element finite, as a 0-d boolean array. Not ``exact``: one sum (inf or NaN
-    anywhere makes it non-finite; a large finite total overflowing is a false alarm that
-    the explanation clears). ``exact``: finite min and max (NaN propagates through both)."""
+    """Every element finite, as a 0-d boolean array (a NumPy bool for a NumPy array: known
+    now). Not ``exact``: one sum (inf or NaN anywhere makes it non-finite; a large finite total
+    overflowing is a false alarm that the explanation clears). ``exact``: finite min and max
+    (NaN propagates through both)."""
+    if type(x) is np.ndarray:  # NumPy called directly: its wrappers cost as much as the pass
+        if x.size <= _SMALL_HOST:
+            ok = np.count_nonzero(np.isfinite(x)) == x.size
+        elif exact:
+            ok = math.isfinite(np.minimum.reduce(x, axis=None)) and math.isfinite(np.maximum.reduce(x, axis=None))
+        else:
+            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, or a large finite total: no warning
+                ok = math.isfinite(np.add.reduce(x, axis=None))
+        return np.True_ if ok else np.False_
     if exact:
         return xp.isfinite(xp.min(x)) & xp.isfinite(xp.max(x))
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, or a large finite total: no warning
+    with np.errstate(invalid="ignore", over="ignore"):  # a namespace wrapping NumPy (array-api-strict) warns
         return xp.isfinite(xp.sum(x))
 
 
 def check_finite(x, *, xp, name):
     mode = check_mode(x)
-    if mode is None or not xp.isdtype(x.dtype, "real floating") or _is_empty(x):
+    if mode is None:
         return
-    x, xp_host = on_host(x, xp, mode)
-    exact = mode == "assert" or xp_host is np  # a NumPy view: min and max, no floating-point state to set
-    xp = xp_host
+    x, xp = on_host(x, xp, mode)
+    if type(x) is np.ndarray:  # (NumPy's "real floating" is kind "f"; asked of NumPy's dtype: quicker)
+        if x.dtype.kind != "f" or not x.size:
+            return
+    elif not xp.isdtype(x.dtype, "real floating") or _is_empty(x):
+        return
+    ok = finite_ok(x, xp=xp, exact=mode == "assert")
+    if ok is np.True_:  # settled on the host: passed
+        return
 
     def explain():
         bad = ~xp.isfinite(x)
@@ -224,7 +269,7 @@ def check_finite(x, *, xp, name):
                 f"{name} must be finite; got {n_nan} NaN and {count_true(xp, bad) - n_nan} infinite value(s)"
             )
 
-    require(finite_ok(x, xp=xp, exact=exact), explain, f"{name} must be finite", mode=mode)
+    require(ok, explain, f"{name} must be finite", mode=mode)
 
 
 def _range_text(lo, hi):
@@ -295,7 +340,12 @@ def check_rows_sum_to_one(p, axis, *, xp, name, tol, hint):
     if mode is None:
         return
     p, xp = on_host(p, xp, mode)
-    dev = xp.abs(xp.sum(p, axis=axis) - 1.0)
+    if type(p) is np.ndarray:  # on the host: NumPy called directly, the answer known now
+        dev = np.abs((np.add.reduce(p, axis=axis) if xp is np else xp.sum(p, axis=axis)) - 1.0)
+        ok = np.True_ if np.count_nonzero(dev <= tol) == dev.size else np.False_
+    else:
+        dev = xp.abs(xp.sum(p, axis=axis) - 1.0)
+        ok = xp.all(dev <= tol)
 
     def explain():
         bad = dev > tol
@@ -305,7 +355,7 @@ def check_rows_sum_to_one(p, axis, *, xp, name, tol, hint):
                 f"(largest deviation {float(xp.max(dev)):.3g}). {hint}"
             )
 
-    require(xp.all(dev <= tol), explain, f"{name} must sum to 1 along axis {axis}", mode=mode)
+    require(ok, explain, f"{name} must sum to 1 along axis {axis}", mode=mode)
 
 
 def check_flag(value, name):
