@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+from .._array.stable import torch_untracked_pair
 from .._array.validate import (
     LossInputError,
     bounds_ok,
@@ -45,17 +46,22 @@ from ._common import bool_as_float, class_mask, count_true, float_pair, gather, 
 # ---------------------------------------------------------------------------------------
 
 
-def _signed_labels(xp, y_true, read=False):
+def _signed_labels(xp, y_true, mode=None):
     """``{-1, 1}`` or ``{0, 1}`` labels as ``{-1, 1}``; 0 is read as -1 per element (jit-safe).
 
     ``y - (y == 0)`` is ``where(y == 0, -1, y)`` bit for bit, for every value (NaN and inf
-    included), in three cheap passes instead of a ``where`` and a ``ones_like``. With
-    ``read`` (validation reads the values anyway) labels without a 0 are returned as they are,
-    which is the same array, after one ``any``."""
-    if read:
-        view = host_view(y_true)  # a CPU tensor: NumPy answers without a torch read
+    included), in three cheap passes instead of a ``where`` and a ``ones_like``. Where
+    validation reads the values anyway (``mode`` "read", or "collect" with a NumPy view, which
+    reads without a torch read) labels without a 0 are returned as they are, which is the same
+    array, after one ``any``."""
+    view = host_view(y_true) if mode in ("read", "collect") else None
+    if mode == "read" or view is not None:
         if not bool(xp.any(y_true == 0.0) if view is None else (view == 0.0).any()):
             return y_true
+    torch = torch_untracked_pair(y_true, y_true)
+    if torch is not None:  # float-only passes into one fresh buffer (a bool temporary is a slow pass)
+        eq = torch.eq(y_true, 0.0, out=torch.empty_like(y_true))
+        return torch.sub(y_true, eq, out=eq)
     return y_true - xp.astype(y_true == 0.0, y_true.dtype)
 
 
@@ -99,7 +105,7 @@ CHECKED_MARGIN = 1e30
 def prepare_binary(xp, y_true, y_pred, opts, validate, *, with_margin=True):
     y_true = bool_as_float(xp, y_true, y_pred)
     y_true, y_pred = float_pair(xp, y_true, y_pred, False)  # dtype and shape; values below
-    signed = _signed_labels(xp, y_true, read=bool(validate) and check_mode(y_true) == "read")
+    signed = _signed_labels(xp, y_true, check_mode(y_true) if validate else None)
     checked = bool(validate) and _check_signed_labels(xp, y_true, y_pred, signed)
     out = {}
     if with_margin:
@@ -235,7 +241,27 @@ def _active(xp, z):
     return xp.astype(z > 0, z.dtype)
 
 
+# torch, untracked (the closed-form route's forward and backward): the same bits from float-only
+# passes over one fresh buffer, updated in place (torch's ``where`` and bool-to-float casts are
+# scalar loops on CPU, and every fresh array is a pass of page faults). ``-(y s) + margin`` is
+# ``margin - y s`` rounded alike and never -0 (``margin + 0.0`` is not -0), so ``clamp_min``
+# gives the +0 of the ``where``; ``y s < margin`` is ``z > 0`` (NaN: neither). Unchecked inputs
+# map NaN to 0 as the ``where`` does (it never returns NaN; infinities are kept).
+def _hinge_value_torch(torch, y_true, y_pred, margin, checked):
+    z = torch.mul(y_true, y_pred).neg_().add_(margin + 0.0).clamp_min_(0.0)
+    return z if checked else z.nan_to_num_(0.0, math.inf, -math.inf)
+
+
+def _hinge_grad_torch(torch, y_true, y_pred, margin, checked):
+    g = torch.mul(y_true, y_pred)
+    g = torch.lt(g, margin, out=g).mul_(y_true).neg_().add_(0.0)  # -y [y s < margin], zeros +0
+    return g if checked else g.nan_to_num_(0.0, math.inf, -math.inf)
+
+
 def _hinge_value(xp, y_true, y_pred, *, margin, checked=False):
+    torch = torch_untracked_pair(y_true, y_pred)
+    if torch is not None:
+        return _hinge_value_torch(torch, y_true, y_pred, margin, checked)
     z = _hinge_z(y_true, y_pred, margin)
     if checked:
         return z * _active(xp, z) + 0.0
@@ -243,6 +269,9 @@ def _hinge_value(xp, y_true, y_pred, *, margin, checked=False):
 
 
 def _hinge_grad(xp, y_true, y_pred, *, margin, checked=False):
+    torch = torch_untracked_pair(y_true, y_pred)
+    if torch is not None:
+        return _hinge_grad_torch(torch, y_true, y_pred, margin, checked)
     if checked:
         t = y_true * y_pred
         return 0.0 - y_true * xp.astype(t < margin, t.dtype)

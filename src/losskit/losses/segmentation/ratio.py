@@ -55,8 +55,11 @@ def _term_derivs(xp, y, q, mode):
     return y, 1.0 - y, -y, None
 
 
-# torch, softmax, hard terms, no mask (untracked): the same sums from one exp and three buffers
-# updated in place (torch's ``where`` is a scalar loop on CPU and every fresh array costs a pass).
+# torch, softmax, hard terms, no mask (untracked): the same sums from torch's fused softmax and
+# buffers updated in place (torch's ``where`` is a scalar loop on CPU, its ``exp`` is slower than
+# the softmax's own, and every fresh array is a pass of page faults). Large CPU inputs go block by
+# block through two block-sized buffers (in cache and in the heap). The forward keeps its softmax
+# for this call's gradient, as native autograd does: the backward then runs no exp.
 def _lean_torch(y, x, o):
     """torch when ``(y, x)`` take the lean softmax path below (:func:`torch_untracked_pair`,
     softmax activation, hard mode, no mask), else None."""
@@ -65,86 +68,98 @@ def _lean_torch(y, x, o):
     return torch_untracked_pair(y, x)
 
 
-def _torch_softmax_stats(torch, y, x, o):
-    """``(stats, q, bufs)``: :func:`ratio_stats` for :func:`_lean_torch`'s case, the softmax ``q``
-    and two buffers (free once the statistics are summed or used). ``e = e^(x - m)`` is exactly 1
-    at the row maxima, so ``f = frac(e)`` is ``e`` below them and 0 at them, ``rest = sum(f)``
-    (plus the ties, counted exactly) and ``1 - q`` is ``1 - f / (1 + rest)`` below the maxima
-    (``q <= 1/2``) and ``rest / (1 + rest)`` at them, both accurate."""
+def _torch_softmax_stats(torch, y, q, o, e, f):
+    """:func:`ratio_stats` for :func:`_lean_torch`'s case from ``q = softmax(x)``. ``e = q / max(q)``
+    is exactly 1 at the row maxima and ``e^(x - m)`` (to rounding) below them, so ``f = frac(e)`` is
+    ``e`` below them and 0 at them, ``rest = sum(f)`` (plus the ties, counted exactly) and ``1 - q``
+    is ``1 - f / (1 + rest)`` below the maxima (``q <= 1/2``) and ``rest / (1 + rest)`` at them,
+    both accurate (``1 - q`` itself would lose every digit of a confident prediction). ``e``, ``f``:
+    two buffers like ``q``, overwritten. Returns ``(stats, rows)``: ``rows`` is ``(sum(q y),
+    sum(q))`` along the class axis when it is summed (for :func:`_torch_softmax_grad`), else None."""
     ca, axes = o["class_axis"], o["axes"]
     a, b, c = o["coef"]
-    m = torch.amax(x, dim=ca, keepdim=True)
-    finite = torch.isfinite(m)
-    e = torch.sub(x, torch.where(finite, m, 0.0)).exp_()
+    qm = torch.amax(q, dim=ca, keepdim=True)
+    e = torch.div(q, qm, out=e)
     total = torch.sum(e, dim=ca, keepdim=True)
-    f = torch.frac(e)
+    f = torch.frac(e, out=f)
     below = torch.sum(f, dim=ca, keepdim=True)
-    rest = torch.where(finite, below + (torch.round(total - below) - 1.0), total - 1.0)
+    rest = below + (torch.round(total - below) - 1.0)
     inv = 1.0 / (1.0 + rest)
-    q = torch.mul(e, inv)
     ind = e.sub_(f)  # 1 at the maxima, 0 below
     qc = f.mul_(-inv).add_(1.0).sub_(ind).addcmul_(ind, rest * inv)  # 1 - q
-    err = torch.neg(y, out=ind).add_(1.0).mul_(q)  # q (1 - y)
-    if b != 1.0:
-        err.mul_(b)
-    err.addcmul_(y, qc, value=c)
+    if b == 1.0 and c == 1.0:  # q (1 - y) + y (1 - q) in one pass: torch's lerp is exact at y = 0 and 1, accurate between
+        err = torch.lerp(q, qc, y, out=ind)
+    else:
+        err = torch.neg(y, out=ind).add_(1.0).mul_(q)  # q (1 - y)
+        if b != 1.0:
+            err.mul_(b)
+        err.addcmul_(y, qc, value=c)
     dims = tuple(axes)
     s_err = torch.sum(err, dim=dims, keepdim=True) if dims else err
     s_num = torch.mul(y, q, out=qc)
+    rows = None
+    if ca in dims:
+        s_num = torch.sum(s_num, dim=ca, keepdim=True)
+        rows = (s_num, total.mul_(qm))  # sum(q) = sum(e) max(q)
     if dims:
         s_num = torch.sum(s_num, dim=dims, keepdim=True)
     stats = [s_num.mul_(a) if a != 1.0 else s_num, s_err]
     if o["kind"] == "generalized_dice":
         stats.append(torch.sum(y, dim=dims, keepdim=True) if dims else y)
-    return tuple(stats), q, (err, qc)
+    return tuple(stats), rows
 
 
 def _summed_blocks(torch, x, o):
     """``(dim, size)`` of :func:`losskit._array.stable.torch_blocks` when a large input can be
-    taken in blocks along a summed axis (their statistics then add up), else ``(0, None)``."""
+    taken in blocks along a summed axis (their statistics then add up, and the per-sample factors
+    of the gradient are the same in every block), else ``(0, None)``."""
     dim, size = torch_blocks(x, o["class_axis"])
     return (dim, size) if size is not None and dim in o["axes"] else (0, None)
 
 
-def _torch_blocked_stats(torch, y, x, o):
-    """:func:`_torch_softmax_stats`' statistics, block by block where :func:`_summed_blocks`
-    allows (block-sized buffers stay in cache and in the heap: no page faults per call)."""
+def _blocks(torch, x, o, *arrays):
+    """The arrays in the blocks of :func:`_summed_blocks` (whole, when there is one block)."""
     dim, size = _summed_blocks(torch, x, o)
     if size is None:
-        return _torch_softmax_stats(torch, y, x, o)[0]
-    total = None
-    for yb, xb in zip(torch.split(y, size, dim), torch.split(x, size, dim)):
-        part = _torch_softmax_stats(torch, yb, xb, o)[0]
+        return [arrays]
+    return zip(*(torch.split(a, size, dim) for a in arrays))
+
+
+def _torch_blocked_stats(torch, y, x, o):
+    """``(stats, q, rows)``: :func:`_torch_softmax_stats` block by block where :func:`_summed_blocks`
+    allows, the softmax ``q`` of ``x`` and the blocks' ``rows`` joined (or None)."""
+    ca = o["class_axis"]
+    dim, size = _summed_blocks(torch, x, o)
+    by_block = size is not None and dim == 0
+    q = torch.empty_like(x, memory_format=torch.contiguous_format) if by_block else torch.softmax(x, dim=ca)
+    total, bufs, rows = None, None, []
+    for yb, qb, xb in _blocks(torch, x, o, y, q, x):
+        if by_block:  # each block's softmax straight into q (contiguous blocks), still in cache for its sums
+            torch.ops.aten._softmax.out(xb, ca, False, out=qb)
+        if bufs is None or bufs[0].shape != qb.shape:  # one pair for every block (a new one for a short last block)
+            bufs = (torch.empty_like(qb), torch.empty_like(qb))
+        part, row = _torch_softmax_stats(torch, yb, qb, o, *bufs)
         total = part if total is None else tuple(t.add_(p) for t, p in zip(total, part))
-    return total
+        rows.append(row)
+    if rows[0] is None:
+        return total, q, None
+    return total, q, tuple(torch.cat(r, dim=dim) for r in zip(*rows))
 
 
 def _torch_softmax_grad(xp, torch, y, x, o, cotangent, stats):
     """The gradient of :func:`_ratio_derivs` (order 1) for :func:`_lean_torch`'s case: with
     hard terms ``gT = alpha + beta y`` per element (``alpha``, ``beta`` per sample), projected
-    through the softmax Jacobian in place; block by block as :func:`_torch_blocked_stats`."""
-    if stats is None:  # the statistics the value of this call summed (same arrays, unchanged since)
-        memo = o.get("memo", {}).get("stats")
-        if memo is not None and memo[0] is y and memo[1] is x and memo[2] == x._version:
-            stats = memo[3]
-    dim, size = _summed_blocks(torch, x, o)
-    if size is None and stats is None:
-        own, q, bufs = _torch_softmax_stats(torch, y, x, o)
-        return _torch_grad_from(xp, torch, y, q, bufs, o, cotangent, own)
-    if size is None:
-        q = torch.softmax(x, dim=o["class_axis"])
-        return _torch_grad_from(xp, torch, y, q, (torch.empty_like(q), torch.empty_like(q)), o, cotangent, stats)
-    stats = _torch_blocked_stats(torch, y, x, o) if stats is None else stats
-    out = torch.empty_like(x)
-    ca = o["class_axis"]
-    for yb, xb, ob in zip(torch.split(y, size, dim), torch.split(x, size, dim), torch.split(out, size, dim)):
-        q = torch.softmax(xb, dim=ca)  # the gradient needs no accurate 1 - q: torch's fused softmax
-        ob.copy_(_torch_grad_from(xp, torch, yb, q, (torch.empty_like(q), torch.empty_like(q)), o, cotangent, stats))
-    return out
-
-
-def _torch_grad_from(xp, torch, y, q, bufs, o, cotangent, stats):
-    buf, buf2 = bufs
+    through the softmax Jacobian into the output, block by block as :func:`_torch_blocked_stats`;
+    from the softmax and statistics of this call's value when it kept them. When a sample spans
+    the class axis, ``alpha`` and ``beta`` are constant along it and the projection's
+    ``sum(q gT)`` is ``alpha sum(q) + beta sum(q y)`` from the value's row sums: three passes."""
+    q = None
+    memo = o.get("memo", {}).get("stats")
+    if memo is not None and memo[0] is y and memo[1] is x and memo[2] == x._version:
+        stats, q, rows = memo[3] if stats is None else stats, memo[4], memo[5]
+    if q is None:
+        own, q, rows = _torch_blocked_stats(torch, y, x, o)
+        stats = own if stats is None else stats
     N, D, E, _ = _ratio_totals(xp, stats, o)
     ok = torch.abs(D) > flat_below(torch, D.dtype)
     inv = torch.where(ok, 1.0 / torch.where(ok, D, 1.0), 0.0)
@@ -155,9 +170,19 @@ def _torch_grad_from(xp, torch, y, q, bufs, o, cotangent, stats):
     if ct is not None:
         alpha, beta = alpha * ct, beta * ct
     ca = o["class_axis"]
-    G = torch.mul(y, beta, out=buf).add_(alpha)
-    s = torch.sum(torch.mul(q, G, out=buf2), dim=ca, keepdim=True)
-    return G.sub_(s).mul_(q)
+    out = torch.empty_like(x)
+    if rows is not None:
+        shift = alpha - (alpha * rows[1] + beta * rows[0])  # alpha - sum(q gT) per row
+        for yb, qb, ob, hb in _blocks(torch, x, o, y, q, out, shift):
+            torch.mul(yb, beta, out=ob).add_(hb).mul_(qb)
+        return out
+    buf = None
+    for yb, qb, ob in _blocks(torch, x, o, y, q, out):
+        G = torch.mul(yb, beta, out=ob).add_(alpha)
+        buf = torch.empty_like(qb) if buf is None or buf.shape != qb.shape else buf
+        s = torch.sum(torch.mul(qb, G, out=buf), dim=ca, keepdim=True)
+        G.sub_(s).mul_(qb)
+    return out
 
 
 _LEAN_KINDS = ("dice", "jaccard", "tversky")  # w1 = 1, no class weights W
@@ -168,9 +193,9 @@ def ratio_stats(xp, y_true, y_pred, *, q=None, **o):
     ``(sum a t, sum (b f + c n))`` and, for the generalised Dice, ``sum y`` per class."""
     torch = _lean_torch(y_true, y_pred, o) if q is None else None
     if torch is not None:
-        stats = _torch_blocked_stats(torch, y_true, y_pred, o)
+        stats, q, rows = _torch_blocked_stats(torch, y_true, y_pred, o)
         if "memo" in o:  # for the gradient of this call (see make_ratio_prepare)
-            o["memo"]["stats"] = (y_true, y_pred, y_pred._version, stats)
+            o["memo"]["stats"] = (y_true, y_pred, y_pred._version, stats, q, rows)
         return stats
     act, ca = o["activation"], o["class_axis"]
     if q is None:

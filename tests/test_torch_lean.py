@@ -1,0 +1,125 @@
+"""The in-place torch forms the closed-form autograd route takes (untracked torch tensors: hinge and
+perceptron, MSE, softmax Dice) give the numbers of the formulas, bit for bit where the formula is
+exact, and keep the accuracy of the NumPy path near a perfect Dice score.
+
+Oracles: the elementwise formulas written here in NumPy (hinge, MSE), the NumPy path in float64
+and native torch autograd (Dice).
+"""
+
+import numpy as np
+import pytest
+
+import losskit as lk
+
+torch = pytest.importorskip("torch")
+
+
+def _labels(rng, kind, shape):
+    values = {"pm1": [-1.0, 1.0], "01": [0.0, 1.0], "mixed": [-1.0, 0.0, 1.0]}[kind]
+    return rng.choice(values, size=shape)
+
+
+@pytest.mark.parametrize("kind", ["pm1", "01", "mixed"])
+@pytest.mark.parametrize("margin", [1.0, 0.0, -0.0, 0.3])
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hinge_matches_formula_bitwise(kind, margin, validate, dtype):
+    rng = np.random.default_rng(3)
+    y = _labels(rng, kind, (64, 33)).astype(dtype)
+    s = rng.normal(size=(64, 33)).astype(dtype)
+    s[0, :4] = [1.0, 0.3, -1.0, 0.0]  # on the kink for y = 1, margin 1 / 0.3 / ...
+    ys = np.where(y == 0, -1, y).astype(dtype)
+    m = dtype(margin)
+    z = m - ys * s
+    want = np.where(z > 0, z, 0).astype(dtype)  # +0 off the active side
+    got = lk.hinge(torch.tensor(y), torch.tensor(s), margin=margin, validate=validate, reduction="none").numpy()
+    np.testing.assert_array_equal(got, want)
+    assert not np.signbit(got).any()
+    x = torch.tensor(s, requires_grad=True)
+    lk.hinge(torch.tensor(y), x, margin=margin, validate=validate, reduction="sum").backward()
+    g = np.where(z > 0, -ys, 0).astype(dtype)
+    np.testing.assert_array_equal(x.grad.numpy(), g)
+    assert (np.signbit(x.grad.numpy()) == np.signbit(g)).all()
+    x.grad = None
+    lk.perceptron(torch.tensor(y), x, validate=validate, reduction="sum").backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(-ys * s > 0, -ys, 0).astype(dtype))
+
+
+def test_hinge_unchecked_non_finite_like_the_where_form():
+    # validate=False: NaN and inf go through the where form's rule (NaN is "not active")
+    y = np.array([1.0, -1.0, np.nan, np.inf, -np.inf, 2.0, 0.5, 1.0, 0.0])
+    s = np.array([np.nan, 0.5, 1.0, 2.0, 3.0, -1.0, np.inf, -np.inf, 0.0])
+    ys = np.where(y == 0, -1, y)
+    with np.errstate(invalid="ignore"):
+        z = 1.0 - ys * s
+        want, g = np.where(z > 0, z, 0), np.where(z > 0, -ys, 0)
+    got = lk.hinge(torch.tensor(y), torch.tensor(s), validate=False, reduction="none").numpy()
+    np.testing.assert_array_equal(got, want)
+    x = torch.tensor(s, requires_grad=True)
+    lk.hinge(torch.tensor(y), x, validate=False, reduction="sum").backward()
+    np.testing.assert_array_equal(x.grad.numpy(), g)
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_mse_in_place_forms(validate):
+    rng = np.random.default_rng(4)
+    y, p = rng.normal(size=(50, 7)), rng.normal(size=(50, 7))
+    yt, pt = torch.tensor(y), torch.tensor(p)
+    np.testing.assert_array_equal(lk.mse(yt, pt, reduction="none", validate=validate).numpy(), (p - y) ** 2)
+    x = torch.tensor(p, requires_grad=True)
+    lk.mse(yt, x, reduction="sum", validate=validate).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * (p - y))
+    np.testing.assert_array_equal(pt.numpy(), p)  # inputs untouched
+    np.testing.assert_array_equal(yt.numpy(), y)
+
+
+@pytest.mark.parametrize("options", [{}, {"axis": 1}, {"axis": 0}, {"class_axis": 0}])
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("blocks", [False, True])
+def test_softmax_dice_kernels(options, soft, blocks, monkeypatch):
+    """Value against the float64 NumPy path, gradient against native autograd of the formula;
+    confident, correct rows keep a nearly perfect score accurate. ``blocks``: the block size
+    lowered so that the input takes several blocks of whole rows and a short last one."""
+    if blocks:
+        from losskit._array import stable
+
+        monkeypatch.setattr(stable, "_TORCH_BLOCK", 3 * 9 + 1)
+    rng = np.random.default_rng(5)
+    n, c = 40, 9
+    ca = options.get("class_axis", 1)
+    x = rng.normal(size=(n, c))
+    labels = rng.integers(0, c, size=n)
+    y = np.eye(c)[labels]
+    x[np.arange(0, n, 4), labels[::4]] += 30.0
+    if soft:
+        y = 0.9 * y + 0.1 * rng.dirichlet(np.ones(c), size=n)
+    if ca == 0:
+        x, y = x.T.copy(), y.T.copy()
+    got = lk.dice(torch.tensor(y), torch.tensor(x), activation="softmax", reduction="none", **options).numpy()
+    want = lk.dice(y, x, activation="softmax", reduction="none", **options)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    xt = torch.tensor(x, requires_grad=True)
+    w = torch.tensor(rng.random(np.shape(got)))
+    (lk.dice(torch.tensor(y), xt, activation="softmax", reduction="none", **options) * w).sum().backward()
+    xn = torch.tensor(x, requires_grad=True)
+    p, yt = torch.softmax(xn, ca), torch.tensor(y)
+    axes = options.get("axis", (0, 1))
+    native = 1 - (2 * (yt * p).sum(axes) + 1) / (yt.sum(axes) + p.sum(axes) + 1)
+    (native * w).sum().backward()
+    ref = xn.grad.numpy()
+    np.testing.assert_allclose(xt.grad.numpy(), ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
+
+
+def test_softmax_dice_near_perfect_score_float32():
+    # every row confident and correct: the loss is ~1e-9, far below float32's 1 - q rounding (6e-8)
+    rng = np.random.default_rng(6)
+    n, c = 64, 10
+    labels = rng.integers(0, c, size=n)
+    x = rng.normal(size=(n, c))
+    x[np.arange(n), labels] += 25.0
+    y = np.eye(c)[labels]
+    want = lk.dice(y, x, activation="softmax", smooth=0.0)
+    got = float(lk.dice(torch.tensor(y, dtype=torch.float32), torch.tensor(x, dtype=torch.float32),
+                        activation="softmax", smooth=0.0))
+    assert 0 < want < 1e-7
+    np.testing.assert_allclose(got, want, rtol=1e-5)
