@@ -123,3 +123,27 @@ def test_softmax_dice_near_perfect_score_float32():
                         activation="softmax", smooth=0.0))
     assert 0 < want < 1e-7
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("blocks", [False, True])
+def test_sparse_ce_gradient_of_confident_rows_float32(blocks, monkeypatch):
+    """The label's entry ``-(1 - p_y)`` stays accurate where ``p_y`` rounds to 1 in float32:
+    against the float64 formula ``-sum_{j != y} p_j`` from the exact shifted exponentials."""
+    if blocks:
+        from losskit._array import stable
+
+        monkeypatch.setattr(stable, "_TORCH_BLOCK", 10 * 12 + 3)
+    rng = np.random.default_rng(7)
+    n, c = 64, 12
+    labels = rng.integers(0, c, size=n)
+    x = rng.normal(size=(n, c)).astype(np.float32)
+    x[np.arange(n), labels] += np.linspace(0.0, 30.0, n, dtype=np.float32)  # up to 1 - p_y ~ 1e-13
+    xt = torch.tensor(x, requires_grad=True)
+    lk.sparse_categorical_cross_entropy(torch.tensor(labels), xt, from_logits=True, reduction="sum").backward()
+    z = x.astype(np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    others = np.where(np.eye(c, dtype=bool)[labels], 0.0, p).sum(axis=1)
+    want = p.copy()
+    want[np.arange(n), labels] = -others
+    np.testing.assert_allclose(xt.grad.numpy(), want, rtol=2e-6, atol=0)

@@ -360,23 +360,23 @@ def sparse_softmax_xent_grad(labels, x, axis=-1, *, xp):
         return jnp.where(hot, -u, e * inv)
     if torch is None:
         return None
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
     dim, size = torch_blocks(x, axis)
-    if size is None:
-        return _sparse_softmax_xent_grad_torch(torch, labels, x, axis)
-    out = torch.empty_like(x)
-    label_dim = dim if dim < axis % x.ndim else dim - 1
-    for lb, xb, ob in zip(torch.split(labels, size, label_dim), torch.split(x, size, dim), torch.split(out, size, dim)):
-        ob.copy_(_sparse_softmax_xent_grad_torch(torch, lb, xb, axis))
+    if size is None or dim != 0:  # (blocks of dim 0 are contiguous: softmax writes straight into them)
+        return _sparse_softmax_xent_grad_torch(torch, labels, x, axis, out)
+    for lb, xb, ob in zip(torch.split(labels, size, 0), torch.split(x, size, 0), torch.split(out, size, 0)):
+        _sparse_softmax_xent_grad_torch(torch, lb, xb, axis, ob)  # each block's sum while it is in cache
     return out
 
 
-def _sparse_softmax_xent_grad_torch(torch, labels, x, axis):
-    e, f, inv, u0 = _torch_softmax_parts(torch, x, axis)
+def _sparse_softmax_xent_grad_torch(torch, labels, x, axis, out):
+    """Into ``out``: torch's fused softmax ``p`` (one pass where the max, shift and exp are three),
+    then ``-u_y`` at the labels with ``u_y = 1 - p_y`` summed as the other classes' ``p``: a sum of
+    positive terms, accurate when ``p_y`` rounds to 1 (``1 - p_y`` would lose every digit)."""
     idx = torch.unsqueeze(labels, axis)
-    at_max = torch.gather(e, axis, idx) == 1.0  # e is 1 exactly at the maxima
-    p = e.mul_(inv)  # so p = 1 / (1 + rest) there
-    u = torch.where(at_max, u0, 1.0 - torch.gather(p, axis, idx))
-    return p.scatter_(axis, idx, -u)
+    p = torch.ops.aten._softmax.out(x, axis % x.ndim, False, out=out)
+    p.scatter_(axis, idx, 0.0)
+    return p.scatter_(axis, idx, torch.sum(p, dim=axis, keepdim=True).neg_())
 
 
 def softmax(x, axis=-1, *, xp):
