@@ -107,3 +107,45 @@ def test_large_numpy_arrays_finiteness():
         warnings.simplefilter("error")
         assert float(lk.mse(big, big)) == 0.0
         assert float(lk.mae(big, big)) == 0.0
+
+
+@pytest.mark.parametrize("name, kw, bad", [
+    ("mean_squared_error", {}, "nan_pred"),
+    ("binary_cross_entropy", {"from_logits": True}, "label_out_of_range"),
+    ("categorical_cross_entropy", {"from_logits": True}, "row_sum"),
+    ("kl_divergence", {"from_logits": True}, "inf_target"),
+])
+def test_large_cpu_tensors_checked_by_torch_read_through_numpy(name, kw, bad):
+    """Past the small-array threshold CPU tensors are checked by torch's reductions: the same
+    message as NumPy's for bad input, and no torch host read (``aten::_local_scalar_dense``)
+    for good input."""
+    from torch.profiler import ProfilerActivity, profile
+
+    f = lk.get(name)
+    rng = np.random.default_rng(8)
+    n, c = 1 << 10, 97  # 99,328 elements: past the threshold
+    x = rng.normal(size=(n, c)).astype(np.float32)
+    if name in ("categorical_cross_entropy", "kl_divergence"):
+        y = rng.dirichlet(np.ones(c), size=n).astype(np.float32)
+        y /= y.sum(axis=1, keepdims=True)
+    else:
+        y = rng.integers(0, 2, size=(n, c)).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        f(torch.tensor(y), xt, **kw).backward()
+    reads = [e for e in prof.events() if e.name in ("aten::_local_scalar_dense", "aten::item")]
+    assert reads == []
+    y_bad, x_bad = y.copy(), x.copy()
+    if bad == "nan_pred":
+        x_bad[n - 1, c - 1] = np.nan
+    elif bad == "label_out_of_range":
+        y_bad[n // 2, 3] = 1.5
+    elif bad == "row_sum":
+        y_bad[n // 3, 0] += 0.25
+    else:
+        y_bad[7, 7] = np.inf
+    with pytest.raises(lk.LossInputError) as want:
+        f(y_bad, x_bad, **kw)
+    with pytest.raises(lk.LossInputError) as got:
+        f(torch.tensor(y_bad), torch.tensor(x_bad, requires_grad=True), **kw)
+    assert str(got.value) == str(want.value)
