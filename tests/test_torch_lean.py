@@ -76,16 +76,17 @@ def test_mse_in_place_forms(validate):
 @pytest.mark.parametrize("options", [{}, {"axis": 1}, {"axis": 0}, {"class_axis": 0}])
 @pytest.mark.parametrize("soft", [False, True])
 @pytest.mark.parametrize("blocks", [False, True])
-def test_softmax_dice_kernels(options, soft, blocks, monkeypatch):
+@pytest.mark.parametrize("c", [9, 20])  # below and above the row length where torch's own softmax is used
+def test_softmax_dice_kernels(options, soft, blocks, c, monkeypatch):
     """Value against the float64 NumPy path, gradient against native autograd of the formula;
     confident, correct rows keep a nearly perfect score accurate. ``blocks``: the block size
     lowered so that the input takes several blocks of whole rows and a short last one."""
     if blocks:
         from losskit._array import stable
 
-        monkeypatch.setattr(stable, "_TORCH_BLOCK", 3 * 9 + 1)
+        monkeypatch.setattr(stable, "_TORCH_BLOCK", 3 * c + 1)
     rng = np.random.default_rng(5)
-    n, c = 40, 9
+    n = 40
     ca = options.get("class_axis", 1)
     x = rng.normal(size=(n, c))
     labels = rng.integers(0, c, size=n)
@@ -126,15 +127,16 @@ def test_softmax_dice_near_perfect_score_float32():
 
 
 @pytest.mark.parametrize("blocks", [False, True])
-def test_sparse_ce_gradient_of_confident_rows_float32(blocks, monkeypatch):
+@pytest.mark.parametrize("c", [12, 40])  # below and above the row length where torch's own softmax is used
+def test_sparse_ce_gradient_of_confident_rows_float32(blocks, c, monkeypatch):
     """The label's entry ``-(1 - p_y)`` stays accurate where ``p_y`` rounds to 1 in float32:
     against the float64 formula ``-sum_{j != y} p_j`` from the exact shifted exponentials."""
     if blocks:
         from losskit._array import stable
 
-        monkeypatch.setattr(stable, "_TORCH_BLOCK", 10 * 12 + 3)
+        monkeypatch.setattr(stable, "_TORCH_BLOCK", 10 * c + 3)
     rng = np.random.default_rng(7)
-    n, c = 64, 12
+    n = 64
     labels = rng.integers(0, c, size=n)
     x = rng.normal(size=(n, c)).astype(np.float32)
     x[np.arange(n), labels] += np.linspace(0.0, 30.0, n, dtype=np.float32)  # up to 1 - p_y ~ 1e-13

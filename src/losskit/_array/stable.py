@@ -22,6 +22,7 @@ __all__ = [
     "kl_logits_sums",
     "torch_elementwise_blocks",
     "torch_blocks",
+    "torch_softmax",
     "clamp",
     "logistic_parts",
     "softplus_pair",
@@ -67,6 +68,23 @@ def torch_untracked_pair(y, x):
     if torch is None or not isinstance(y, torch.Tensor) or (y.requires_grad and torch.is_grad_enabled()):
         return None
     return torch if y.shape == x.shape and y.dtype == x.dtype else None
+
+
+# torch's CPU softmax takes a scalar loop for rows shorter than 16 (~18 ns an element against ~1 ns
+# from 16 on, torch 2.13, one thread): short rows take the max, shift, exp and sum instead.
+_SHORT_SOFTMAX_ROW = 16
+
+
+def torch_softmax(torch, x, axis, out=None):
+    """``softmax(x)`` along ``axis`` (into ``out``, contiguous and ``x``'s shape, when given):
+    torch's fused kernel, or the four passes where that is slower (see above)."""
+    dim = axis % x.ndim
+    if x.shape[dim] >= _SHORT_SOFTMAX_ROW or not x.is_cpu:
+        return torch.softmax(x, dim) if out is None else torch.ops.aten._softmax.out(x, dim, False, out=out)
+    m = torch.amax(x, dim=dim, keepdim=True)
+    e = x - m if out is None else torch.sub(x, m, out=out)
+    e.exp_()
+    return e.div_(torch.sum(e, dim=dim, keepdim=True))
 
 
 # elements per block of a blocked torch kernel on CPU (2 MiB of float32): its buffers stay in the heap
@@ -340,7 +358,7 @@ def scaled_softmax_minus(t, x, axis=-1, *, xp):
         return (s * inv) * e - t
     if torch is None:
         return s * xp.exp(log_softmax(x, axis, xp=xp)) - t
-    return torch.softmax(x, dim=axis).mul_(s).sub_(t)
+    return torch_softmax(torch, x, axis).mul_(s).sub_(t)
 
 
 def sparse_softmax_xent_grad(labels, x, axis=-1, *, xp):
@@ -374,7 +392,7 @@ def _sparse_softmax_xent_grad_torch(torch, labels, x, axis, out):
     then ``-u_y`` at the labels with ``u_y = 1 - p_y`` summed as the other classes' ``p``: a sum of
     positive terms, accurate when ``p_y`` rounds to 1 (``1 - p_y`` would lose every digit)."""
     idx = torch.unsqueeze(labels, axis)
-    p = torch.ops.aten._softmax.out(x, axis % x.ndim, False, out=out)
+    p = torch_softmax(torch, x, axis, out)
     p.scatter_(axis, idx, 0.0)
     return p.scatter_(axis, idx, torch.sum(p, dim=axis, keepdim=True).neg_())
 

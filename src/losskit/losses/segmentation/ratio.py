@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ..._array.stable import torch_blocks, torch_untracked_pair
+from ..._array.stable import torch_blocks, torch_softmax, torch_untracked_pair
 from ..._array.validate import LossInputError, check_axis, check_choice, check_flag, check_number, check_range
 from .._common import along, ignore_index_option
 from .activation import activate, chain, complement, probs, project
@@ -131,11 +131,11 @@ def _torch_blocked_stats(torch, y, x, o):
     ca = o["class_axis"]
     dim, size = _summed_blocks(torch, x, o)
     by_block = size is not None and dim == 0
-    q = torch.empty_like(x, memory_format=torch.contiguous_format) if by_block else torch.softmax(x, dim=ca)
+    q = torch.empty_like(x, memory_format=torch.contiguous_format) if by_block else torch_softmax(torch, x, ca)
     total, bufs, rows = None, None, []
     for yb, qb, xb in _blocks(torch, x, o, y, q, x):
         if by_block:  # each block's softmax straight into q (contiguous blocks), still in cache for its sums
-            torch.ops.aten._softmax.out(xb, ca, False, out=qb)
+            torch_softmax(torch, xb, ca, qb)
         if bufs is None or bufs[0].shape != qb.shape:  # one pair for every block (a new one for a short last block)
             bufs = (torch.empty_like(qb), torch.empty_like(qb))
         part, row = _torch_softmax_stats(torch, yb, qb, o, *bufs)
