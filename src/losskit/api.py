@@ -145,8 +145,8 @@ class LossFunction:
         opts = {**rec.options, **merged, **fixed} if fixed else {**rec.options, **merged}
         for k in drop:  # the common options: not the loss's own
             del opts[k]
-        if sample_weight is not None and isinstance(sample_weight, (numbers.Rational, decimal.Decimal)) and \
-                not isinstance(sample_weight, bool):
+        if (sample_weight is not None and not isinstance(sample_weight, bool)
+                and isinstance(sample_weight, (numbers.Rational, decimal.Decimal))):
             # an int (a huge one too), Fraction or Decimal: a float, or refused here
             sample_weight = scalar_option(sample_weight, name="sample_weight", kind="float")
         if validate and isinstance(sample_weight, float) and not sample_weight >= 0.0:

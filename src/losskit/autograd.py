@@ -64,9 +64,10 @@ def records(y_pred: Any) -> bool:
 
 def times(g: Any, scale: Any, *inputs: Any) -> Any:
     """``g * scale``, into ``g`` itself when it is a fresh torch tensor a derivative kernel just
-    made (no view, sharing no memory with ``inputs``) that autograd does not record (a double backward saves it),
-    with ``scale`` changing neither its shape nor its dtype: the same bits without a second
-    full-size array in every backward. Eager only (no torch.compile trace, no functorch transform)."""
+    made (no view, sharing no memory with ``inputs``) that autograd does not record (a double
+    backward saves it), with ``scale`` changing neither its shape nor its dtype: the same bits
+    without a second full-size array in every backward. Eager only (no torch.compile trace, no
+    functorch transform)."""
     torch = sys.modules.get("torch")
     if (
         torch is None or not isinstance(g, torch.Tensor) or not g.is_floating_point() or g.requires_grad

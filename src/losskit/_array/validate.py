@@ -251,7 +251,6 @@ def bounds_ok(x, lo, hi, *, xp):
     return ok
 
 
-
 def finite_ok(x, *, xp, exact: bool):
     """Every element finite, as a 0-d boolean array (a NumPy bool for a NumPy array: known
     now). Not ``exact``: one sum (inf or NaN anywhere makes it non-finite; a large finite total
