@@ -34,6 +34,7 @@ __all__ = [
     "neg_log_softmax_dot",
     "softmax_xent_grad",
     "sparse_softmax_xent_grad",
+    "sparse_neg_log_softmax",
     "scaled_softmax_minus",
 ]
 
@@ -198,6 +199,28 @@ def _jax_softmax_parts(jnp, x, axis):
     _, e, rest = _jax_rest(jnp, x, axis)
     inv = 1.0 / (1.0 + rest)
     return e, rest, inv, (rest + (1.0 - e)) * inv
+
+
+def sparse_neg_log_softmax(labels, x, axis=-1, *, xp):
+    """``-log softmax(x)_y`` at the class ids ``labels`` (``x``'s shape without ``axis``; the axis
+    kept, size 1) for JAX: ``(m - x_y) + log1p(other + expm1(x_y - m))`` with ``other`` the sum of
+    ``e^(x - m)`` without the label's term. The remainder after the leading 1 is exact when the
+    label holds the max (``expm1(0) = 0``) and a sum with ``other >= 1`` when it does not, from one
+    sum where :func:`_jax_rest` takes two (XLA on CPU does not fuse two sums of one exponential).
+    None for other namespaces."""
+    jax = _jax_of(x)
+    if jax is None:
+        return None
+    jnp = jax.numpy
+    ax = axis % x.ndim
+    shape = [1] * x.ndim
+    shape[ax] = x.shape[ax]
+    idx = jnp.clip(jnp.expand_dims(labels, ax), 0, max(x.shape[ax] - 1, 0))  # (as _common.gather)
+    hot = idx == jnp.reshape(jnp.arange(x.shape[ax], dtype=labels.dtype), shape)
+    m = jnp.max(x, axis=ax, keepdims=True)
+    other = jnp.sum(jnp.where(hot, 0.0, jnp.exp(x - m)), axis=ax, keepdims=True)
+    z_y = jnp.take_along_axis(x, idx, axis=ax) - m
+    return jnp.log1p(other + jnp.expm1(z_y)) - z_y
 
 
 def sign(x, *, xp):

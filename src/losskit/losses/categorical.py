@@ -28,7 +28,7 @@ cross-entropy, Poly-1, generalised cross-entropy):
 
 from __future__ import annotations
 
-from .._array.stable import sparse_softmax_xent_grad
+from .._array.stable import sparse_neg_log_softmax, sparse_softmax_xent_grad
 from ..spec import Boosting, Loss
 from ._ce_math import ce_dense_grad, ce_dense_grad_hess, ce_dense_value, ce_terms
 from ._common import along, gather, label_smoothing_option, prob_epsilon, take, wrapped_axis
@@ -187,8 +187,9 @@ def _scce_prepare(xp, y_true, y_pred, opts, validate):
 def _scce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
                 class_weight, ignore_index):
     valid, safe = valid_and_safe(xp, y_true, ignore_index)
-    x_y = gather(xp, y_pred, safe, axis)
-    out = ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, x_y)  # -log q_y, keepdims
+    out = sparse_neg_log_softmax(safe, y_pred, axis, xp=xp) if from_logits else None  # JAX: one sum
+    if out is None:
+        out = ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, gather(xp, y_pred, safe, axis))  # -log q_y
     ls = label_smoothing
     if ls:
         terms = ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon)
