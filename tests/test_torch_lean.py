@@ -149,3 +149,32 @@ def test_sparse_ce_gradient_of_confident_rows_float32(blocks, c, monkeypatch):
     want = p.copy()
     want[np.arange(n), labels] = -others
     np.testing.assert_allclose(xt.grad.numpy(), want, rtol=2e-6, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pos_weight", [None, 2.5])
+def test_bce_logits_torch_forms_within_a_few_ulp(dtype, pos_weight):
+    # the lerp blend (no pos_weight) and the weighted blend against the formulas in extended precision:
+    # value a softplus(-x) + b softplus(x), gradient b sigmoid(x) - a sigmoid(-x), a = w+ y, b = 1 - y
+    rng = np.random.default_rng(11)
+    x = np.concatenate([rng.normal(scale=4.0, size=600), [0.0, 1e-6, -1e-6, 40.0, -40.0, 80.0, -80.0, 17.0, -17.0]])
+    x = np.tile(x, 5).astype(dtype)
+    y = np.repeat(np.array([0.0, 1.0, 0.3, 0.5, 0.999]), x.size // 5).astype(dtype)
+    xl, yl = x.astype(np.longdouble), y.astype(np.longdouble)  # the reference in extended precision
+    a, b = (1.0 if pos_weight is None else pos_weight) * yl, 1.0 - yl
+    softplus = lambda v: np.maximum(v, 0) + np.log1p(np.exp(-np.abs(v)))  # noqa: E731
+    sig = lambda v: np.where(v >= 0, 1 / (1 + np.exp(-v)), np.exp(v) / (1 + np.exp(v)))  # noqa: E731
+    want = a * softplus(-xl) + b * softplus(xl)
+    terms = (b * sig(xl), a * sig(-xl))
+    kw = {} if pos_weight is None else {"pos_weight": pos_weight}
+    got = lk.binary_cross_entropy(torch.tensor(y), torch.tensor(x), from_logits=True, reduction="none", **kw).numpy()
+    eps = np.finfo(dtype).eps
+    assert (np.abs(got - want) <= 4 * eps * want).all()
+    xt = torch.tensor(x, requires_grad=True)
+    lk.binary_cross_entropy(torch.tensor(y), xt, from_logits=True, reduction="sum", **kw).backward()
+    # the gradient is a difference: its error is measured against the larger of its two terms
+    err = np.abs(xt.grad.numpy() - (terms[0] - terms[1])) / np.maximum(terms[0], terms[1])
+    assert err.max() <= 4 * eps
+    hard = (y == 0) | (y == 1)  # one side only: that side's sigmoid, relative to itself
+    g, w = xt.grad.numpy()[hard], (terms[0] - terms[1])[hard]
+    assert (np.abs(g - w) <= 4 * eps * np.abs(w)).all()

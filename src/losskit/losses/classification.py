@@ -60,13 +60,21 @@ def _bce_logits_torch(torch, y, x, pw, grad):
 
 
 def _bce_logits_block(torch, y, x, pw, grad):
-    a = y if pw is None else pw * y
-    b = torch.neg(y).add_(1.0)
+    """Without ``pos_weight`` (``a + b = 1``) the blend of the two sides is torch's ``lerp`` with
+    weight ``y``: one pass instead of forming ``1 - y`` and two products, exact at ``y = 0`` and
+    ``1`` (it returns an end point) and accurate between (its ``w >= 1/2`` branch steps back from
+    the end, so neither side is cancelled)."""
     if grad:
-        return torch.sigmoid(x).mul_(b).addcmul_(torch.neg(x).sigmoid_(), a, value=-1.0)
+        s, s_neg = torch.sigmoid(x), torch.neg(x).sigmoid_()
+        if pw is None:
+            return s.lerp_(s_neg.neg_(), y)  # (1 - y) s - y s_neg
+        return s.mul_(torch.neg(y).add_(1.0)).addcmul_(s_neg, pw * y, value=-1.0)
     l1 = torch.abs(x).neg_().exp_().log1p_()
     sp_pos = torch.clamp_min(x, 0.0).add_(l1)
-    return l1.sub_(torch.clamp_max(x, 0.0)).mul_(a).addcmul_(b, sp_pos)  # l1 - min(x, 0) = softplus(-x)
+    sp_neg = l1.sub_(torch.clamp_max(x, 0.0))  # l1 - min(x, 0) = softplus(-x)
+    if pw is None:
+        return sp_pos.lerp_(sp_neg, y)
+    return sp_neg.mul_(pw * y).addcmul_(torch.neg(y).add_(1.0), sp_pos)
 
 
 def _bce_probs_torch(torch, y, p, pw, floors, grad):
