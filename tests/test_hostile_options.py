@@ -120,3 +120,45 @@ def test_gbdt_scalars():
         gbdt.xgboost_objective("mse", hessian_floor=True)
     with pytest.raises(LossInputError):
         gbdt.xgboost_objective("mse")(np.zeros(3), np.ones(3), sample_weight=["a", "b", "c"])
+
+
+def _huge_weight_calls():
+    w = np.full(Y.shape, 1e308)  # each finite, the total past float64's largest value
+    calls = [
+        ("numpy value", lambda: lk.mse(Y, P, sample_weight=w)),
+        ("numpy gradient", lambda: lk.mse.grad(Y, P, sample_weight=w)),
+        ("float32", lambda: lk.mse(Y.astype(np.float32), P.astype(np.float32), sample_weight=np.full(4, 1e38, np.float32))),
+        ("per-row weight of a 2-d loss", lambda: lk.bce(np.ones((4, 3)), np.full((4, 3), 0.5), sample_weight=np.full(4, 1e308))),
+        ("chunked engine", lambda: lk.mse(np.zeros(400_000), np.ones(400_000), sample_weight=np.full(400_000, 1e304))),
+    ]
+
+    def stream():
+        acc = lk.Accumulator("mse")
+        acc.update(Y, P, sample_weight=w)
+        return acc.result()
+
+    calls.append(("streaming", stream))
+    return calls
+
+
+@pytest.mark.parametrize("name,call", _huge_weight_calls(), ids=[n for n, _ in _huge_weight_calls()])
+def test_a_total_weight_past_the_dtype_is_refused_not_divided_to_zero(name, call):
+    # np.average (and scikit-learn's weighted metrics) return 0.0 here: sum(w l) / inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow warning before the error
+        with pytest.raises(LossInputError, match="sample_weight adds up past the largest float"):
+            call()
+
+
+def test_a_total_weight_past_the_dtype_is_refused_on_torch_without_a_torch_read():
+    torch = pytest.importorskip("torch")
+    from torch.profiler import ProfilerActivity, profile
+    p = torch.tensor(P, requires_grad=True)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with pytest.raises(LossInputError, match="sample_weight adds up past the largest float64"):
+            lk.mse(torch.tensor(Y), p, sample_weight=torch.full((4,), 1e308, dtype=torch.float64), validate=False)
+    assert not [e for e in prof.events() if e.name == "aten::_local_scalar_dense"]
+    # a large finite total is still divided as usual (the mean does not depend on the scale)
+    w = torch.full((4,), 1e300, dtype=torch.float64)
+    want = float(np.average((Y - P) ** 2, weights=np.full(4, 1e300)))
+    assert float(lk.mse(torch.tensor(Y), torch.tensor(P), sample_weight=w)) == pytest.approx(want, rel=1e-15)

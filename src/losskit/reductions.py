@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._array.validate import LossInputError, check_choice, check_finite, check_range, numeric
-from ._array.xp import as_array, device_of, is_numpy
+from ._array.xp import as_array, device_of, host_view, is_numpy, value_check_mode
 
 REDUCTIONS = ("mean", "sum", "none", "sum_over_batch_size")
 
@@ -149,6 +149,23 @@ def _finish(xp: Any, reduction: str, total: Any, denom: Any, n: int | tuple[int,
     return xp.where(denom == 0, xp.zeros_like(total), total / safe)
 
 
+def _refuse_overflowed_total(denom: Any) -> None:
+    """Finite weights whose total passes the dtype's largest value: a weighted mean would divide
+    by inf and give 0, and zero gradients (NumPy's ``average`` and scikit-learn's metrics do).
+    Refused wherever the total is known on the host without a torch read (NumPy, a CPU tensor's
+    NumPy view, a concrete JAX array); not checked on an accelerator (a synchronisation) nor
+    while JAX or torch.compile trace (no value)."""
+    if value_check_mode(denom) != "read":
+        return
+    view = host_view(denom)
+    if float(np.asarray(denom if view is None else view)) == math.inf:
+        dtype = str(getattr(denom, "dtype", "float64")).replace("torch.", "")
+        raise LossInputError(
+            f"sample_weight adds up past the largest {dtype}: a weighted mean divides by that total and "
+            "would give 0. Scale the weights down (a common factor leaves the mean unchanged)"
+        )
+
+
 def _unit_scale(reduction: str, n: int | tuple[int, ...]) -> float:
     """d(reduced value) / d(value) of an unweighted sample among ``n`` (or the values' shape):
     1 for ``"none"`` and ``"sum"``, ``1/n`` for the means (0 when there are no samples)."""
@@ -171,7 +188,8 @@ def _sum(xp: Any, x: Array) -> Array:
 
 
 def _weight_total(xp: Any, weight: Array, shape: tuple[int, ...]) -> Array:
-    return _sum(xp, xp.broadcast_to(weight, shape) if tuple(weight.shape) != tuple(shape) else weight)
+    with np.errstate(over="ignore"):  # a total past the dtype's range is refused with its reason (see below)
+        return _sum(xp, xp.broadcast_to(weight, shape) if tuple(weight.shape) != tuple(shape) else weight)
 
 
 def _sum64(x: np.ndarray) -> float:
@@ -193,12 +211,12 @@ def reduce(xp: Any, values: Array, weight: Array | None, reduction: str, norm: A
     weighted = values if weight is None else values * weight
     if reduction == "none":
         return weighted
-    total = _sum(xp, weighted)
     denom = None
     norm = weight if norm is None else norm
     if norm is not None and needs_total_weight(reduction):
         denom = _weight_total(xp, norm, tuple(values.shape))
-    return _finish(xp, reduction, total, denom, tuple(values.shape))
+        _refuse_overflowed_total(denom)  # (before the weighted total, whose sum would overflow too)
+    return _finish(xp, reduction, _sum(xp, weighted), denom, tuple(values.shape))
 
 
 def weighted_into(values: np.ndarray, weight: np.ndarray | None, out: np.ndarray) -> None:
@@ -216,6 +234,7 @@ def derivative_scale(xp: Any, values: Array, weight: Array | None, reduction: st
     if not needs_total_weight(reduction) or (weight is None and norm is None):
         return unit if weight is None else _weighted_scale(weight, unit, reduction)
     denom = _weight_total(xp, weight if norm is None else norm, tuple(values.shape))
+    _refuse_overflowed_total(denom)
     safe = xp.where(denom == 0, xp.ones_like(denom), denom)
     if weight is None:
         return xp.where(denom == 0, xp.zeros_like(denom), 1.0 / safe)
@@ -249,7 +268,8 @@ class Totals(NamedTuple):
         total = _sum64(values) if weight is None else _sum64(values * weight)
         if norm is None:
             return cls(total, None, values.size)
-        wsum = _sum64(np.broadcast_to(norm, values.shape)) if weight_sum else None
+        with np.errstate(over="ignore"):  # a total weight past float64 is refused by finish(), with its reason
+            wsum = _sum64(np.broadcast_to(norm, values.shape)) if weight_sum else None
         return cls(total, wsum, values.size)
 
     @classmethod
@@ -278,6 +298,8 @@ class Totals(NamedTuple):
             raise ValueError("totals have no per-sample values to return for reduction 'none'")
         total = _as(self.sum_wl, dtype)
         denom = None if self.sum_w is None or not needs_total_weight(reduction) else _as(self.sum_w, dtype)
+        if denom is not None:
+            _refuse_overflowed_total(denom)
         return _finish(xp, reduction, total, denom, self.n)
 
     def derivative_scale(self, reduction: str, dtype: Any = np.float64) -> Callable[[Any], Any]:
@@ -289,6 +311,8 @@ class Totals(NamedTuple):
         if not needs_total_weight(reduction):
             return lambda w: unit if w is None else _weighted_scale(w, unit, reduction)
         denom = None if self.sum_w is None else _as(self.sum_w, dtype)
+        if denom is not None:
+            _refuse_overflowed_total(denom)
 
         def scale(w):
             if w is None:
