@@ -188,8 +188,11 @@ def _sum(xp: Any, x: Array) -> Array:
 
 
 def _weight_total(xp: Any, weight: Array, shape: tuple[int, ...]) -> Array:
+    full = xp.broadcast_to(weight, shape) if tuple(weight.shape) != tuple(shape) else weight
+    if not is_numpy(xp):  # (no NumPy warning to silence; torch.compile cannot trace errstate)
+        return _sum(xp, full)
     with np.errstate(over="ignore"):  # a total past the dtype's range is refused with its reason (see below)
-        return _sum(xp, xp.broadcast_to(weight, shape) if tuple(weight.shape) != tuple(shape) else weight)
+        return _sum(xp, full)
 
 
 def _sum64(x: np.ndarray) -> float:
