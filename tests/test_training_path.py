@@ -378,3 +378,33 @@ def test_torch_compile_after_eager_calls_with_array_options():
     compiled = torch.compile(lambda a, b: f(a, b, pos_weight=torch.tensor([2.0, 1.0, 1.0])), fullgraph=True)
     eager = f(y, x, pos_weight=torch.tensor([2.0, 1.0, 1.0]))
     np.testing.assert_allclose(compiled(y, x).item(), eager.item(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", FIRST, ids=IDS)
+def test_torch_func_grad_vmap_and_hessian_vector_products(case):
+    """``torch.func`` (``grad``, ``vmap`` over a batch of calls: per-sample gradients, and
+    ``jvp`` of ``grad``: Hessian-vector products) differentiates and batches the plain kernels:
+    values and gradients equal NumPy's value and ``.grad``, Hessian-vector products the finite
+    differences of ``.grad``. (A custom ``autograd.Function`` without functorch rules would
+    refuse all three.)"""
+    torch = load_backend("torch")
+    from torch.func import grad, grad_and_value, jvp, vmap
+
+    f = lk.get(case.loss, **case.options)
+    y, p, ty, _ = _torch_inputs(torch, case)
+    tp = torch.as_tensor(p)
+    tol = {"rtol": 1e-10, "atol": 1e-13}
+    g, value = grad_and_value(lambda b: f(ty, b))(tp)
+    np.testing.assert_allclose(value.numpy(), f(y, p), **tol)
+    np.testing.assert_allclose(g.numpy(), f.grad(y, p), **tol)
+    y2, p2 = case.make(rng_for(case, salt=1))
+    if np.shape(y2) == np.shape(y) and np.shape(p2) == np.shape(p):
+        ys, ps = torch.stack([ty, torch.as_tensor(y2)]), torch.stack([tp, torch.as_tensor(p2)])
+        grads = vmap(grad(lambda b, a: f(a, b)))(ps, ys)
+        for i, (a, b) in enumerate(((y, p), (y2, p2))):
+            np.testing.assert_allclose(grads[i].numpy(), f.grad(a, b), **tol)
+    v = np.random.default_rng(0).normal(size=p.shape)
+    _, hvp = jvp(grad(lambda b: f(ty, b)), (tp,), (torch.as_tensor(v),))
+    h = 1e-6  # (perturbed rows need not sum to 1: no validation for the differences)
+    fd = (f.grad(y, p + h * v, validate=False) - f.grad(y, p - h * v, validate=False)) / (2 * h)
+    np.testing.assert_allclose(hvp.numpy(), fd, rtol=1e-4, atol=1e-6)

@@ -56,8 +56,8 @@ def _torch_untracked(x):
     the ``where`` forms kept for exact autodiff at 0 are not needed, and temporaries made from
     ``x`` alone may be updated in place."""
     torch = _torch_of(x)
-    if torch is None or (x.requires_grad and torch.is_grad_enabled()):
-        return None
+    if torch is None or (x.requires_grad and torch.is_grad_enabled()) or torch._C._are_functorch_transforms_active():
+        return None  # (torch.func's wrapped tensors: the plain functional forms)
     return torch
 
 

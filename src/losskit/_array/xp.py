@@ -319,10 +319,11 @@ def value_check_mode(x) -> str | None:
       assertion (``torch._assert_async``) that never synchronises;
     - ``None``: no values to check: a JAX tracer or any array while JAX traces (jit, grad,
       vmap, scan), a lazy Dask graph, a torch ``meta`` tensor, or any tensor while
-      ``torch.compile`` traces (a read would break the graph)."""
+      ``torch.compile`` traces (a read would break the graph) or a ``torch.func`` transform
+      (grad, vmap, jacrev, ...) is active (its wrapped tensors have no storage to read)."""
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(x, torch.Tensor):  # first: the training loop's case
-        if torch_compiling():  # before any attribute Dynamo would not trace
+        if torch_compiling() or torch_transforming():  # (compiling first: before any call Dynamo would not trace)
             return None
         return "read" if x.is_cpu else None if x.is_meta else "assert"
     if type(x) is np.ndarray:
@@ -371,6 +372,13 @@ def torch_compiling() -> bool:
             return False
         _IS_COMPILING.append(getattr(getattr(torch, "compiler", None), "is_compiling", None) or _never)
     return bool(_IS_COMPILING[0]())
+
+
+def torch_transforming() -> bool:
+    """True while a ``torch.func`` transform (grad, vmap, jvp, jacrev, ...) is active: its tensors
+    are wrappers without storage, and a custom ``autograd.Function`` needs rules of its own there."""
+    torch = sys.modules.get("torch")
+    return torch is not None and torch._C._are_functorch_transforms_active()
 
 
 def _never() -> bool:
