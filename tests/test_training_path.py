@@ -408,3 +408,22 @@ def test_torch_func_grad_vmap_and_hessian_vector_products(case):
     h = 1e-6  # (perturbed rows need not sum to 1: no validation for the differences)
     fd = (f.grad(y, p + h * v, validate=False) - f.grad(y, p - h * v, validate=False)) / (2 * h)
     np.testing.assert_allclose(hvp.numpy(), fd, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("requires_grad", [False, True], ids=["dual", "dual_requires_grad"])
+@pytest.mark.parametrize("case", FIRST, ids=IDS)
+def test_torch_forward_mode_ad(case, requires_grad):
+    """A dual tensor (``torch.autograd.forward_ad``) carries its tangent through the loss: the
+    tangent of the value is ``.grad`` dotted with the direction. (The lean in-place kernels
+    dropped part of it silently; the closed-form node has no forward rule.)"""
+    torch = load_backend("torch")
+    import torch.autograd.forward_ad as fwad
+
+    f = lk.get(case.loss, **case.options)
+    y, p, ty, _ = _torch_inputs(torch, case)
+    v = np.random.default_rng(1).normal(size=p.shape)
+    with fwad.dual_level():
+        dual = fwad.make_dual(torch.as_tensor(p).requires_grad_(requires_grad), torch.as_tensor(v))
+        out = fwad.unpack_dual(f(ty, dual))
+    np.testing.assert_allclose(out.primal.detach().numpy(), f(y, p), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(out.tangent.detach().numpy(), np.sum(f.grad(y, p) * v), rtol=1e-9, atol=1e-12)

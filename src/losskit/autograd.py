@@ -10,9 +10,10 @@ differentiates the closed-form gradient: Hessian-vector products and Hessian dia
 
 The route is only taken where it is exact (:func:`takes_torch`): ``y_true`` and a tensor
 ``sample_weight`` must not require grad (their gradients come from the plain autograd path),
-not while ``torch.compile`` traces (Dynamo traces the plain kernels into one graph) and not
-inside ``torch.func`` transforms (``grad``, ``vmap``, ``jacrev``, ``hessian`` differentiate and
-batch the plain kernels, as ``jax.vmap`` batches them).
+not while ``torch.compile`` traces (Dynamo traces the plain kernels into one graph), and not
+inside ``torch.func`` transforms or forward-mode AD (``grad``, ``vmap``, ``jacrev``,
+``hessian``, dual tensors differentiate and batch the plain kernels, as ``jax.vmap`` batches
+them).
 
 JAX gets the same closed form as a ``jax.custom_jvp`` (:func:`jax_value`; a ``custom_vjp``
 has no forward mode, and ``jax.hessian`` is ``jacfwd(jacrev)``): the tangent of the value is
@@ -35,7 +36,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._array.xp import is_concrete, torch_compiling, torch_transforming
+from ._array.xp import is_concrete, torch_compiling, torch_forward_ad, torch_transforming
 
 __all__ = ["takes_torch", "torch_value", "records", "times", "takes_jax", "jax_value"]
 
@@ -54,7 +55,7 @@ def takes_torch(y_true: Any, y_pred: Any, sample_weight: Any) -> bool:
     if (isinstance(y_true, tensor) and y_true.requires_grad) or (
             isinstance(sample_weight, tensor) and sample_weight.requires_grad):
         return False
-    return not (torch_compiling() or torch_transforming())
+    return not (torch_compiling() or torch_transforming() or torch_forward_ad())
 
 
 def records(y_pred: Any) -> bool:
@@ -73,7 +74,7 @@ def times(g: Any, scale: Any, *inputs: Any) -> Any:
     torch = sys.modules.get("torch")
     if (
         torch is None or not isinstance(g, torch.Tensor) or not g.is_floating_point() or g.requires_grad
-        or g._base is not None or torch_compiling() or torch_transforming()
+        or g._base is not None or torch_compiling() or torch_transforming() or torch_forward_ad()
     ):
         return g * scale
     memory = g.untyped_storage().data_ptr()  # (a detached alias of an input is no view, yet shares it)

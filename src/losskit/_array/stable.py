@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import sys
 
+from .xp import torch_forward_ad, torch_transforming
+
 __all__ = [
     "softplus",
     "log_sigmoid",
@@ -56,8 +58,8 @@ def _torch_untracked(x):
     the ``where`` forms kept for exact autodiff at 0 are not needed, and temporaries made from
     ``x`` alone may be updated in place."""
     torch = _torch_of(x)
-    if torch is None or (x.requires_grad and torch.is_grad_enabled()) or torch._C._are_functorch_transforms_active():
-        return None  # (torch.func's wrapped tensors: the plain functional forms)
+    if torch is None or (x.requires_grad and torch.is_grad_enabled()) or torch_transforming() or torch_forward_ad():
+        return None  # (torch.func's wrapped tensors, dual tensors: the plain functional forms)
     return torch
 
 

@@ -381,6 +381,13 @@ def torch_transforming() -> bool:
     return torch is not None and torch._C._are_functorch_transforms_active()
 
 
+def torch_forward_ad() -> bool:
+    """True inside ``torch.autograd.forward_ad.dual_level()``: tensors may carry tangents that the
+    in-place lean kernels (``out=`` buffers) would drop and the closed-form node has no rule for."""
+    fwad = sys.modules.get("torch.autograd.forward_ad")
+    return fwad is not None and getattr(fwad, "_current_level", -1) >= 0
+
+
 def _never() -> bool:
     return False
 
