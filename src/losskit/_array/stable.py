@@ -203,6 +203,14 @@ def _jax_softmax_parts(jnp, x, axis):
     return e, rest, inv, (rest + (1.0 - e)) * inv
 
 
+def _jax_hot(jnp, idx, x, ax):
+    """The label column of ``x`` along ``ax`` as a boolean mask: ``idx`` (class ids holding ``ax``
+    at size 1) against the class ``iota``, which XLA fuses into the pass that reads it."""
+    shape = [1] * x.ndim
+    shape[ax] = x.shape[ax]
+    return idx == jnp.reshape(jnp.arange(x.shape[ax], dtype=idx.dtype), shape)
+
+
 def sparse_neg_log_softmax(labels, x, axis=-1, *, xp):
     """``-log softmax(x)_y`` at the class ids ``labels`` (``x``'s shape without ``axis``; the axis
     kept, size 1) for JAX: ``(m - x_y) + log1p(other + expm1(x_y - m))`` with ``other`` the sum of
@@ -215,10 +223,8 @@ def sparse_neg_log_softmax(labels, x, axis=-1, *, xp):
         return None
     jnp = jax.numpy
     ax = axis % x.ndim
-    shape = [1] * x.ndim
-    shape[ax] = x.shape[ax]
     idx = jnp.clip(jnp.expand_dims(labels, ax), 0, max(x.shape[ax] - 1, 0))  # (as _common.gather)
-    hot = idx == jnp.reshape(jnp.arange(x.shape[ax], dtype=labels.dtype), shape)
+    hot = _jax_hot(jnp, idx, x, ax)
     m = jnp.max(x, axis=ax, keepdims=True)
     other = jnp.sum(jnp.where(hot, 0.0, jnp.exp(x - m)), axis=ax, keepdims=True)
     z_y = jnp.take_along_axis(x, idx, axis=ax) - m
@@ -397,10 +403,7 @@ def sparse_softmax_xent_grad(labels, x, axis=-1, *, xp):
         jnp = jax.numpy
         e, _, inv, u = _jax_softmax_parts(jnp, x, axis)
         ax = axis % x.ndim
-        shape = [1] * x.ndim
-        shape[ax] = x.shape[ax]
-        hot = jnp.expand_dims(labels, ax) == jnp.reshape(jnp.arange(x.shape[ax], dtype=labels.dtype), shape)
-        return jnp.where(hot, -u, e * inv)
+        return jnp.where(_jax_hot(jnp, jnp.expand_dims(labels, ax), x, ax), -u, e * inv)
     if torch is None:
         return None
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
