@@ -110,6 +110,32 @@ def test_gradients_reach_soft_targets_and_weights():
     np.testing.assert_allclose(w.grad.numpy(), want.numpy(), rtol=1e-12)
 
 
+def test_gradients_reach_learned_option_tensors():
+    """An option given as a tensor that requires grad (a learned ``class_weight`` or
+    ``pos_weight``) takes the plain autograd path: the closed-form node has no gradient for it
+    (before, ``w.grad`` stayed None). Checked against autograd of the textbook formulas."""
+    torch = load_backend("torch")
+    rng = np.random.default_rng(3)
+    x = torch.tensor(rng.normal(size=(6, 3)), requires_grad=True)
+    labels = torch.as_tensor(rng.integers(0, 3, size=6))
+    w = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64, requires_grad=True)
+    lk.sparse_categorical_cross_entropy(labels, x, from_logits=True, class_weight=w).backward()
+    w_y = w[labels]
+    nll = -torch.log_softmax(x, 1).gather(1, labels[:, None])[:, 0]
+    want_w, want_x = torch.autograd.grad((w_y * nll).sum() / w_y.sum(), (w, x))
+    np.testing.assert_allclose(w.grad.numpy(), want_w.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), want_x.numpy(), rtol=1e-12)
+
+    z = torch.tensor(rng.normal(size=(6, 3)), requires_grad=True)
+    y = torch.as_tensor(rng.integers(0, 2, size=(6, 3)).astype(float))
+    pw = torch.tensor([2.0, 1.0, 0.5], dtype=torch.float64, requires_grad=True)
+    lk.binary_cross_entropy(y, z, from_logits=True, pos_weight=pw).backward()
+    ref = -(pw * y * torch.log(torch.sigmoid(z)) + (1 - y) * torch.log(1 - torch.sigmoid(z))).mean()
+    want_pw, want_z = torch.autograd.grad(ref, (pw, z))
+    np.testing.assert_allclose(pw.grad.numpy(), want_pw.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(z.grad.numpy(), want_z.numpy(), rtol=1e-12)
+
+
 # ---------------------------------------------------------------------------------------
 # JAX: the closed-form gradient as a custom_jvp (losskit.autograd.jax_value)
 # ---------------------------------------------------------------------------------------

@@ -202,7 +202,7 @@ class LossFunction:
              with_value: bool = False) -> Any:
         rec = self.record
         args = self._arguments(y_true, y_pred, kwargs)
-        if order == 0 and _autograd.takes_torch(args[1], args[2], args[4]):
+        if order == 0 and _autograd.takes_torch(args[1], args[2], args[4], args[3]):
             # a torch forward for training: one autograd node whose backward is the closed form
             return _autograd.torch_value(args[2], lambda yp: self._forward(args, yp))
         if order == 0 and _autograd.takes_jax(args[2], args[3], args[5], per_sample_jvp=not rec.vjp):

@@ -8,9 +8,9 @@ record's ``grad`` kernel times the incoming gradient. The backward's own operati
 recorded when autograd asks for a graph (``create_graph=True``), so double backward
 differentiates the closed-form gradient: Hessian-vector products and Hessian diagonals work.
 
-The route is only taken where it is exact (:func:`takes_torch`): ``y_true`` and a tensor
-``sample_weight`` must not require grad (their gradients come from the plain autograd path),
-not while ``torch.compile`` traces (Dynamo traces the plain kernels into one graph), and not
+The route is only taken where it is exact (:func:`takes_torch`): ``y_true``, a tensor
+``sample_weight`` and tensor options must not require grad (their gradients come from the
+plain autograd path), not while ``torch.compile`` traces (Dynamo traces the plain kernels into one graph), and not
 inside ``torch.func`` transforms or forward-mode AD (``grad``, ``vmap``, ``jacrev``,
 ``hessian``, dual tensors differentiate and batch the plain kernels, as ``jax.vmap`` batches
 them).
@@ -44,16 +44,17 @@ Args = tuple[Any, Any, Any, dict[str, Any], Any, str, bool]  # (xp, y_true, y_pr
 Backward = Callable[[Any, Any], Any]
 
 
-def takes_torch(y_true: Any, y_pred: Any, sample_weight: Any) -> bool:
-    """Whether a value call goes through the closed-form autograd node."""
+def takes_torch(y_true: Any, y_pred: Any, sample_weight: Any, opts: Mapping[str, Any]) -> bool:
+    """Whether a value call goes through the closed-form autograd node: not when another input
+    or an option tensor (a learned ``class_weight`` or ``pos_weight``) requires grad, whose
+    gradient the node would drop."""
     torch = sys.modules.get("torch")
     if torch is None or not isinstance(y_pred, torch.Tensor):
         return False
     if not (y_pred.requires_grad and torch.is_grad_enabled()):
         return False
     tensor = torch.Tensor
-    if (isinstance(y_true, tensor) and y_true.requires_grad) or (
-            isinstance(sample_weight, tensor) and sample_weight.requires_grad):
+    if any(isinstance(a, tensor) and a.requires_grad for a in (y_true, sample_weight, *opts.values())):
         return False
     return not (torch_compiling() or torch_transforming() or torch_forward_ad())
 
