@@ -27,6 +27,17 @@ _LOADERS = {
 BACKENDS = tuple(_LOADERS)
 
 
+@pytest.fixture(autouse=True)
+def _torch_kernels(request, monkeypatch):
+    """Tests run small torch tensors through the torch kernels (what accelerators and large CPU
+    tensors run): the host route (losskit._array.host), which computes small CPU tensors with the
+    NumPy kernels, is switched off except for tests marked ``host_route``."""
+    if request.node.get_closest_marker("host_route") is None:
+        from losskit._array import host
+
+        monkeypatch.setattr(host, "ELEMENTS", 0)
+
+
 def load_backend(name):
     try:
         return _LOADERS[name]()

@@ -24,6 +24,7 @@ from typing import Any
 from . import autograd as _autograd
 from . import engine as _engine
 from . import reductions as _red
+from ._array import host as _host
 from ._array.validate import LossInputError, check_flag, check_option_dtype, numeric, one_read, scalar_option
 from ._array.xp import as_array, compute_dtype, device_of, is_numpy, namespace, torch_compiling, value_check_mode
 from .spec import COMMON_OPTIONS, SQUARED_OPTIONS, ArrayLike, Loss, option_kind, option_type
@@ -202,14 +203,25 @@ class LossFunction:
              with_value: bool = False) -> Any:
         rec = self.record
         args = self._arguments(y_true, y_pred, kwargs)
-        if order == 0 and _autograd.takes_torch(args[1], args[2], args[4], args[3]):
+        closed_form = order == 0 and _autograd.takes_torch(args[1], args[2], args[4], args[3])
+        host = None if rec.stays_on_torch is not None and rec.stays_on_torch(args[3]) else _host.args_of(
+            args, closed_form)  # small CPU tensors: computed by NumPy on their memory
+        if closed_form:
             # a torch forward for training: one autograd node whose backward is the closed form
+            if host is not None:
+                return _autograd.torch_value(args[2], lambda yp: self._host_forward(args, host))
             return _autograd.torch_value(args[2], lambda yp: self._forward(args, yp))
         if order == 0 and _autograd.takes_jax(args[2], args[3], args[5], per_sample_jvp=not rec.vjp):
             # JAX traces: a custom_jvp whose tangent is the closed-form gradient
             return _autograd.jax_value(args, self._forward, self._value, rec.reduced_axes)
-        if _engine.accepts(args[0], args[2], rec):  # large NumPy input (or a fused kernel): chunked, threaded
-            out = _engine.run(rec, *args, order, with_value)
+        out = self._plain(args if host is None else host, order, with_value)
+        return out if host is None else _host.to_torch(out)
+
+    def _plain(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool], order: int,
+               with_value: bool) -> Any:
+        """The call on the plain path, or the NumPy engine where it takes the call."""
+        if _engine.accepts(args[0], args[2], self.record):  # large NumPy input (or a fused kernel): chunked, threaded
+            out = _engine.run(self.record, *args, order, with_value)
             if out is not None:
                 return out
         c = self._bound(args)
@@ -263,6 +275,32 @@ class LossFunction:
             return self._scaled(self.record.grad, xp, yt, yp, o, dscale * cotangent, values)
 
         return c.reduced(), backward
+
+    def _host_forward(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool],
+                      host: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> tuple[Array, Any]:
+        """:meth:`_forward` on the host route: NumPy computes on the views ``host`` of the torch
+        call ``args``, results are handed back as tensors. A reduced value comes with its gradient
+        from one pass (:meth:`value_and_grad`, a fused kernel where one exists; small arrays), and
+        the backward scales it; an unreduced one keeps the closed-form backward of its per-sample
+        cotangents. A backward that torch records (``create_graph=True``) runs the torch kernels,
+        so that a second backward differentiates them."""
+        if host[5] == "none":
+            value, backward = self._forward(host, host[2])
+
+            def grad_of(cotangent: Array) -> Array:
+                return backward(host[2], cotangent)
+        else:
+            value, grad = self._plain(host, 1, with_value=True)
+
+            def grad_of(cotangent: Array) -> Array:
+                return grad * cotangent  # (a fresh array each time: autograd may keep and add to it)
+
+        def on_torch(saved: Array, cotangent: Array) -> Array:
+            if _autograd.records(saved):
+                return self._forward(args[:6] + (False,), saved)[1](saved, cotangent)
+            return _host.to_torch(grad_of(cotangent.detach().numpy()))
+
+        return _host.to_torch(value), on_torch
 
 
 @dataclasses.dataclass(frozen=True)

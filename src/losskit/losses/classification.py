@@ -364,6 +364,7 @@ BINARY_FOCAL_CROSS_ENTROPY = Loss(
     hess=focal_hess,
     prepare=_focal_prepare,
     options={"gamma": 2.0, "alpha": None, "from_logits": False, "label_smoothing": 0.0, "epsilon": None},
+    stays_on_torch=lambda opts: opts["from_logits"] is True and opts["gamma"] >= 2.0,  # (the lean form above)
     structure="elementwise",
     task="binary classification",
     inputs="y_true: targets in [0, 1] (hard or soft labels); y_pred: probabilities, or logits with from_logits=True",

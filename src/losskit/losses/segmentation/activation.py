@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from ..._array.stable import log_softmax, sigmoid, sigmoid_slope, softmax
 
-__all__ = ["activate", "complement", "probs", "chain", "project"]
+__all__ = ["activate", "complement", "probs", "chain", "project", "softmax_activated"]
+
+
+def softmax_activated(opts):
+    """A softmax activation: torch's fused softmax beats the NumPy kernels' exact one on small
+    tensors (the record trait ``stays_on_torch``)."""
+    return opts.get("activation") == "softmax"
 
 
 def activate(xp, x, activation, class_axis, derivs=False):

@@ -10,6 +10,7 @@ from ...spec import Boosting, Loss, Refusal
 from .._ce_math import ce_dense_grad_hess, ce_dense_value
 from .._common import along, bool_as_float, ignore_index_option, label_smoothing_option, option_array, row_sum_tolerance
 from ..classification import bce_grad, bce_hess, bce_value, focal_grad, focal_hess, focal_value
+from .activation import softmax_activated
 from .overlap import DICE, JACCARD
 from .ratio import ratio_from_stats, ratio_grad, ratio_hess, ratio_stats
 from .samples import (
@@ -261,6 +262,7 @@ DICE_CROSS_ENTROPY = Loss(
     prepare=_make_combo_prepare("ce"),
     options={**_COMBO_OPTIONS, "activation": "softmax", "lambda_ce": 1.0, "label_smoothing": 0.0,
              "pos_weight": None},
+    stays_on_torch=softmax_activated,
     structure="overlap",
     task="segmentation",
     inputs=("y_true: integer class ids, one-hot / probability masks (softmax) or masks in [0, 1] "
@@ -385,6 +387,7 @@ DICE_FOCAL = Loss(
     hess=_combo_hess,
     prepare=_make_combo_prepare("focal"),
     options={**_COMBO_OPTIONS, "activation": "sigmoid", "lambda_focal": 1.0, "gamma": 2.0, "alpha": None},
+    stays_on_torch=lambda opts: True,  # (its focal term's lean torch form, or a softmax)
     structure="overlap",
     task="segmentation",
     inputs="y_true: masks in [0, 1] or integer class ids; y_pred: logits, classes on class_axis",

@@ -5,6 +5,7 @@ and documentation over the one ratio implementation of :mod:`.ratio`.
 from __future__ import annotations
 
 from ...spec import Boosting, Loss, Refusal
+from .activation import softmax_activated
 from .ratio import make_ratio_prepare, ratio_from_stats, ratio_grad, ratio_hess, ratio_stats, ratio_value
 from .samples import implicit_sample_weight, softmax_class_axis, summed_axes, summed_axes_with_classes
 
@@ -85,6 +86,7 @@ def _ratio_record(name, aliases, kind, options, summary, doc):
         input_kind="probability",
         boosting=Boosting(refused=Refusal("coupled")),
         fused="dice" if kind == "dice" else None,
+        stays_on_torch=softmax_activated,
         aliases=aliases,
         value=ratio_value,
         grad=ratio_grad,

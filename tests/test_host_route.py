@@ -1,0 +1,207 @@
+"""The host route (losskit._array.host): small CPU torch tensors computed by the NumPy kernels on
+their memory. Every reference case, in float64 and float32, gives what the torch kernels give
+(value, autograd gradient, ``.grad``, ``.grad_hess``, unreduced values: dtype, shape and
+numbers), a second backward differentiates the torch kernels, and the route declines wherever it
+could not be exact: large or non-CPU tensors, other inputs or option tensors that require grad,
+half floats without NumPy views, tensor subclasses, torch.compile, torch.func and forward AD."""
+
+import numpy as np
+import pytest
+from conftest import load_backend
+from refs import CASES
+from refs.spec import rng_for
+
+import losskit as lk
+from losskit._array import host
+
+pytestmark = pytest.mark.host_route
+
+IDS = [c.id for c in CASES]
+
+
+@pytest.fixture
+def torch():
+    return load_backend("torch")
+
+
+@pytest.fixture
+def routes(monkeypatch):
+    """``routes(fn)``: ``fn()`` on the host route and on the torch kernels, and whether the host
+    route took the call (every call of ``fn`` that reached a decision)."""
+    taken = []
+    args_of = host.args_of
+
+    def spy(*a, **k):
+        out = args_of(*a, **k)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(host, "args_of", spy)
+
+    def run(fn):
+        taken.clear()
+        on_host = fn()
+        used = any(taken)
+        monkeypatch.setattr(host, "ELEMENTS", 0)
+        try:
+            on_torch = fn()
+        finally:
+            monkeypatch.setattr(host, "ELEMENTS", 1 << 16)
+        return on_host, on_torch, used
+
+    return run
+
+
+def _tensors(torch, case, dtype):
+    y, p = case.make(rng_for(case))
+    ty = torch.as_tensor(y.astype(dtype) if y.dtype.kind == "f" else y)
+    return ty, torch.as_tensor(p.astype(dtype))
+
+
+def _same(a, b, rtol):
+    assert type(a) is type(b)
+    if isinstance(a, tuple):
+        assert len(a) == len(b)
+        for u, v in zip(a, b):
+            _same(u, v, rtol)
+        return
+    assert (a.dtype, tuple(a.shape), a.device, a.requires_grad) == (b.dtype, tuple(b.shape), b.device, b.requires_grad)
+    scale = max(float(b.detach().abs().max()), 1e-300) if b.numel() else 1.0
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_host_route_equals_the_torch_kernels(torch, routes, case, dtype):
+    f = lk.get(case.loss, **case.options)
+    ty, tp = _tensors(torch, case, dtype)
+    rtol = 1e-10 if dtype == "float64" else 3e-5
+    stays = f.record.stays_on_torch is not None and f.record.stays_on_torch({**f.record.options, **case.options})
+
+    def step(reduction):
+        x = tp.clone().requires_grad_()
+        value = f(ty, x, reduction=reduction)
+        value.sum().backward()
+        return value, x.grad
+
+    for reduction in ("mean", "none"):
+        on_host, on_torch, used = routes(lambda r=reduction: step(r))
+        assert used is not stays
+        _same(on_host, on_torch, rtol)
+        assert on_host[0].grad_fn is not None and type(on_host[0].grad_fn).__name__ == "ClosedFormBackward"
+    for call in (lambda: f(ty, tp), lambda: f.grad(ty, tp), lambda: f.grad_hess(ty, tp), lambda: f.value_and_grad(ty, tp)):
+        on_host, on_torch, used = routes(call)
+        assert used is not stays
+        _same(on_host, on_torch, rtol)
+
+
+@pytest.mark.parametrize("case", CASES[::7], ids=IDS[::7])
+def test_second_backward_differentiates_the_torch_kernels(torch, routes, case):
+    """``create_graph=True``: the first backward is recorded (it runs the torch kernels), so
+    Hessian-vector products equal the torch route's."""
+    f = lk.get(case.loss, **case.options)
+    ty, tp = _tensors(torch, case, "float64")
+    v = torch.as_tensor(np.random.default_rng(0).normal(size=tuple(tp.shape)))
+
+    def hvp():
+        x = tp.clone().requires_grad_()
+        (g,) = torch.autograd.grad(f(ty, x), x, create_graph=True)
+        if not g.requires_grad:  # piecewise linear: no second derivative
+            return g.detach(), torch.zeros_like(x)
+        return g.detach(), torch.autograd.grad(g, x, grad_outputs=v)[0]
+
+    on_host, on_torch, _ = routes(hvp)
+    _same(on_host, on_torch, 1e-10)
+
+
+def test_small_cpu_tensors_take_the_host_route(torch, routes):
+    y, x = torch.randn(256, 10), torch.randn(256, 10, requires_grad=True)
+    (value, grad), _, used = routes(lambda: (lk.mse(y, x), torch.autograd.grad(lk.mse(y, x), x)[0]))
+    assert used
+    assert value.dtype == torch.float32 and value.requires_grad
+    np.testing.assert_allclose(grad.numpy(), 2 * (x.detach() - y).numpy() / x.numel(), rtol=1e-6)
+
+
+def test_backward_twice_accumulates(torch):
+    """``retain_graph=True``: each backward hands autograd a fresh gradient (autograd keeps the
+    first as ``.grad`` and adds the second into it)."""
+    y, x = torch.randn(8, 3), torch.randn(8, 3, requires_grad=True)
+    value = lk.mse(y, x)
+    value.backward(retain_graph=True)
+    value.backward(retain_graph=True)
+    value.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 * 2 * (x.detach() - y).numpy() / x.numel(), rtol=1e-6)
+
+
+def test_nothing_shared_with_the_inputs(torch):
+    """Results never share memory with the inputs, and the inputs are not modified."""
+    y, p = torch.rand(6, 4), torch.rand(6, 4)
+    y0, p0 = y.clone(), p.clone()
+    outs = [lk.mse(y, p, reduction="none"), *lk.mse.grad_hess(y, p), lk.mean_absolute_error(None, p, reduction="none"),
+            lk.binary_cross_entropy(y.round(), p, reduction="none")]
+    for out in outs:
+        for a in (y, p):
+            assert out.untyped_storage().data_ptr() != a.untyped_storage().data_ptr()
+    assert torch.equal(y, y0) and torch.equal(p, p0)
+
+
+def test_declines_where_it_could_not_be_exact(torch, routes):
+    rng = np.random.default_rng(1)
+    y, x = torch.as_tensor(rng.normal(size=(4, 3))), torch.as_tensor(rng.normal(size=(4, 3)))
+
+    def used(fn):
+        return routes(fn)[2]
+
+    assert used(lambda: lk.mse(y, x))
+    assert not used(lambda: lk.mse(torch.zeros(300, 300), torch.zeros(300, 300)))  # past ELEMENTS
+    assert not used(lambda: lk.mse(y.requires_grad_(), x.clone().requires_grad_()))  # y_true's gradient
+    y.requires_grad_(False)
+    assert not used(lambda: lk.mse.grad(y, x.clone().requires_grad_()))  # a differentiable .grad
+    w = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 2, 1, 1])
+    assert not used(lambda: lk.sparse_categorical_cross_entropy(labels, x, from_logits=True, class_weight=w))
+    assert used(lambda: lk.sparse_categorical_cross_entropy(labels, x, from_logits=True, class_weight=w.detach()))
+    assert not used(lambda: lk.mse(y.to(torch.bfloat16), x.to(torch.bfloat16)))  # no NumPy view
+    assert not used(lambda: lk.mse(y, x.long()))  # an integer y_pred: torch's default float, not NumPy's
+    assert not used(lambda: lk.mse(y.to("meta"), x.to("meta")))
+
+    class Tagged(torch.Tensor):
+        pass
+
+    assert not used(lambda: lk.mse(y, x.as_subclass(Tagged)))
+    assert not used(lambda: torch.func.grad(lambda q: lk.mse(y, q))(x))
+    with torch.autograd.forward_ad.dual_level():
+        dual = torch.autograd.forward_ad.make_dual(x, torch.ones_like(x))
+        assert not used(lambda: lk.mse(y, dual))
+    assert not used(lambda: lk.binary_focal_cross_entropy(y.sigmoid().round(), x, from_logits=True))  # stays_on_torch
+
+
+def test_declines_under_torch_compile(torch, routes):
+    y, x = torch.randn(4, 3), torch.randn(4, 3, requires_grad=True)
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda a, b: lk.mse(a, b), fullgraph=True)
+    on_host, on_torch, _ = routes(lambda: compiled(y, x))
+    _same(on_host, on_torch, 1e-6)
+
+
+def test_same_messages_as_numpy(torch):
+    cases = [
+        (lk.binary_cross_entropy, [2.0, 0.0], [0.5, 0.5], {}),
+        (lk.mse, [1.0, np.nan], [0.5, 0.5], {}),
+        (lk.sparse_categorical_cross_entropy, [0, 3], [[0.2, 0.8], [0.5, 0.5]], {}),
+        (lk.categorical_cross_entropy, [[0.5, 0.6]], [[0.5, 0.5]], {}),
+    ]
+    for f, y, p, kw in cases:
+        with pytest.raises(lk.LossInputError) as on_numpy:
+            f(np.asarray(y), np.asarray(p), **kw)
+        with pytest.raises(lk.LossInputError) as on_host:
+            f(torch.as_tensor(y), torch.as_tensor(p, dtype=torch.float64).requires_grad_(), **kw)
+        assert str(on_host.value) == str(on_numpy.value)
+
+
+def test_half_precision_views(torch, routes):
+    """float16 has NumPy views: the host route upcasts to float32 as the torch kernels do."""
+    y, x = torch.rand(5, 4).half(), torch.rand(5, 4).half()
+    on_host, on_torch, used = routes(lambda: lk.binary_cross_entropy(y.round(), x, reduction="none"))
+    assert used
+    _same(on_host, on_torch, 3e-5)
