@@ -38,6 +38,8 @@ def routes(monkeypatch):
 
     monkeypatch.setattr(host, "args_of", spy)
 
+    elements = host.ELEMENTS
+
     def run(fn):
         taken.clear()
         on_host = fn()
@@ -46,7 +48,7 @@ def routes(monkeypatch):
         try:
             on_torch = fn()
         finally:
-            monkeypatch.setattr(host, "ELEMENTS", 1 << 16)
+            monkeypatch.setattr(host, "ELEMENTS", elements)
         return on_host, on_torch, used
 
     return run
@@ -153,7 +155,7 @@ def test_declines_where_it_could_not_be_exact(torch, routes):
         return routes(fn)[2]
 
     assert used(lambda: lk.mse(y, x))
-    assert not used(lambda: lk.mse(torch.zeros(300, 300), torch.zeros(300, 300)))  # past ELEMENTS
+    assert not used(lambda: lk.mse(torch.zeros(100, 100), torch.zeros(100, 100)))  # past ELEMENTS
     assert not used(lambda: lk.mse(y.requires_grad_(), x.clone().requires_grad_()))  # y_true's gradient
     y.requires_grad_(False)
     assert not used(lambda: lk.mse.grad(y, x.clone().requires_grad_()))  # a differentiable .grad
@@ -205,3 +207,23 @@ def test_half_precision_views(torch, routes):
     on_host, on_torch, used = routes(lambda: lk.binary_cross_entropy(y.round(), x, reduction="none"))
     assert used
     _same(on_host, on_torch, 3e-5)
+
+
+def test_integer_labels_and_boolean_masks(torch, routes):
+    """int32 class ids have NumPy views (the host route takes them); a bool mask is refused by
+    both routes with one message."""
+    rng = np.random.default_rng(4)
+    logits = torch.as_tensor(rng.normal(size=(6, 5)))
+    labels = torch.as_tensor(rng.integers(0, 5, size=6).astype(np.int32))
+    on_host, on_torch, used = routes(lambda: lk.sparse_categorical_cross_entropy(labels, logits, from_logits=True))
+    assert used
+    _same(on_host, on_torch, 1e-12)
+    mask = torch.as_tensor(rng.random((6, 5)) > 0.5)
+    messages = []
+    for elements in (host.ELEMENTS, 0):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(host, "ELEMENTS", elements)
+            with pytest.raises(lk.LossInputError) as err:
+                lk.binary_cross_entropy(mask, logits, from_logits=True)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]

@@ -16,21 +16,29 @@ transform or in forward-mode AD. Anything else declines (None) and stays on torc
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
 import numpy as np
 
-from .xp import host_view, namespace, torch_compiling, torch_forward_ad, torch_transforming
+from .xp import namespace, torch_compiling, torch_forward_ad, torch_transforming
 
 __all__ = ["ELEMENTS", "args_of", "to_torch"]
 
-# Up to this many elements of y_pred (256 KiB of float32) a call takes the host route: measured
-# against the torch kernels with one torch thread, forward + backward, NumPy's calls win at every
-# size to 4096 x 256 (bench_training.py); past this torch's kernels may take several threads.
-ELEMENTS = 1 << 16
+# Up to this many elements of y_pred a call takes the host route. Forward + backward of every
+# registered loss against its torch kernels (two torch threads): at 2560 elements NumPy takes
+# 0.2-1.1x the time, at 8192 0.15-1.16x; at 60000 some losses' NumPy kernels (where-heavy ones:
+# Tversky, Lovasz, soft margin) take up to 2.3x, while torch's kernels start to use threads.
+ELEMENTS = 1 << 13
 
 _FLOATING = ("float64", "float32", "float16")
+_VIEWS = (*_FLOATING, "int64", "int32", "int16", "int8", "uint8")  # (bool: refused with its torch dtype name)
+
+
+@functools.cache
+def _dtypes(torch: Any, names: tuple[str, ...]) -> frozenset:
+    return frozenset(getattr(torch, name) for name in names)
 
 
 def args_of(args: tuple, closed_form: bool) -> tuple | None:
@@ -39,30 +47,36 @@ def args_of(args: tuple, closed_form: bool) -> tuple | None:
     goes through the closed-form node (``y_pred`` may then require grad)."""
     xp, y_true, y_pred, opts, sample_weight, reduction, validate = args
     torch = sys.modules.get("torch")
-    if torch is None or not _plain(torch, y_pred) or y_pred.numel() > ELEMENTS:
-        return None
-    if str(y_pred.dtype).removeprefix("torch.") not in _FLOATING:
-        return None
-    if torch_compiling() or torch_transforming() or torch_forward_ad():
+    if torch is None or torch_compiling() or not _plain(torch, y_pred) or y_pred.numel() > ELEMENTS:
+        return None  # (compiling first: Dynamo then traces nothing more here)
+    if y_pred.dtype not in _dtypes(torch, _FLOATING) or torch_transforming() or torch_forward_ad():
         return None
     tracked = torch.is_grad_enabled()
     if tracked and y_pred.requires_grad and not closed_form:
         return None  # (a .grad of a tensor that requires grad: its result is differentiable on torch)
-    views = []
-    for a in (y_true, y_pred, sample_weight, *opts.values()):
-        if isinstance(a, torch.Tensor):
-            if not _plain(torch, a) or (tracked and a.requires_grad and a is not y_pred):
-                return None
-            view = host_view(a)
-            if view is None:
-                return None
-            views.append(view)
-        elif isinstance(a, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in a):
-            return None
-        else:
-            views.append(a)
-    host_true, host_pred, host_weight, *host_opts = views
-    return (namespace(host_pred), host_true, host_pred, dict(zip(opts, host_opts)), host_weight, reduction, validate)
+    host_pred = _view(torch, y_pred.detach(), False)
+    host_true, host_weight = _view(torch, y_true, tracked), _view(torch, sample_weight, tracked)
+    host_opts = {k: _view(torch, v, tracked) for k, v in opts.items()} if opts else opts
+    if host_pred is _DECLINE or host_true is _DECLINE or host_weight is _DECLINE or any(
+            v is _DECLINE for v in host_opts.values()):
+        return None
+    return (namespace(host_pred), host_true, host_pred, host_opts, host_weight, reduction, validate)
+
+
+_DECLINE = object()
+
+
+def _view(torch: Any, a: Any, tracked: bool) -> Any:
+    """A tensor's NumPy view; any other value as it is; ``_DECLINE`` for a tensor without a view,
+    one that requires grad while autograd records, or a container holding tensors."""
+    if isinstance(a, torch.Tensor):
+        if (not _plain(torch, a) or (tracked and a.requires_grad) or a.dtype not in _dtypes(torch, _VIEWS)
+                or a.layout is not torch.strided or a.is_conj() or a.is_neg()):
+            return _DECLINE
+        return (a.detach() if a.requires_grad else a).numpy()
+    if isinstance(a, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in a):
+        return _DECLINE
+    return a
 
 
 def _plain(torch: Any, a: Any) -> bool:
