@@ -227,3 +227,41 @@ def test_integer_labels_and_boolean_masks(torch, routes):
                 lk.binary_cross_entropy(mask, logits, from_logits=True)
         messages.append(str(err.value))
     assert messages[0] == messages[1]
+
+
+def test_weights_cotangents_and_edge_shapes(torch, routes):
+    """Tensor sample and class weights, a non-uniform cotangent of unreduced values, a transposed
+    y_pred, empty and 0-d inputs, and no_grad / inference_mode calls agree with the torch kernels."""
+    rng = np.random.default_rng(5)
+    logits = torch.as_tensor(rng.normal(size=(7, 4)))
+    labels = torch.as_tensor(rng.integers(0, 4, size=7))
+    w, cw = torch.as_tensor(rng.uniform(0.5, 2, size=7)), torch.as_tensor(rng.uniform(0.5, 2, size=4))
+    ct = torch.as_tensor(rng.normal(size=7))
+    y, p = torch.as_tensor(rng.normal(size=(4, 7))), torch.as_tensor(rng.normal(size=(7, 4)))
+
+    def weighted_step():
+        x = logits.clone().requires_grad_()
+        v = lk.sparse_categorical_cross_entropy(labels, x, from_logits=True, sample_weight=w, class_weight=cw,
+                                                reduction="none")
+        (v * ct).sum().backward()
+        return v, x.grad
+
+    def transposed_step():
+        x = p.clone().requires_grad_()
+        v = lk.huber(y, x.T)
+        v.backward()
+        return v, x.grad
+
+    def quiet():
+        with torch.no_grad():
+            a = lk.mse(y, p.T.requires_grad_())
+        with torch.inference_mode():
+            b = lk.binary_cross_entropy(torch.sigmoid(y).round(), torch.sigmoid(p.T))
+        return a, b
+
+    for call in (weighted_step, transposed_step, quiet,
+                 lambda: lk.mse(torch.zeros(0), torch.zeros(0)),
+                 lambda: lk.mse.value_and_grad(torch.tensor(0.5), torch.tensor(2.0))):
+        on_host, on_torch, used = routes(call)
+        assert used
+        _same(on_host, on_torch, 1e-12)
