@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._array.stable import (
     inv_above,
     logistic_parts,
@@ -306,10 +308,42 @@ def _focal_prob_parts(xp, y, p, epsilon, gamma):
     return f, gamma * c * fq, (gamma * (gamma - 1.0)) * (c * c) * (fq / qc)
 
 
+# NumPy (nothing differentiates it): the same lean form from one e = exp(-|x|), for gamma >= 2;
+# the generic form's underflow branch and its seven wheres cost 3-4x the time on small arrays.
+def _focal_numpy(y, x, gamma):
+    return gamma >= 2.0 and type(x) is np.ndarray and type(y) is np.ndarray and y.shape == x.shape
+
+
+def _focal_numpy_parts(xp, y, x):
+    """``(p, 1 - p, 1 - y, B, q)`` as :func:`_focal_torch_parts`, on NumPy arrays."""
+    sp_pos, sp_neg, p, pbar = logistic_parts(x, xp=xp)
+    ybar = 1.0 - y
+    return p, pbar, ybar, y * sp_neg + ybar * sp_pos, y * pbar + ybar * p
+
+
+def _focal_numpy_alpha(y, ybar, alpha, scale):
+    return scale if alpha is None else ybar * (scale * (1.0 - alpha)) + y * (scale * alpha)
+
+
+def _focal_numpy_value(xp, y, x, gamma, alpha):
+    _, _, ybar, bce, q = _focal_numpy_parts(xp, y, x)
+    return bce * (q * q if gamma == 2.0 else q**gamma) * _focal_numpy_alpha(y, ybar, alpha, 1.0)
+
+
+def _focal_numpy_grad(xp, y, x, gamma, alpha):
+    p, pbar, ybar, bce, q = _focal_numpy_parts(xp, y, x)
+    s = p * pbar
+    out = ((s - 2.0 * (y * s)) * bce + q * (ybar * p - y * pbar) * (1.0 / gamma))  # c s B + q (p - y) / gamma
+    out = out * (q if gamma == 2.0 else q ** (gamma - 1.0))
+    return out * _focal_numpy_alpha(y, ybar, alpha, gamma)
+
+
 def focal_value(xp, y_true, y_pred, *, from_logits, epsilon, gamma, alpha):
     torch = _focal_torch(y_true, y_pred, gamma) if from_logits else None
     if torch is not None:
         return _focal_torch_value(torch, y_true, y_pred, gamma, alpha)
+    if from_logits and _focal_numpy(y_true, y_pred, gamma):
+        return _focal_numpy_value(xp, y_true, y_pred, gamma, alpha)
     if from_logits:
         f, bce, *_ = _focal_logit_parts(xp, y_true, y_pred, gamma)
     else:
@@ -324,6 +358,8 @@ def _focal_derivatives(xp, y, x, *, from_logits, epsilon, gamma, alpha, order):
     torch = _focal_torch(y, x, gamma) if from_logits and order == 1 else None
     if torch is not None:
         return _focal_torch_grad(torch, y, x, gamma, alpha)
+    if from_logits and order == 1 and _focal_numpy(y, x, gamma):
+        return _focal_numpy_grad(xp, y, x, gamma, alpha)
     if from_logits:
         f, bce, p, pbar, q = _focal_logit_parts(xp, y, x, gamma)
         r = _focal_ratio(xp, y, p, pbar, q)
