@@ -198,6 +198,41 @@ def test_kl_divergence(dtype, C, kind):
     _check(KL, y, p)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("C", CLASSES)
+@pytest.mark.parametrize("kind", ["random", "onehot", "zeros", "near", "extreme", "ties"])
+def test_kl_divergence_logits(dtype, C, kind):
+    """From logits: q = softmax(x) in the Bregman terms, log q from the exact log-softmax (q may
+    underflow: the extreme logits), the series where t is near q, t = 0 entries."""
+    rng = np.random.default_rng(C + 11)
+    n = _rows(C)
+    x = _logits(rng, n, C, kind if kind in ("extreme", "ties") else "normal")
+    if kind in ("random", "extreme", "ties"):
+        t = _probs(rng, n, C, "softmax")
+    elif kind == "onehot":
+        t = _targets(rng, n, C, "onehot")[0]
+    elif kind == "zeros":
+        t = _probs(rng, n, C, "zeros")
+    else:  # within 1e-4 of softmax(x): the series
+        t = _softmax(x) * (1 + 1e-4 * rng.normal(size=x.shape))
+        t /= t.sum(-1, keepdims=True)
+    y, p = _cast(dtype, t, x)
+    opts = {"from_logits": True}
+    plan = _plan(KL, y, p, opts)
+    g = np.full_like(p, np.nan)
+    value, value2 = plan.value(y, p), plan.value_grad(y, p, g, SCALE)
+    assert value is not None and value2 == value
+    # the oracle: the reference kernels on the inputs in float64 (its float32 form rounds q to
+    # float32, whose error near t = q dominates the tiny Bregman terms: 1e-4 relative measured)
+    rows, grad = _reference(KL, y.astype(np.float64), p.astype(np.float64), opts)
+    rtol = RTOL[dtype] * (4 if kind == "near" and dtype == "float32" else 1)  # (fast exp: 1e-9 relative)
+    want = float(np.sum(rows))
+    assert abs(value - want) <= rtol * float(np.sum(np.abs(rows))), (value, want)
+    # S q_c - t_c cancels where t is near q: agreement relative to the terms (t <= 1), not to the gradient
+    want_g = SCALE * grad
+    np.testing.assert_allclose(g, want_g, rtol=RTOL[dtype], atol=RTOL[dtype] * SCALE * float(np.max(y)))
+
+
 def test_kl_documented_example():
     y, p = np.array([[1.0, 0.0, 0.0]]), np.array([[0.8, 0.1, 0.1]])
     assert _plan(KL, y, p).value(y, p) == -np.log(0.8)
@@ -241,6 +276,9 @@ BAD = [
     (KL, {}, lambda y, p: y.__setitem__((6, 6), np.nan), True),
     (KL, {}, lambda y, p: p.__setitem__((6,), np.r_[1.0001, np.zeros(9)]), True),
     (KL, {}, lambda y, p: y.__setitem__((6, 6), y[6, 6] + 0.05), True),
+    (KL, {"from_logits": True}, lambda y, p: p.__setitem__((6, 6), np.nan), True),
+    (KL, {"from_logits": True}, lambda y, p: y.__setitem__((6, 6), y[6, 6] + 0.05), True),
+    (KL, {"from_logits": True}, lambda y, p: y.__setitem__((6,), np.r_[1.0001, np.zeros(9)]), True),
 ]
 
 
@@ -261,7 +299,7 @@ def test_outside_the_domain_is_not_handled(dtype, name, opts, spoil, invalid):
     (CCE, {"label_smoothing": 0.1}), (CCE, {"class_weight": [1.0] * 10}), (CCE, {"renormalize": True}),
     (CCE, {"epsilon": 1e-7}), (CCE, {"axis": 0}), (CCE, {"from_logits": "yes"}),
     (SCCE, {"ignore_index": -100}), (SCCE, {"label_smoothing": 0.2}),
-    (KL, {"from_logits": True}), (KL, {"log_target": True}), (KL, {"normalized": False}),
+    (KL, {"from_logits": True, "log_target": True}), (KL, {"log_target": True}), (KL, {"normalized": False}),
     (KL, {"clip_target": True}), (KL, {"epsilon": 1e-7}), (KL, {"axis": 0}),
 ])
 def test_options_without_a_kernel(name, opts):

@@ -442,14 +442,14 @@ def xlogy(x, y, *, xp):
 # precision (the first omitted one is below 9^-8 / 19 = 1.2e-9 of G, times |u + u^2| <= 4/9),
 # 18 double (9^-18 / 39 = 2.5e-19). Half the terms of the same series in u.
 _BREGMAN_G = tuple(1.0 / (2 * k + 3) for k in range(18))
-_BREGMAN_TERMS = {32: 8, 64: 18}
+BREGMAN_TERMS = {32: 8, 64: 18}
 _U_BOUND = 0.34  # just above the near region's |u| <= 1/3: clips only where the series is not used
 
 
 def _bregman_series(d, u, *, xp):
     """``d u P(u)`` (see above): ``a log(a/b) - a + b`` for ``d = a - b``, ``u = d / (a + b)``."""
     z = u * u
-    coeffs = _BREGMAN_G[: _BREGMAN_TERMS.get(xp.finfo(u.dtype).bits, len(_BREGMAN_G))]
+    coeffs = _BREGMAN_G[: BREGMAN_TERMS.get(xp.finfo(u.dtype).bits, len(_BREGMAN_G))]
     g = z * coeffs[-1] + coeffs[-2]
     for c in reversed(coeffs[:-2]):
         g = g * z + c
@@ -535,7 +535,7 @@ def _kl_logits_terms_torch(torch, t, x, axis):
     u = torch.div(d, u, out=u)
     near = torch.abs(u, out=q).le_(1.0 / 3.0)  # 1.0 where q/2 <= t <= 2q (up to rounding at the ends)
     u.clamp_(-_U_BOUND, _U_BOUND)
-    coeffs = _BREGMAN_G[: _BREGMAN_TERMS.get(fi.bits, len(_BREGMAN_G))]
+    coeffs = _BREGMAN_G[: BREGMAN_TERMS.get(fi.bits, len(_BREGMAN_G))]
     z = u * u
     g = torch.mul(z, coeffs[-1]).add_(coeffs[-2])  # _bregman_series' Horner steps, in place
     for c in reversed(coeffs[:-2]):

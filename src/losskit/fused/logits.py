@@ -1,5 +1,5 @@
-"""The distribution kernels on logits (sparse and dense categorical cross-entropy through a
-softmax over the last axis). See :mod:`.distribution` for the layout, domains and accuracy;
+"""The distribution kernels on logits (sparse and dense categorical cross-entropy and KL
+divergence through a softmax over the last axis). See :mod:`.distribution` for the layout, domains and accuracy;
 the planners there choose these kernels."""
 
 from __future__ import annotations
@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from .driver import BLOCK, NAN, block_sum, jit
-from .fastmath import exp_for
-from .rows import _count_outside, _helper, _in_tol, _log1p_rest, _seg_sums
+from .fastmath import exp_for, log_for
+from .rows import _G, _count_outside, _helper, _in_tol, _log1p_rest, _seg_sums
+
+_GA = np.array(_G)  # the Bregman series' coefficients (see .rows)
 
 
 # ---------------------------------------------------------------------------------------
@@ -208,4 +210,72 @@ def _cce_logits(t, x, g, scale, C, lmax, zmin, tau, grad):
                     pc = e * inv
                     u = ui if e == 1.0 else 1.0 - pc
                     gr[c] = ((s - a) * pc - a * u) * scale
+    return total
+
+
+@jit
+def _kl_logits(t, x, g, scale, C, lmax, zmin, tau, terms, grad):
+    """KL(t || q) on logits, q = softmax(x): per row sum_c B(t_c, q_c) + (S - 1), S = sum_c t_c,
+    with the Bregman terms B(t, q) = t (log t - log q) - t + q >= 0 (0 log 0 = 0), the series of
+    ``terms`` terms near t = q (q/2 <= t <= 2q), log q = (x - max) - log1p(rest) and q =
+    e^(x - max) / (1 + rest) (_math.bregman_kl with log_b, as _divergence._kl_value); gradient
+    S q_c - t_c (_math.scaled_softmax_minus). Domain: finite logits within +-lmax, t in [0, 1],
+    rows of t summing to 1."""
+    rows = x.size // C
+    rb = max(1, BLOCK // C)
+    w = min(BLOCK, rb * C)
+    zb = np.empty(w)
+    eb = np.empty(w)
+    vb = np.empty(w)
+    ea = np.empty(rb * C)  # e^(x - max) of the block (1 at the maxima)
+    buf = np.empty(BLOCK)
+    mx = np.empty(rb)
+    rest = np.empty(rb)
+    ssum = np.empty(rb)
+    vsum = np.empty(rb)
+    total = 0.0
+    like = x[0]
+    for r0 in range(0, rows, rb):
+        nr = min(rb, rows - r0)
+        b0, n = r0 * C, nr * C
+        xb, tb = x[b0:b0 + n], t[b0:b0 + n]
+        if _count_outside(xb, n, -lmax, lmax) + _count_outside(tb, n, 0.0, 1.0):
+            return NAN
+        _softmax_rows(xb, tb, nr, C, zmin, zb, eb, vb, mx, rest, ssum, vsum, ea, True, True)
+        ok = 0
+        for k in range(nr):
+            ok += _in_tol(ssum[k], tau)
+        if ok != nr:
+            return NAN
+        for k in range(nr):
+            inv = 1.0 / (1.0 + rest[k])
+            l1p = _log1p_rest(rest[k], like)
+            s = ssum[k]
+            s1 = -1.0  # S - 1 with its rounding errors (TwoSum) carried in s1c: a row of nearly
+            s1c = 0.0  # equal distributions is of the size of that rounding (as _sum_minus_one)
+            for j0 in range(k * C, (k + 1) * C, BLOCK):
+                m = min(BLOCK, (k + 1) * C - j0)
+                for i in range(m):
+                    j = j0 + i
+                    a = np.float64(tb[j])
+                    sa = s1 + a
+                    bb = sa - s1
+                    s1c += (s1 - (sa - bb)) + (a - bb)
+                    s1 = sa
+                    q = ea[j] * inv
+                    lq = (np.float64(xb[j]) - mx[k]) - l1p
+                    d = a - q
+                    u = d / (a + q if a + q > 0.0 else 1.0)
+                    z = u * u
+                    c = _GA[terms - 1]
+                    for h in range(terms - 2, -1, -1):
+                        c = c * z + _GA[h]
+                    series = (d * u) * ((u + z) * c + 1.0)
+                    direct = (a * (log_for(a if a > 0.0 else 1.0, like) - lq) - a) + q
+                    near = (a >= 0.5 * q) & (a <= 2.0 * q) & (q > 0.0)
+                    buf[i] = series if near else direct
+                    if grad:
+                        g[b0 + j] = (s * q - a) * scale
+                total += block_sum(buf, m)
+            total += s1 + s1c
     return total
