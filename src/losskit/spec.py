@@ -215,6 +215,6 @@ class Loss:
     # samples' entries (a softmax's class axis); the chunked engine never cuts them.
     coupled_axes: Callable[[int, Mapping[str, Any]], tuple[int, ...]] = _no_axes
     # (raw opts) -> True where this loss's torch kernels have a lean form that its NumPy kernels
-    # lack (focal from logits, a softmax activation): small CPU tensors then stay on torch
+    # lack (a softmax activation, fused by torch): small CPU tensors then stay on torch
     # instead of taking the host route (losskit._array.host); None: the host route always may.
     stays_on_torch: Callable[[Mapping[str, Any]], bool] | None = None

@@ -107,4 +107,8 @@ CASES += [
          name="logits,smoothing,gamma=3"),
     Case("binary_focal_cross_entropy", _logits, focal_ref, {"from_logits": True, "gamma": 0.0},
          extremes=_focal_logit_extremes, name="logits,gamma=0"),
+    Case("binary_focal_cross_entropy", _hard_logits, focal_ref, {"from_logits": True, "gamma": 3.5},
+         extremes=_focal_logit_extremes, name="logits,hard,gamma=3.5"),  # (the lean forms and fused kernel, no alpha)
+    Case("binary_focal_cross_entropy", _probs, focal_ref, {"gamma": 0.5, "alpha": 0.75},
+         extremes=_focal_prob_extremes, name="probs,gamma<1,alpha"),  # (the fused kernel's weighted, non-square form)
 ]

@@ -1,5 +1,6 @@
 """Fused kernels of the elementwise course losses: MSE, binary cross-entropy (probabilities and
-logits) and hinge, each an element function run by the shared drivers.
+logits), hinge and the binary focal loss, each an element function run by the shared
+drivers.
 
 Each element function returns ``(value, gradient)`` of one element, with NaN as the value
 outside its domain. Each keeps the reference's formula in the data's dtype: MSE and hinge give the same
@@ -143,9 +144,87 @@ def _bce_planner(y_true, y_pred, opts):
     return _plan(_bce, tuple(y_pred.dtype.type(f) for f in (*floors, 1, 0)), hard=_bce_hard)
 
 
+# -- binary focal loss on logits, gamma >= 2: the reference's lean form (classification.
+# _focal_numpy_value / _grad) from _bce_logits' softplus and sigmoid --------------------------
+@inline
+def _focal_logits(t, x, params):
+    gamma, gm1, inv_gamma, a_pos, a_neg, ga_pos, ga_neg, square, weighted, one, zero = params
+    ok = (t >= zero) & (t <= one) & (x - x == zero)
+    b = one - t
+    pos = x >= zero
+    e = exp_data(-x if pos else x)
+    l1 = log1p_data(e)
+    relu = x if pos else zero
+    inv = one / (one + e)
+    small = e * inv
+    p = inv if pos else small
+    pbar = small if pos else inv
+    bce = t * ((relu - x) + l1) + b * (relu + l1)
+    q = t * pbar + b * p
+    sq = square == one
+    s = p * pbar
+    inner = (s - (t * s) * (one + one)) * bce + (q * (b * p - t * pbar)) * inv_gamma  # c s B + q (p - y) / gamma
+    value = bce * (q * q if sq else q**gamma)
+    grad = inner * (q if sq else q**gm1)
+    if weighted == one:
+        value = value * (b * a_neg + t * a_pos)
+        grad = grad * (b * ga_neg + t * ga_pos)
+    else:
+        grad = grad * gamma
+    return value + (zero if ok else NAN32), grad
+
+
+# -- binary focal loss on probabilities, default floors: the reference's form (classification.
+# _focal_prob_parts with _bce's floored logarithms), the focal base floored at p's floor ----------
+@inline
+def _focal_probs(t, p, params):
+    p_floor, q_floor, gamma, a_pos, a_neg, square, weighted, one, zero = params
+    ok = (t >= zero) & (t <= one) & (p >= zero) & (p <= one)
+    b = one - t
+    pc = p if p > p_floor else p_floor
+    u0 = one - p
+    u = u0 if u0 > q_floor else q_floor
+    bce = -(t * log_data(pc) + b * log_or_log1m_data(False, u, p, u0))
+    bce_grad = b * (one / u if u0 > q_floor else zero) - t * (one / pc if p > p_floor else zero)
+    q = t * u0 + b * p
+    up = q > p_floor
+    qc = q if up else p_floor
+    f = qc * qc if square == one else qc**gamma
+    f1 = (gamma * (one - (t + t))) * (f / qc if up else zero)  # d f / d p
+    value = f * bce
+    grad = f1 * bce + f * bce_grad
+    if weighted == one:
+        a = t * a_pos + b * a_neg
+        value, grad = a * value, a * grad
+    return value + (zero if ok else NAN32), grad
+
+
+def _focal_planner(y_true, y_pred, opts):
+    from_logits, gamma, alpha = opts.get("from_logits"), opts.get("gamma"), opts.get("alpha")
+    if not _same_float_pair(y_true, y_pred) or opts.get("label_smoothing") != 0 or not _number(gamma):
+        return None
+    if alpha is not None and not (_number(alpha) and 0.0 <= alpha <= 1.0):
+        return None
+    gamma, a = float(gamma), 1.0 if alpha is None else float(alpha)
+    flags = (float(gamma == 2.0), float(alpha is not None), 1.0, 0.0)
+    if from_logits is True and gamma >= 2.0:  # (below 2 the reference keeps its underflow branch)
+        values = (gamma, gamma - 1.0, 1.0 / gamma, a, 1.0 - a, gamma * a, gamma * (1.0 - a), *flags)
+        return _plan(_focal_logits, tuple(y_pred.dtype.type(v) for v in values))
+    if from_logits is not False or opts.get("epsilon") is not None or not gamma >= 0.0:
+        return None
+    eps = prob_epsilon(np, y_pred.dtype, None)
+    values = (eps, complement_floor(np, y_pred.dtype, eps), gamma, a, 1.0 - a, *flags)
+    return _plan(_focal_probs, tuple(y_pred.dtype.type(v) for v in values))
+
+
+def _number(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
 # kernel key (the ``fused`` trait of the records these kernels compute) -> planner
 PLANNERS = {
     "mean_squared_error": _mse_planner,
     "binary_cross_entropy": _bce_planner,
     "hinge": _hinge_planner,
+    "binary_focal_cross_entropy": _focal_planner,
 }

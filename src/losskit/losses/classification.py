@@ -395,12 +395,12 @@ BINARY_FOCAL_CROSS_ENTROPY = Loss(
     name="binary_focal_cross_entropy",
     input_kind="probability",
     aliases=("binary_focal_crossentropy", "sigmoid_focal_loss", "focal"),
+    fused="binary_focal_cross_entropy",
     value=focal_value,
     grad=focal_grad,
     hess=focal_hess,
     prepare=_focal_prepare,
     options={"gamma": 2.0, "alpha": None, "from_logits": False, "label_smoothing": 0.0, "epsilon": None},
-    stays_on_torch=lambda opts: opts["from_logits"] is True and opts["gamma"] >= 2.0,  # (the lean form above)
     structure="elementwise",
     task="binary classification",
     inputs="y_true: targets in [0, 1] (hard or soft labels); y_pred: probabilities, or logits with from_logits=True",
