@@ -204,8 +204,7 @@ class LossFunction:
         rec = self.record
         args = self._arguments(y_true, y_pred, kwargs)
         closed_form = order == 0 and _autograd.takes_torch(args[1], args[2], args[4], args[3])
-        host = None if rec.stays_on_torch is not None and rec.stays_on_torch(args[3]) else _host.args_of(
-            args, closed_form)  # small CPU tensors: computed by NumPy on their memory
+        host = _host.args_of(args, closed_form, rec.stays_on_torch)  # small CPU tensors: NumPy on their memory
         if closed_form:
             # a torch forward for training: one autograd node whose backward is the closed form
             if host is not None:

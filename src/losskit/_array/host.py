@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,15 +42,18 @@ def _dtypes(torch: Any, names: tuple[str, ...]) -> frozenset:
     return frozenset(getattr(torch, name) for name in names)
 
 
-def args_of(args: tuple, closed_form: bool) -> tuple | None:
+def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[Any], bool] | None) -> tuple | None:
     """The call ``args`` (``(xp, y_true, y_pred, opts, sample_weight, reduction, validate)``) with
     NumPy views in place of its torch tensors, or None to stay on torch. ``closed_form``: the call
-    goes through the closed-form node (``y_pred`` may then require grad)."""
+    goes through the closed-form node (``y_pred`` may then require grad); ``stays_on_torch``: the
+    record's trait (its options whose torch kernels are the leaner)."""
     xp, y_true, y_pred, opts, sample_weight, reduction, validate = args
     torch = sys.modules.get("torch")
     if torch is None or torch_compiling() or not _plain(torch, y_pred) or y_pred.numel() > ELEMENTS:
         return None  # (compiling first: Dynamo then traces nothing more here)
     if y_pred.dtype not in _dtypes(torch, _FLOATING) or torch_transforming() or torch_forward_ad():
+        return None
+    if stays_on_torch is not None and stays_on_torch(opts):
         return None
     tracked = torch.is_grad_enabled()
     if tracked and y_pred.requires_grad and not closed_form:

@@ -113,8 +113,9 @@ def _bce_hard(t, p, params):
 # -- binary cross-entropy on logits: the reference's formula (softplus and sigmoid from one
 # e = exp(-|x|)) in the data's dtype ------------------------------------------------------
 @inline
-def _bce_logits(t, x, params):
-    one, zero = params  # scalars of the data's dtype
+def _logistic(t, x, one, zero):
+    """``(ok, 1 - t, sigmoid(x), sigmoid(-x), t softplus(-x) + (1 - t) softplus(x))`` from one
+    ``e = exp(-|x|)``, as the reference's logistic_parts; ``ok``: t in [0, 1] and x finite."""
     ok = (t >= zero) & (t <= one) & (x - x == zero)
     b = one - t
     pos = x >= zero
@@ -123,9 +124,15 @@ def _bce_logits(t, x, params):
     relu = x if pos else zero
     inv = one / (one + e)
     small = e * inv
-    value = t * ((relu - x) + l1) + b * (relu + l1)  # t softplus(-x) + (1 - t) softplus(x)
-    grad = b * (inv if pos else small) - t * (small if pos else inv)
-    return value + (zero if ok else NAN32), grad
+    bce = t * ((relu - x) + l1) + b * (relu + l1)
+    return ok, b, (inv if pos else small), (small if pos else inv), bce
+
+
+@inline
+def _bce_logits(t, x, params):
+    one, zero = params  # scalars of the data's dtype
+    ok, b, p, pbar, value = _logistic(t, x, one, zero)
+    return value + (zero if ok else NAN32), b * p - t * pbar
 
 
 def _bce_planner(y_true, y_pred, opts):
@@ -149,17 +156,7 @@ def _bce_planner(y_true, y_pred, opts):
 @inline
 def _focal_logits(t, x, params):
     gamma, gm1, inv_gamma, a_pos, a_neg, ga_pos, ga_neg, square, weighted, one, zero = params
-    ok = (t >= zero) & (t <= one) & (x - x == zero)
-    b = one - t
-    pos = x >= zero
-    e = exp_data(-x if pos else x)
-    l1 = log1p_data(e)
-    relu = x if pos else zero
-    inv = one / (one + e)
-    small = e * inv
-    p = inv if pos else small
-    pbar = small if pos else inv
-    bce = t * ((relu - x) + l1) + b * (relu + l1)
+    ok, b, p, pbar, bce = _logistic(t, x, one, zero)
     q = t * pbar + b * p
     sq = square == one
     s = p * pbar
