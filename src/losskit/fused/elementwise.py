@@ -205,13 +205,13 @@ def _focal_planner(y_true, y_pred, opts):
     gamma, a = float(gamma), 1.0 if alpha is None else float(alpha)
     flags = (float(gamma == 2.0), float(alpha is not None), 1.0, 0.0)
     if from_logits is True and gamma >= 2.0:  # (below 2 the reference keeps its underflow branch)
-        values = (gamma, gamma - 1.0, 1.0 / gamma, a, 1.0 - a, gamma * a, gamma * (1.0 - a), *flags)
-        return _plan(_focal_logits, tuple(y_pred.dtype.type(v) for v in values))
+        on_logits = (gamma, gamma - 1.0, 1.0 / gamma, a, 1.0 - a, gamma * a, gamma * (1.0 - a), *flags)
+        return _plan(_focal_logits, tuple(y_pred.dtype.type(v) for v in on_logits))
     if from_logits is not False or opts.get("epsilon") is not None or not gamma >= 0.0:
         return None
     eps = prob_epsilon(np, y_pred.dtype, None)
-    values = (eps, complement_floor(np, y_pred.dtype, eps), gamma, a, 1.0 - a, *flags)
-    return _plan(_focal_probs, tuple(y_pred.dtype.type(v) for v in values))
+    on_probs = (eps, complement_floor(np, y_pred.dtype, eps), gamma, a, 1.0 - a, *flags)
+    return _plan(_focal_probs, tuple(y_pred.dtype.type(v) for v in on_probs))
 
 
 def _number(v):
