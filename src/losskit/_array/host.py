@@ -16,14 +16,13 @@ transform or in forward-mode AD. Anything else declines (None) and stays on torc
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .xp import namespace, torch_compiling, torch_forward_ad, torch_transforming
+from .xp import host_view, namespace, torch_compiling, torch_forward_ad, torch_transforming
 
 __all__ = ["ELEMENTS", "args_of", "to_torch"]
 
@@ -33,14 +32,6 @@ __all__ = ["ELEMENTS", "args_of", "to_torch"]
 # Tversky, Lovasz, soft margin) take up to 2.3x, while torch's kernels start to use threads.
 ELEMENTS = 1 << 13
 
-_FLOATING = ("float64", "float32", "float16")
-_VIEWS = (*_FLOATING, "int64", "int32", "int16", "int8", "uint8")  # (bool: refused with its torch dtype name)
-
-
-@functools.cache
-def _dtypes(torch: Any, names: tuple[str, ...]) -> frozenset:
-    return frozenset(getattr(torch, name) for name in names)
-
 
 def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[Any], bool] | None) -> tuple | None:
     """The call ``args`` (``(xp, y_true, y_pred, opts, sample_weight, reduction, validate)``) with
@@ -49,16 +40,16 @@ def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[Any], bool
     record's trait (its options whose torch kernels are the leaner)."""
     xp, y_true, y_pred, opts, sample_weight, reduction, validate = args
     torch = sys.modules.get("torch")
-    if torch is None or torch_compiling() or not _plain(torch, y_pred) or y_pred.numel() > ELEMENTS:
-        return None  # (compiling first: Dynamo then traces nothing more here)
-    if y_pred.dtype not in _dtypes(torch, _FLOATING) or torch_transforming() or torch_forward_ad():
+    if torch is None or not isinstance(y_pred, torch.Tensor) or torch_compiling():
+        return None  # (compiling before any other call: Dynamo then traces nothing more here)
+    if not _plain(torch, y_pred) or y_pred.numel() > ELEMENTS or not y_pred.is_floating_point():
         return None
-    if stays_on_torch is not None and stays_on_torch(opts):
+    if torch_transforming() or torch_forward_ad() or (stays_on_torch is not None and stays_on_torch(opts)):
         return None
     tracked = torch.is_grad_enabled()
     if tracked and y_pred.requires_grad and not closed_form:
         return None  # (a .grad of a tensor that requires grad: its result is differentiable on torch)
-    host_pred = _view(torch, y_pred.detach(), False)
+    host_pred = _view(torch, y_pred, False)
     host_true, host_weight = _view(torch, y_true, tracked), _view(torch, sample_weight, tracked)
     host_opts = {k: _view(torch, v, tracked) for k, v in opts.items()} if opts else opts
     if host_pred is _DECLINE or host_true is _DECLINE or host_weight is _DECLINE or any(
@@ -71,13 +62,13 @@ _DECLINE = object()
 
 
 def _view(torch: Any, a: Any, tracked: bool) -> Any:
-    """A tensor's NumPy view; any other value as it is; ``_DECLINE`` for a tensor without a view,
-    one that requires grad while autograd records, or a container holding tensors."""
+    """A tensor's NumPy view (:func:`~losskit._array.xp.host_view`: float16 to float64 and the
+    integer dtypes; bool, bfloat16 and complex have none); any other value as it is; ``_DECLINE``
+    for a tensor without a view, one that requires grad while autograd records, or a container
+    holding tensors."""
     if isinstance(a, torch.Tensor):
-        if (not _plain(torch, a) or (tracked and a.requires_grad) or a.dtype not in _dtypes(torch, _VIEWS)
-                or a.layout is not torch.strided or a.is_conj() or a.is_neg()):
-            return _DECLINE
-        return (a.detach() if a.requires_grad else a).numpy()
+        view = host_view(a) if _plain(torch, a) and not (tracked and a.requires_grad) else None
+        return _DECLINE if view is None else view
     if isinstance(a, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in a):
         return _DECLINE
     return a
