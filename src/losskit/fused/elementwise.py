@@ -176,14 +176,9 @@ def _focal_logits(t, x, params):
 @inline
 def _focal_probs(t, p, params):
     p_floor, q_floor, gamma, a_pos, a_neg, square, weighted, one, zero = params
-    ok = (t >= zero) & (t <= one) & (p >= zero) & (p <= one)
+    bce, bce_grad = _bce(t, p, (p_floor, q_floor, one, zero))  # (NaN outside the domain)
     b = one - t
-    pc = p if p > p_floor else p_floor
-    u0 = one - p
-    u = u0 if u0 > q_floor else q_floor
-    bce = -(t * log_data(pc) + b * log_or_log1m_data(False, u, p, u0))
-    bce_grad = b * (one / u if u0 > q_floor else zero) - t * (one / pc if p > p_floor else zero)
-    q = t * u0 + b * p
+    q = t * (one - p) + b * p
     up = q > p_floor
     qc = q if up else p_floor
     f = qc * qc if square == one else qc**gamma
@@ -193,7 +188,7 @@ def _focal_probs(t, p, params):
     if weighted == one:
         a = t * a_pos + b * a_neg
         value, grad = a * value, a * grad
-    return value + (zero if ok else NAN32), grad
+    return value, grad
 
 
 def _focal_planner(y_true, y_pred, opts):
