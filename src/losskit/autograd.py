@@ -10,10 +10,10 @@ differentiates the closed-form gradient: Hessian-vector products and Hessian dia
 
 The route is only taken where it is exact (:func:`takes_torch`): ``y_true``, a tensor
 ``sample_weight`` and tensor options must not require grad (their gradients come from the
-plain autograd path), not while ``torch.compile`` traces (Dynamo traces the plain kernels into one graph), and not
-inside ``torch.func`` transforms or forward-mode AD (``grad``, ``vmap``, ``jacrev``,
-``hessian``, dual tensors differentiate and batch the plain kernels, as ``jax.vmap`` batches
-them).
+plain autograd path), not while ``torch.compile`` traces (Dynamo traces the plain kernels into
+one graph), and not inside ``torch.func`` transforms or forward-mode AD (``grad``, ``vmap``,
+``jacrev``, ``hessian``, dual tensors differentiate and batch the plain kernels, as
+``jax.vmap`` batches them).
 
 JAX gets the same closed form as a ``jax.custom_jvp`` (:func:`jax_value`; a ``custom_vjp``
 has no forward mode, and ``jax.hessian`` is ``jacfwd(jacrev)``): the tangent of the value is

@@ -1,8 +1,8 @@
 """Fused kernels of the distribution losses with their default options: categorical
 cross-entropy (probabilities or logits), sparse categorical cross-entropy (integer labels;
-probabilities or logits) and KL divergence (probabilities or logits). This module holds the kernels
-on probabilities and the planners; :mod:`.logits` the kernels on logits, :mod:`.rows` the
-row-level helpers both use.
+probabilities or logits) and KL divergence (probabilities or logits). This module holds the
+kernels on probabilities and the planners; :mod:`.logits` the kernels on logits, :mod:`.rows`
+the row-level helpers both use.
 
 Layout: a box holds whole rows (the class axis is last and never cut), read as C-contiguous
 1-D views with ``C`` entries per row. The kernels walk the box in blocks of whole rows
@@ -51,9 +51,9 @@ float64 ulp, except where the reference's own expression cancels (soft targets w
 largest term.
 
 Speed (one thread, float32, 2-core AVX-512 machine, data in cache): CCE on one-hot rows ~1.0
-ns per element at C = 10 (value; 1.4 with the gradient), ~0.45 from C = 32; KL ~4 (from logits with
-the gradient, C = 100: 73 ms for 1e7 elements on 2 threads); figures at 1e7 elements, against
-the peers, in benchmarks/RESULTS.md.
+ns per element at C = 10 (value; 1.4 with the gradient), ~0.45 from C = 32; KL ~4 (from
+logits with the gradient, C = 100: 73 ms for 1e7 elements on 2 threads); figures at 1e7
+elements, against the peers, in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

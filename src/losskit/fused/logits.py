@@ -1,6 +1,6 @@
 """The distribution kernels on logits (sparse and dense categorical cross-entropy and KL
-divergence through a softmax over the last axis). See :mod:`.distribution` for the layout, domains and accuracy;
-the planners there choose these kernels."""
+divergence through a softmax over the last axis). See :mod:`.distribution` for the layout,
+domains and accuracy; the planners there choose these kernels."""
 
 from __future__ import annotations
 
