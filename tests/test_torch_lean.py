@@ -151,6 +151,76 @@ def test_sparse_ce_gradient_of_confident_rows_float32(blocks, c, monkeypatch):
     np.testing.assert_allclose(xt.grad.numpy(), want, rtol=2e-6, atol=0)
 
 
+@pytest.mark.parametrize("blocks", [False, True])
+@pytest.mark.parametrize("c", [12, 40])
+def test_sparse_ce_value_from_the_softmax_float32(blocks, c, monkeypatch):
+    """The untracked torch value comes from torch's softmax: ``log1p(u_y / p_y)`` where the label
+    holds the max (values down to ~1e-13, far below float32's rounding of ``1 + u``), and ``(m -
+    x_y) - log(max p)`` elsewhere (gaps of 200 underflow ``p_y``). Against the float64 formula from
+    the exact logits: ``log1p`` of the other classes' shifted exponentials relative to the label."""
+    import losskit._array.host as host
+
+    monkeypatch.setattr(host, "ELEMENTS", 0)  # the torch kernels, not NumPy on the tensors' memory
+    if blocks:
+        from losskit._array import stable
+
+        monkeypatch.setattr(stable, "_TORCH_BLOCK", 10 * c + 3)
+    rng = np.random.default_rng(8)
+    n = 96
+    labels = rng.integers(0, c, size=n)
+    x = rng.normal(size=(n, c)).astype(np.float32)
+    x[np.arange(n), labels] += np.linspace(-200.0, 30.0, n, dtype=np.float32)  # far below the max .. confident
+    x[0] = 0.0  # tied maxima: log C
+    got = lk.sparse_categorical_cross_entropy(torch.tensor(labels), torch.tensor(x), from_logits=True,
+                                              reduction="none").numpy()
+    z = x.astype(np.float64)
+    z_y = z[np.arange(n), labels][:, None]
+    others = np.where(np.eye(c, dtype=bool)[labels], 0.0, np.exp(z - z_y)).sum(axis=1)
+    want = np.log1p(others)  # (e^230 at most: no overflow in float64)
+    assert want.min() < 1e-10 and want.max() > 150
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float32).eps, atol=0)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_cross_entropy_backward_scales_the_held_gradient_once(sparse):
+    """The forward computes the gradient with the value (one softmax) and the backward scales it
+    in place: a second backward (``retain_graph=True``) recomputes it and gives the same result,
+    with ``ignore_index`` and class weights; gradients against native autograd."""
+    import losskit._array.host as host
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(20, 7))
+    labels = rng.integers(0, 7, size=20)
+    w = rng.uniform(0.5, 2.0, size=7)
+    if sparse:
+        labels[::5] = -1
+        target, options = labels, {"ignore_index": -1}
+    else:
+        target, options = rng.dirichlet(np.ones(7), size=20), {}
+    loss = lk.sparse_categorical_cross_entropy if sparse else lk.categorical_cross_entropy
+    old, host.ELEMENTS = host.ELEMENTS, 0
+    try:
+        xt = torch.tensor(x, requires_grad=True)
+        value = loss(torch.tensor(target), xt, from_logits=True, class_weight=torch.tensor(w), **options)
+        three = torch.tensor(3.0, dtype=torch.float64)
+        (first,) = torch.autograd.grad(value, xt, grad_outputs=three, retain_graph=True)
+        (second,) = torch.autograd.grad(value, xt, grad_outputs=three)
+    finally:
+        host.ELEMENTS = old
+    xn = torch.tensor(x, requires_grad=True)
+    if sparse:
+        native = torch.nn.functional.cross_entropy(xn, torch.tensor(labels), weight=torch.tensor(w), ignore_index=-1)
+    else:  # losskit's class weights for soft targets: the row weight sum_c w_c t_c, a weighted mean
+        t = torch.tensor(target)
+        row_w = (t * torch.tensor(w)).sum(1)
+        per_row = -(torch.tensor(w) * t * torch.log_softmax(xn, 1)).sum(1) / row_w
+        native = (row_w * per_row).sum() / row_w.sum()
+    (want,) = torch.autograd.grad(3.0 * native, xn)
+    np.testing.assert_allclose(first.numpy(), want.numpy(), rtol=1e-12, atol=1e-17)
+    np.testing.assert_array_equal(second.numpy(), first.numpy())
+    np.testing.assert_array_equal(xt.detach().numpy(), x)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("pos_weight", [None, 2.5])
 def test_bce_logits_torch_forms_within_a_few_ulp(dtype, pos_weight):

@@ -177,8 +177,10 @@ class LossFunction:
                 fixed[k] = out
         return reduction, check_flag(common.get("validate", True), "validate"), tuple(common), fixed
 
-    def _bound(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> BoundCall:
-        """:meth:`bind` from :meth:`_arguments`' tuple."""
+    def _bound(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool],
+               value: Any = None) -> BoundCall:
+        """:meth:`bind` from :meth:`_arguments`' tuple (the per-sample values from ``value``, a
+        kernel like the record's own, when given)."""
         rec = self.record
         xp, y_true, y_pred, opts, sample_weight, reduction, validate = args
         # every value check of the call settled by one host read (NumPy's reads are free: eager)
@@ -187,7 +189,7 @@ class LossFunction:
             weight = _red.weight_array(xp, sample_weight, dtype=y_pred.dtype, like=y_pred)
             if validate and weight is not None:
                 _red.check_weight_values(xp, weight)
-        values = rec.value(xp, y_true, y_pred, **opts)
+        values = (value or rec.value)(xp, y_true, y_pred, **opts)
         if weight is not None:
             weight = _red.fit_weight(xp, as_array(xp, weight, dtype=values.dtype), values.shape)
         norm = None
@@ -260,18 +262,38 @@ class LossFunction:
         closed-form gradient times the incoming gradient. The backward reuses the forward's
         prepared inputs, except while torch records it (``create_graph=True``): then it
         prepares the saved ``y_pred`` again (no checks: the forward ran them), so that its
-        operations are recorded and a second backward works."""
+        operations are recorded and a second backward works.
+
+        Where the record has a one-pass ``value_grad`` form for the inputs, the forward holds
+        its gradient and the first backward scales it in place (a second backward, with
+        ``retain_graph=True``, runs the grad kernel)."""
+        rec = self.record
         xp, y_true, _, opts, sample_weight, reduction, validate = args
-        c = self._bound((xp, y_true, y_pred, opts, sample_weight, reduction, validate))
+        held = []
+        one_pass = rec.value_grad if not rec.vjp else None
+
+        def value_holding_grad(xp: Any, yt: Array, yp: Array, **o: Any) -> Array:
+            pair = one_pass(xp, yt, yp, **o) if one_pass is not None else None
+            if pair is None:
+                return rec.value(xp, yt, yp, **o)
+            held.append(pair[1])
+            return pair[0]
+
+        c = self._bound((xp, y_true, y_pred, opts, sample_weight, reduction, validate),
+                        value_holding_grad if one_pass is not None else None)
         dscale = c.derivative_scale()
         prepared = (c.y_true, c.y_pred, c.opts)
-        values = c.values if self.record.vjp else None  # per-sample values: only VJP kernels read them
+        values = c.values if rec.vjp else None  # per-sample values: only VJP kernels read them
 
         def backward(saved: Array, cotangent: Array) -> Array:
             yt, yp, o = prepared
+            kernel = rec.grad
             if _autograd.records(saved):
-                yt, yp, o = self.record.prepare(xp, y_true, saved, dict(opts), False)
-            return self._scaled(self.record.grad, xp, yt, yp, o, dscale * cotangent, values)
+                yt, yp, o = rec.prepare(xp, y_true, saved, dict(opts), False)
+            elif held:
+                grad = held.pop()
+                kernel = lambda *_, **__: grad  # noqa: E731
+            return self._scaled(kernel, xp, yt, yp, o, dscale * cotangent, values)
 
         return c.reduced(), backward
 

@@ -218,3 +218,8 @@ class Loss:
     # lack (a softmax activation, fused by torch): small CPU tensors then stay on torch
     # instead of taking the host route (losskit._array.host); None: the host route always may.
     stays_on_torch: Callable[[Mapping[str, Any]], bool] | None = None
+    # (xp, y_true, y_pred, **opts) -> (values, grad) of the value and grad kernels from one pass,
+    # or None where these inputs have no such form: the torch closed-form forward then holds
+    # the gradient for its backward instead of recomputing the work they share (a softmax).
+    # Not for VJP kernels.
+    value_grad: Kernel | None = None

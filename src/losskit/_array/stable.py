@@ -37,6 +37,8 @@ __all__ = [
     "softmax_xent_grad",
     "sparse_softmax_xent_grad",
     "sparse_neg_log_softmax",
+    "sparse_softmax_xent_value_grad",
+    "softmax_xent_value_grad",
     "scaled_softmax_minus",
 ]
 
@@ -133,28 +135,34 @@ def torch_elementwise_blocks(fn, *arrays):
 def _torch_row_blocks(torch, fn, axis, t, x, *, reduced):
     """``fn(torch, t, x, axis)`` over blocks of whole rows of a large pair (see :func:`torch_blocks`):
     block-sized temporaries stay in cache and are reused from the heap, where whole-size ones
-    would each cost their page faults. ``reduced``: ``fn`` gives one value per row (kept axis),
-    else an array like ``x``. One call when small, or when ``t`` is not ``x``'s shape."""
+    would each cost their page faults. ``reduced``: ``fn`` gives one value per row (kept axis);
+    False: an array like ``x``; ``"both"``: the pair ``(per-row values, array like x)``, the array
+    written by ``fn`` into its ``out=`` block (None: its own). One call when small, or when ``t``
+    is not ``x``'s shape."""
     dim, size = torch_blocks(x, axis)
     if size is None or not isinstance(t, torch.Tensor) or t.shape != x.shape:
         return fn(torch, t, x, axis)
     pairs = zip(torch.split(t, size, dim), torch.split(x, size, dim))
-    if reduced:
+    if reduced is True:
         return torch.cat([fn(torch, tb, xb, axis) for tb, xb in pairs], dim=dim)
     out = torch.empty_like(x)
+    if reduced:
+        rows = [fn(torch, tb, xb, axis, out=ob)[0] for (tb, xb), ob in zip(pairs, torch.split(out, size, dim))]
+        return torch.cat(rows, dim=dim), out
     for (tb, xb), ob in zip(pairs, torch.split(out, size, dim)):
         ob.copy_(fn(torch, tb, xb, axis))
     return out
 
 
-def _torch_exp_rest(torch, x, axis):
+def _torch_exp_rest(torch, x, axis, out=None):
     """``(m, z, e, total, finite)`` of a row max shift: ``m = max(x)`` (0 where not finite: those
-    rows follow the plain formula), ``z = x - m``, ``e = e^z``, ``total = sum(e)``."""
+    rows follow the plain formula), ``z = x - m``, ``e = e^z`` (into ``out`` when given),
+    ``total = sum(e)``."""
     m = torch.amax(x, dim=axis, keepdim=True)
     finite = torch.isfinite(m)
     m = torch.where(finite, m, 0.0)
     z = x - m
-    e = torch.exp(z)
+    e = torch.exp(z, out=out) if out is not None else torch.exp(z)
     return m, z, e, torch.sum(e, dim=axis, keepdim=True), finite
 
 
@@ -217,7 +225,11 @@ def sparse_neg_log_softmax(labels, x, axis=-1, *, xp):
     ``e^(x - m)`` without the label's term. The remainder after the leading 1 is exact when the
     label holds the max (``expm1(0) = 0``) and a sum with ``other >= 1`` when it does not, from one
     sum where :func:`_jax_rest` takes two (XLA on CPU does not fuse two sums of one exponential).
+    Untracked torch: from torch's fused softmax (see :func:`_sparse_xent_block`).
     None for other namespaces."""
+    torch = _torch_untracked(x)
+    if torch is not None:
+        return _sparse_xent_torch(torch, labels, x, axis, value=True, grad=False)[0]
     jax = _jax_of(x)
     if jax is None:
         return None
@@ -371,10 +383,36 @@ def softmax_xent_grad(t, x, axis=-1, *, xp):
 
 def _softmax_xent_grad_torch(torch, t, x, axis):
     e, f, inv, u0 = _torch_softmax_parts(torch, x, axis)
-    s = torch.sum(t, dim=axis, keepdim=True)
+    return _softmax_xent_grad_from(torch, t, e, f, inv, u0, axis)
+
+
+def _softmax_xent_grad_from(torch, t, e, f, inv, u0, axis, s=None):
+    """:func:`softmax_xent_grad` from :func:`_torch_softmax_parts`, into ``e`` and ``f``."""
+    s = torch.sum(t, dim=axis, keepdim=True) if s is None else s
     ind = e.sub_(f)  # 1 at the maxima, 0 below
     f.mul_(s * inv).addcmul_(ind, s * u0, value=-1.0)  # S p below the maxima, -S u0 at them
     return ind.mul_(s).sub_(t).add_(f)
+
+
+def softmax_xent_value_grad(t, x, axis=-1, *, xp):
+    """``(neg_log_softmax_dot with the axis kept, softmax_xent_grad)`` from one shifted
+    exponential: untracked torch only (the closed-form forward then holds the gradient for its
+    backward); None otherwise."""
+    torch = _torch_untracked(x)
+    if torch is None:
+        return None
+    return _torch_row_blocks(torch, _softmax_xent_value_grad_torch, axis, t, x, reduced="both")
+
+
+def _softmax_xent_value_grad_torch(torch, t, x, axis, out=None):
+    _, z, e, total, finite = _torch_exp_rest(torch, x, axis, out)
+    dot = torch.sum(z.mul_(t), dim=axis, keepdim=True)
+    f = torch.frac(e, out=z)
+    rest = _torch_rest(torch, f, total, finite, axis)
+    s = torch.sum(t, dim=axis, keepdim=True)
+    inv = 1.0 / (1.0 + rest)
+    value = s * torch.log1p(rest) - dot
+    return value, _softmax_xent_grad_from(torch, t, e, f, inv, rest * inv, axis, s)
 
 
 def scaled_softmax_minus(t, x, axis=-1, *, xp):
@@ -406,23 +444,55 @@ def sparse_softmax_xent_grad(labels, x, axis=-1, *, xp):
         return jnp.where(_jax_hot(jnp, jnp.expand_dims(labels, ax), x, ax), -u, e * inv)
     if torch is None:
         return None
-    out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    dim, size = torch_blocks(x, axis)
-    if size is None or dim != 0:  # (blocks of dim 0 are contiguous: softmax writes straight into them)
-        return _sparse_softmax_xent_grad_torch(torch, labels, x, axis, out)
-    for lb, xb, ob in zip(torch.split(labels, size, 0), torch.split(x, size, 0), torch.split(out, size, 0)):
-        _sparse_softmax_xent_grad_torch(torch, lb, xb, axis, ob)  # each block's sum while it is in cache
-    return out
+    return _sparse_xent_torch(torch, labels, x, axis, value=False, grad=True)[1]
 
 
-def _sparse_softmax_xent_grad_torch(torch, labels, x, axis, out):
-    """Into ``out``: torch's fused softmax ``p`` (one pass where the max, shift and exp are three),
-    then ``-u_y`` at the labels with ``u_y = 1 - p_y`` summed as the other classes' ``p``: a sum of
-    positive terms, accurate when ``p_y`` rounds to 1 (``1 - p_y`` would lose every digit)."""
-    idx = torch.unsqueeze(labels, axis)
+def sparse_softmax_xent_value_grad(labels, x, axis=-1, *, xp):
+    """``(sparse_neg_log_softmax, sparse_softmax_xent_grad)`` from one softmax: untracked torch
+    only (the closed-form forward then holds the gradient for its backward); None otherwise."""
+    torch = _torch_untracked(x)
+    return None if torch is None else _sparse_xent_torch(torch, labels, x, axis, value=True, grad=True)
+
+
+def _sparse_xent_torch(torch, labels, x, axis, *, value, grad):
+    """``(-log p_y with the axis kept, or None; the gradient p - onehot(y), or None)`` on
+    untracked torch, by blocks of whole rows along dim 0 (see :func:`torch_blocks`): each
+    block's softmax, sums and gathers while it is in cache, written straight into the
+    gradient's contiguous blocks."""
+    ax = axis % x.ndim
+    idx = torch.unsqueeze(labels, ax).clamp(0, max(x.shape[ax] - 1, 0))  # (ids as _common.gather takes them)
+    out = torch.empty_like(x, memory_format=torch.contiguous_format) if grad else None
+    dim, size = torch_blocks(x, ax)
+    if size is None or dim != 0:
+        return _sparse_xent_block(torch, idx, x, ax, out, value)
+    outs = torch.split(out, size, 0) if grad else [None] * -(-x.shape[0] // size)
+    nll = [_sparse_xent_block(torch, ib, xb, ax, ob, value)[0]
+           for ib, xb, ob in zip(torch.split(idx, size, 0), torch.split(x, size, 0), outs)]
+    return (torch.cat(nll, dim=0) if value else None), out
+
+
+def _sparse_xent_block(torch, idx, x, axis, out, value):
+    """One block of :func:`_sparse_xent_torch` from ``p = softmax(x)`` (torch's fused kernel: one
+    pass where an ``exp`` of the shifted copy alone costs more on CPU), into ``out`` when given.
+
+    The gradient is ``p`` with ``-u_y`` at the label, ``u_y = 1 - p_y`` summed as the other
+    classes' ``p``: a sum of positive terms, accurate when ``p_y`` rounds to 1. The value: where
+    ``p_y >= 1/2`` (the label holds the only max) ``log1p(u_y / p_y)``, ``u_y / p_y`` being the
+    remainder after the leading 1 of the shifted exponentials' sum, kept when it is far below
+    the rounding of ``1 + u_y``; below 1/2 the value is at least log 2 and ``(m - x_y) - log(max
+    p)`` (``max p = 1 / sum e^(x - m)``: two non-negative terms) holds it to a rounding where
+    ``p_y`` itself may underflow."""
     p = torch_softmax(torch, x, axis, out)
-    p.scatter_(axis, idx, 0.0)
-    return p.scatter_(axis, idx, torch.sum(p, dim=axis, keepdim=True).neg_())
+    nll = None
+    if value:
+        p_y, p_max = torch.gather(p, axis, idx), torch.amax(p, dim=axis, keepdim=True)
+    u_y = torch.sum(p.scatter_(axis, idx, 0.0), dim=axis, keepdim=True)
+    if value:
+        far = (torch.amax(x, dim=axis, keepdim=True) - torch.gather(x, axis, idx)) - torch.log(p_max)
+        nll = torch.where(p_y >= 0.5, torch.log1p(u_y / p_y), far)
+    if out is not None:
+        p.scatter_(axis, idx, u_y.neg_())
+    return nll, out
 
 
 def softmax(x, axis=-1, *, xp):

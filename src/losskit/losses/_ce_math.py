@@ -7,11 +7,18 @@ smoothing, class weights); conventions in :mod:`losskit.losses.categorical`.
 
 from __future__ import annotations
 
-from .._array.stable import inv_above, log_softmax, max_and_log1p_rest, neg_log_softmax_dot, softmax_xent_grad
+from .._array.stable import (
+    inv_above,
+    log_softmax,
+    max_and_log1p_rest,
+    neg_log_softmax_dot,
+    softmax_xent_grad,
+    softmax_xent_value_grad,
+)
 
 __all__ = [
     "log_probs", "probs", "safe_inv", "clamped_log", "prob_chain", "softmax_chain", "ce_terms",
-    "ce_dense_value", "ce_dense_grad", "ce_dense_grad_hess",
+    "ce_dense_value", "ce_dense_grad", "ce_dense_grad_hess", "ce_dense_value_grad",
 ]
 
 
@@ -122,3 +129,12 @@ def ce_dense_grad(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
         return a
     s, _, big_a = _renorm_parts(xp, a, y_pred, axis)
     return (a - big_a) / s
+
+
+def ce_dense_value_grad(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
+    """``(ce_dense_value, ce_dense_grad)`` from one shifted exponential for logits on untracked
+    torch; None otherwise (the two kernels then run)."""
+    if not from_logits:
+        return None
+    pair = softmax_xent_value_grad(t, y_pred, axis, xp=xp)
+    return None if pair is None else (xp.squeeze(pair[0], axis=axis), pair[1])

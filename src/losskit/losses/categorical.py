@@ -28,9 +28,9 @@ cross-entropy, Poly-1, generalised cross-entropy):
 
 from __future__ import annotations
 
-from .._array.stable import sparse_neg_log_softmax, sparse_softmax_xent_grad
+from .._array.stable import sparse_neg_log_softmax, sparse_softmax_xent_grad, sparse_softmax_xent_value_grad
 from ..spec import Boosting, Loss
-from ._ce_math import ce_dense_grad, ce_dense_grad_hess, ce_dense_value, ce_terms
+from ._ce_math import ce_dense_grad, ce_dense_grad_hess, ce_dense_value, ce_dense_value_grad, ce_terms
 from ._common import along, gather, label_smoothing_option, prob_epsilon, take, wrapped_axis
 from ._crossentropy import (
     class_vector,
@@ -74,6 +74,11 @@ def _cce_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, ro
                          renormalize=renormalize, epsilon=epsilon)
 
 
+def _cce_value_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, row_weight):
+    return ce_dense_value_grad(xp, y_true, y_pred, axis=axis, from_logits=from_logits,
+                               renormalize=renormalize, epsilon=epsilon)
+
+
 def _cce_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, row_weight):
     return ce_dense_grad_hess(xp, y_true, y_pred, axis=axis, from_logits=from_logits,
                               renormalize=renormalize, epsilon=epsilon)[1]
@@ -99,6 +104,7 @@ CATEGORICAL_CROSS_ENTROPY = Loss(
     aliases=("categorical_crossentropy", "cce", "softmax_cross_entropy"),
     value=_cce_value,
     grad=_cce_grad,
+    value_grad=_cce_value_grad,
     hess=_cce_hess,
     prepare=_cce_prepare,
     options=_CCE_OPTIONS,
@@ -187,7 +193,7 @@ def _scce_prepare(xp, y_true, y_pred, opts, validate):
 def _scce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
                 class_weight, ignore_index):
     valid, safe = valid_and_safe(xp, y_true, ignore_index)
-    out = sparse_neg_log_softmax(safe, y_pred, axis, xp=xp) if from_logits else None  # JAX: one sum
+    out = sparse_neg_log_softmax(safe, y_pred, axis, xp=xp) if from_logits else None  # JAX, untracked torch
     if out is None:
         out = ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, gather(xp, y_pred, safe, axis))  # -log q_y
     ls = label_smoothing
@@ -220,6 +226,22 @@ def _scce_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, l
                          epsilon=epsilon)
 
 
+def _scce_value_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
+                     class_weight, ignore_index):
+    """``(_scce_value, _scce_grad)`` from one softmax, for logits without label smoothing on
+    untracked torch; None otherwise."""
+    if not from_logits or label_smoothing:
+        return None
+    valid, safe = valid_and_safe(xp, y_true, ignore_index)
+    pair = sparse_softmax_xent_value_grad(safe, y_pred, axis, xp=xp)
+    if pair is None:
+        return None
+    nll, g = pair
+    if valid is not None:
+        g = g * xp.expand_dims(xp.astype(valid, g.dtype), axis=axis)
+    return mask_rows(xp, xp.squeeze(nll, axis=axis), valid), g
+
+
 def _scce_hess(xp, y_true, y_pred, **opts):
     return _scce_grad_hess(xp, y_true, y_pred, **opts)[1]
 
@@ -238,6 +260,7 @@ SPARSE_CATEGORICAL_CROSS_ENTROPY = Loss(
     value=_scce_value,
     grad=_scce_grad,
     hess=_scce_hess,
+    value_grad=_scce_value_grad,
     prepare=_scce_prepare,
     options={**_CCE_OPTIONS, "ignore_index": None},
     structure="distribution",
