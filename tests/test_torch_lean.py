@@ -181,43 +181,50 @@ def test_sparse_ce_value_from_the_softmax_float32(blocks, c, monkeypatch):
     np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float32).eps, atol=0)
 
 
-@pytest.mark.parametrize("sparse", [True, False])
-def test_cross_entropy_backward_scales_the_held_gradient_once(sparse):
-    """The forward computes the gradient with the value (one softmax) and the backward scales it
-    in place: a second backward (``retain_graph=True``) recomputes it and gives the same result,
-    with ``ignore_index`` and class weights; gradients against native autograd."""
+@pytest.mark.parametrize("kind", ["sparse_ce", "soft_ce", "kl"])
+def test_backward_scales_the_held_gradient_once(kind):
+    """Cross-entropy and KL from logits: the forward computes the gradient with the value (one
+    softmax or shifted exponential) and the backward scales it in place; a second backward
+    (``retain_graph=True``) recomputes it and gives the same result (to rounding). With ``ignore_index`` and
+    class weights where the loss has them; gradients against native autograd."""
     import losskit._array.host as host
 
+    F = torch.nn.functional
     rng = np.random.default_rng(9)
     x = rng.normal(size=(20, 7))
     labels = rng.integers(0, 7, size=20)
+    labels[::5] = -1
+    t = rng.dirichlet(np.ones(7), size=20)
     w = rng.uniform(0.5, 2.0, size=7)
-    if sparse:
-        labels[::5] = -1
-        target, options = labels, {"ignore_index": -1}
-    else:
-        target, options = rng.dirichlet(np.ones(7), size=20), {}
-    loss = lk.sparse_categorical_cross_entropy if sparse else lk.categorical_cross_entropy
+    call = {
+        "sparse_ce": lambda xt: lk.sparse_categorical_cross_entropy(
+            torch.tensor(labels), xt, from_logits=True, ignore_index=-1, class_weight=torch.tensor(w)),
+        "soft_ce": lambda xt: lk.categorical_cross_entropy(torch.tensor(t), xt, from_logits=True,
+                                                           class_weight=torch.tensor(w)),
+        "kl": lambda xt: lk.kl_divergence(torch.tensor(t), xt, from_logits=True),
+    }[kind]
     old, host.ELEMENTS = host.ELEMENTS, 0
     try:
         xt = torch.tensor(x, requires_grad=True)
-        value = loss(torch.tensor(target), xt, from_logits=True, class_weight=torch.tensor(w), **options)
+        value = call(xt)
         three = torch.tensor(3.0, dtype=torch.float64)
         (first,) = torch.autograd.grad(value, xt, grad_outputs=three, retain_graph=True)
         (second,) = torch.autograd.grad(value, xt, grad_outputs=three)
     finally:
         host.ELEMENTS = old
     xn = torch.tensor(x, requires_grad=True)
-    if sparse:
-        native = torch.nn.functional.cross_entropy(xn, torch.tensor(labels), weight=torch.tensor(w), ignore_index=-1)
-    else:  # losskit's class weights for soft targets: the row weight sum_c w_c t_c, a weighted mean
-        t = torch.tensor(target)
-        row_w = (t * torch.tensor(w)).sum(1)
-        per_row = -(torch.tensor(w) * t * torch.log_softmax(xn, 1)).sum(1) / row_w
-        native = (row_w * per_row).sum() / row_w.sum()
+    tt, wt = torch.tensor(t), torch.tensor(w)
+    if kind == "sparse_ce":
+        native = F.cross_entropy(xn, torch.tensor(labels), weight=wt, ignore_index=-1)
+    elif kind == "soft_ce":  # losskit's class weights for soft targets: the row weight sum_c w_c t_c, a weighted mean
+        row_w = (tt * wt).sum(1)
+        native = -(wt * tt * torch.log_softmax(xn, 1)).sum() / row_w.sum()
+    else:
+        native = F.kl_div(F.log_softmax(xn, 1), tt, reduction="batchmean")
     (want,) = torch.autograd.grad(3.0 * native, xn)
-    np.testing.assert_allclose(first.numpy(), want.numpy(), rtol=1e-12, atol=1e-17)
-    np.testing.assert_array_equal(second.numpy(), first.numpy())
+    np.testing.assert_allclose(first.numpy(), want.numpy(), rtol=1e-12, atol=1e-16)  # (S q - t cancels)
+    # (KL's grad kernel takes q from torch's softmax, its forward from the value's exponentials)
+    np.testing.assert_allclose(second.numpy(), first.numpy(), rtol=1e-14, atol=1e-17)
     np.testing.assert_array_equal(xt.detach().numpy(), x)
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "sparse_neg_log_softmax",
     "sparse_softmax_xent_value_grad",
     "softmax_xent_value_grad",
+    "kl_logits_value_grad",
     "scaled_softmax_minus",
 ]
 
@@ -584,20 +585,37 @@ def kl_logits_sums(t, x, axis=-1, *, xp):
     return torch.squeeze(_torch_row_blocks(torch, _kl_logits_row_sums, axis, t, x, reduced=True), dim=axis)
 
 
+def kl_logits_value_grad(t, x, axis=-1, *, xp):
+    """``(kl_logits_sums with the axis kept, S softmax(x) - t)`` (``S = sum(t)``, the gradient of KL
+    from logits) from one shifted exponential: an untracked torch pair only (the closed-form
+    forward then holds the gradient for its backward); None otherwise."""
+    torch = torch_untracked_pair(t, x)
+    if torch is None:
+        return None
+    return _torch_row_blocks(torch, _kl_logits_row_sums_and_grad, axis, t, x, reduced="both")
+
+
 def _kl_logits_row_sums(torch, t, x, axis):
     return torch.sum(_kl_logits_terms_torch(torch, t, x, axis), dim=axis, keepdim=True)
 
 
-def _kl_logits_terms_torch(torch, t, x, axis):
-    """The terms of :func:`kl_logits_sums` on untracked torch, in six buffers. ``t = 0``: ``t (log
-    max(t, tiny) - log q)`` is 0 (a ``-inf`` log q makes that 0 inf: NaN, set back to 0); ``t + q
-    = 0``: ``u = 0``, term 0."""
+def _kl_logits_row_sums_and_grad(torch, t, x, axis, out=None):
+    grad = torch.empty_like(x) if out is None else out
+    return torch.sum(_kl_logits_terms_torch(torch, t, x, axis, grad), dim=axis, keepdim=True), grad
+
+
+def _kl_logits_terms_torch(torch, t, x, axis, grad=None):
+    """The terms of :func:`kl_logits_sums` on untracked torch, in six buffers (and ``S q - t`` into
+    ``grad`` when given). ``t = 0``: ``t (log max(t, tiny) - log q)`` is 0 (a ``-inf`` log q makes
+    that 0 inf: NaN, set back to 0); ``t + q = 0``: ``u = 0``, term 0."""
     fi = torch.finfo(x.dtype)
     _, lq, q, total, finite = _torch_exp_rest(torch, x, axis)
     d = torch.frac(q)
     rest = _torch_rest(torch, d, total, finite, axis)
     lq.sub_(torch.log1p(rest))  # log q as log_softmax's
     q.div_(rest.add_(1.0))  # q = e^(x - m) / (1 + rest): two roundings, no second exp
+    if grad is not None:
+        torch.mul(q, torch.sum(t, dim=axis, keepdim=True), out=grad).sub_(t)
     d = torch.sub(t, q, out=d)
     direct = torch.clamp_min(t, fi.tiny * fi.eps).log_().sub_(lq).mul_(t)
     direct.nan_to_num_(nan=0.0, posinf=math.inf).sub_(t).add_(q)  # (t (log t - log q) - t) + q

@@ -19,6 +19,7 @@ from .._array.stable import (
     bregman_kl,
     inv_above,
     kl_logits_sums,
+    kl_logits_value_grad,
     log_softmax,
     scaled_softmax_minus,
     torch_untracked_pair,
@@ -155,6 +156,15 @@ def _kl_grad(xp, y_true, y_pred, *, axis, from_logits, epsilon):
     return -t * inv_above(y_pred, epsilon, xp=xp)
 
 
+def _kl_value_grad(xp, y_true, y_pred, *, axis, from_logits, epsilon):
+    """``(_kl_value, _kl_grad)`` from one shifted exponential, for logits on an untracked torch
+    pair; None otherwise."""
+    pair = kl_logits_value_grad(y_true, y_pred, axis, xp=xp) if from_logits else None
+    if pair is None:
+        return None
+    return xp.squeeze(pair[0], axis=axis) + _sum_minus_one(y_true, axis, xp=xp), pair[1]
+
+
 def _kl_hess(xp, y_true, y_pred, *, axis, from_logits, epsilon):
     t = y_true
     if from_logits:
@@ -172,6 +182,7 @@ KL_DIVERGENCE = Loss(
     aliases=("kld", "kl_div", "kullback_leibler_divergence"),
     value=_kl_value,
     grad=_kl_grad,
+    value_grad=_kl_value_grad,
     hess=_kl_hess,
     prepare=_kl_prepare,
     options={"from_logits": False, "log_target": False, "normalized": True, "epsilon": None,
