@@ -1,5 +1,5 @@
-"""The block-by-block torch kernels (large untracked tensors: KL from logits, BCE from logits,
-softmax Dice) give the numbers of the NumPy path and the gradients of the native torch losses.
+"""The block-by-block torch kernels (large untracked tensors: KL from logits, BCE and focal from
+logits, softmax Dice) give the numbers of the NumPy path and the gradients of the native torch losses.
 
 Small inputs never reach the blocks (they start above 2^19 elements): here the block size is
 lowered so that these inputs take many blocks, with extremes placed inside them: zero targets,
@@ -72,6 +72,35 @@ def test_bce_from_logits_blocks(pos_weight):
                                        pos_weight=None if pw is None else torch.as_tensor(pw)).backward()
     # torch's sigmoid(x) - y cancels where |x| is large (0 for x = 40, y = 1; losskit keeps -4e-18)
     np.testing.assert_allclose(xt.grad.numpy(), xn.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(("gamma", "alpha"), [(2.0, None), (2.0, 0.25), (3.5, 0.6)])
+def test_focal_from_logits_blocks(gamma, alpha):
+    """Value and ``.grad`` against the float64 NumPy path; the training gradient (value and
+    gradient from one pass, held for the backward) against native autograd of the formula."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(scale=4.0, size=(N, C))
+    x[0, :6] = [1e4, -1e4, 40.0, -40.0, 0.0, 700.0]
+    y = (rng.random((N, C)) > 0.5).astype(float)
+    opts = dict(from_logits=True, gamma=gamma, alpha=alpha)
+    got = lk.binary_focal_cross_entropy(torch.tensor(y), torch.tensor(x), reduction="none", **opts).numpy()
+    want = lk.binary_focal_cross_entropy(y, x, reduction="none", **opts)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
+    g = lk.binary_focal_cross_entropy.grad(torch.tensor(y), torch.tensor(x), reduction="sum", **opts).numpy()
+    np.testing.assert_allclose(g, lk.binary_focal_cross_entropy.grad(y, x, reduction="sum", **opts),
+                               rtol=1e-10, atol=1e-300)
+    xt = torch.tensor(x, requires_grad=True)
+    value = lk.binary_focal_cross_entropy(torch.tensor(y), xt, reduction="sum", **opts)
+    np.testing.assert_allclose(float(value.detach()), got.sum(), rtol=1e-12)
+    value.backward()
+    np.testing.assert_array_equal(xt.grad.numpy(), g)
+    xn, yt = torch.tensor(x, requires_grad=True), torch.tensor(y)
+    p = torch.sigmoid(xn)
+    q = yt * (1 - p) + (1 - yt) * p  # 1 - p_t
+    a = 1.0 if alpha is None else alpha * yt + (1 - alpha) * (1 - yt)
+    (a * q ** gamma * F.binary_cross_entropy_with_logits(xn, yt, reduction="none")).sum().backward()
+    # native autograd of the formula cancels in the tails (x = -40: 1e-78 against 3e-79): absolute there
+    np.testing.assert_allclose(xt.grad.numpy(), xn.grad.numpy(), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("options", [{}, {"axis": 0}, {"class_axis": -1}])

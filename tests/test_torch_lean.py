@@ -181,9 +181,9 @@ def test_sparse_ce_value_from_the_softmax_float32(blocks, c, monkeypatch):
     np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float32).eps, atol=0)
 
 
-@pytest.mark.parametrize("kind", ["sparse_ce", "soft_ce", "kl"])
+@pytest.mark.parametrize("kind", ["sparse_ce", "soft_ce", "kl", "focal"])
 def test_backward_scales_the_held_gradient_once(kind):
-    """Cross-entropy and KL from logits: the forward computes the gradient with the value (one
+    """Cross-entropy, KL and focal from logits: the forward computes the gradient with the value (one
     softmax or shifted exponential) and the backward scales it in place; a second backward
     (``retain_graph=True``) recomputes it and gives the same result (to rounding). With ``ignore_index`` and
     class weights where the loss has them; gradients against native autograd."""
@@ -202,6 +202,7 @@ def test_backward_scales_the_held_gradient_once(kind):
         "soft_ce": lambda xt: lk.categorical_cross_entropy(torch.tensor(t), xt, from_logits=True,
                                                            class_weight=torch.tensor(w)),
         "kl": lambda xt: lk.kl_divergence(torch.tensor(t), xt, from_logits=True),
+        "focal": lambda xt: lk.binary_focal_cross_entropy(torch.tensor((t > 0.15).astype(float)), xt, from_logits=True, alpha=0.25),
     }[kind]
     old, host.ELEMENTS = host.ELEMENTS, 0
     try:
@@ -219,8 +220,13 @@ def test_backward_scales_the_held_gradient_once(kind):
     elif kind == "soft_ce":  # losskit's class weights for soft targets: the row weight sum_c w_c t_c, a weighted mean
         row_w = (tt * wt).sum(1)
         native = -(wt * tt * torch.log_softmax(xn, 1)).sum() / row_w.sum()
-    else:
+    elif kind == "kl":
         native = F.kl_div(F.log_softmax(xn, 1), tt, reduction="batchmean")
+    else:  # torchvision's sigmoid_focal_loss formula, gamma 2
+        yb = (tt > 0.15).double()
+        p = torch.sigmoid(xn)
+        ce = F.binary_cross_entropy_with_logits(xn, yb, reduction="none")
+        native = ((0.25 * yb + 0.75 * (1 - yb)) * (yb * (1 - p) + (1 - yb) * p) ** 2 * ce).mean()
     (want,) = torch.autograd.grad(3.0 * native, xn)
     np.testing.assert_allclose(first.numpy(), want.numpy(), rtol=1e-12, atol=1e-16)  # (S q - t cancels)
     # (KL's grad kernel takes q from torch's softmax, its forward from the value's exponentials)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import Any
 
 from .xp import torch_forward_ad, torch_transforming
 
@@ -118,19 +119,25 @@ def torch_blocks(x, axis):
 
 def torch_elementwise_blocks(fn, *arrays):
     """``fn(*arrays)`` for an elementwise ``fn`` of torch tensors of one shape, evaluated on
-    flat blocks of ``_TORCH_BLOCK`` elements into one output like the last array: ``fn``'s
-    temporaries are then block-sized, reused from the heap and in cache, where whole-size ones
-    would each cost their page faults (small, non-contiguous or non-CPU inputs: one call)."""
+    flat blocks of ``_TORCH_BLOCK`` elements into one output like the last array (a tuple of
+    them where ``fn`` returns a tuple): ``fn``'s temporaries are then block-sized, reused from
+    the heap and in cache, where whole-size ones would each cost their page faults (small,
+    non-contiguous or non-CPU inputs: one call)."""
     x = arrays[-1]
     n = x.numel()
     if not _blocked(x, 2 * _TORCH_BLOCK) or not all(a.is_contiguous() and a.shape == x.shape for a in arrays):
         return fn(*arrays)
-    out = x.new_empty(x.shape)
-    flat, flat_out = [a.view(-1) for a in arrays], out.view(-1)
+    flat, several = [a.view(-1) for a in arrays], False
+    outs: tuple[Any, ...] = ()
     for start in range(0, n, _TORCH_BLOCK):
         stop = start + _TORCH_BLOCK
-        flat_out[start:stop].copy_(fn(*(a[start:stop] for a in flat)))
-    return out
+        got = fn(*(a[start:stop] for a in flat))
+        several = isinstance(got, tuple)
+        got = got if several else (got,)
+        outs = outs or tuple(x.new_empty(x.shape) for _ in got)
+        for out, block in zip(outs, got):
+            out.view(-1)[start:stop].copy_(block)
+    return outs if several else outs[0]
 
 
 def _torch_row_blocks(torch, fn, axis, t, x, *, reduced):

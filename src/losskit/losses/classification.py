@@ -280,20 +280,35 @@ def _focal_torch_alpha(ybar, y, alpha, scale):
 
 
 def _focal_torch_value(torch, y, x, gamma, alpha):
-    _, _, ybar, bce, q = _focal_torch_parts(torch, y, x)
-    out = bce.mul_(q.square_() if gamma == 2.0 else q.pow_(gamma))
-    a = _focal_torch_alpha(ybar, y, alpha, 1.0)
-    return out if a is None else out.mul_(a)
+    return torch_elementwise_blocks(lambda yb, xb: _focal_torch_block(torch, yb, xb, gamma, alpha, True, False), y, x)
 
 
 def _focal_torch_grad(torch, y, x, gamma, alpha):
+    return torch_elementwise_blocks(lambda yb, xb: _focal_torch_block(torch, yb, xb, gamma, alpha, False, True), y, x)
+
+
+def _focal_torch_value_grad(torch, y, x, gamma, alpha):
+    return torch_elementwise_blocks(lambda yb, xb: _focal_torch_block(torch, yb, xb, gamma, alpha, True, True), y, x)
+
+
+def _focal_torch_block(torch, y, x, gamma, alpha, value, grad):
+    """The value, the gradient, or both (a pair) from one :func:`_focal_torch_parts`."""
     p, pbar, ybar, bce, q = _focal_torch_parts(torch, y, x)
-    d = torch.mul(ybar, p).addcmul_(y, pbar, value=-1.0)  # p - y
-    s = pbar.mul_(p)
-    out = s.addcmul_(y, s, value=-2.0).mul_(bce)  # c s B
-    out.addcmul_(q, d, value=1.0 / gamma).mul_(q if gamma == 2.0 else q.pow_(gamma - 1.0))
-    a = _focal_torch_alpha(ybar, y, alpha, gamma)
-    return out if a is None else out.mul_(a)
+    out = None
+    if grad:
+        d = torch.mul(ybar, p).addcmul_(y, pbar, value=-1.0)  # p - y
+        s = pbar.mul_(p)
+        out = s.addcmul_(y, s, value=-2.0).mul_(bce)  # c s B
+        q_gm1 = q if gamma == 2.0 else torch.pow(q, gamma - 1.0)
+        out.addcmul_(q, d, value=1.0 / gamma).mul_(q_gm1)
+        a = _focal_torch_alpha(torch.clone(ybar) if value else ybar, y, alpha, gamma)
+        out = out if a is None else out.mul_(a)
+        if not value:
+            return out
+    v = bce.mul_(q.square_() if gamma == 2.0 else q.pow_(gamma))
+    a = _focal_torch_alpha(ybar, y, alpha, 1.0)
+    v = v if a is None else v.mul_(a)
+    return (v, out) if grad else v
 
 
 def _focal_prob_parts(xp, y, p, epsilon, gamma):
@@ -387,6 +402,14 @@ def focal_grad(xp, y_true, y_pred, **opts):
     return _focal_derivatives(xp, y_true, y_pred, order=1, **opts)
 
 
+def focal_value_grad(xp, y_true, y_pred, *, from_logits, epsilon, gamma, alpha):
+    """``(focal_value, focal_grad)`` from one pass over the shared parts (the sigmoids, the BCE
+    term, the focal base) for logits with ``gamma >= 2`` on an untracked torch pair; None
+    otherwise."""
+    torch = _focal_torch(y_true, y_pred, gamma) if from_logits else None
+    return None if torch is None else _focal_torch_value_grad(torch, y_true, y_pred, gamma, alpha)
+
+
 def focal_hess(xp, y_true, y_pred, **opts):
     return _focal_derivatives(xp, y_true, y_pred, order=2, **opts)
 
@@ -398,6 +421,7 @@ BINARY_FOCAL_CROSS_ENTROPY = Loss(
     fused="binary_focal_cross_entropy",
     value=focal_value,
     grad=focal_grad,
+    value_grad=focal_value_grad,
     hess=focal_hess,
     prepare=_focal_prepare,
     options={"gamma": 2.0, "alpha": None, "from_logits": False, "label_smoothing": 0.0, "epsilon": None},
