@@ -12,6 +12,7 @@ from refs import CASES
 from refs.spec import rng_for
 
 import losskit as lk
+from losskit import engine, fused
 from losskit._array import host
 
 pytestmark = pytest.mark.host_route
@@ -78,7 +79,9 @@ def test_host_route_equals_the_torch_kernels(torch, routes, case, dtype):
     f = lk.get(case.loss, **case.options)
     ty, tp = _tensors(torch, case, dtype)
     rtol = 1e-10 if dtype == "float64" else 3e-5
-    stays = f.record.stays_on_torch is not None and f.record.stays_on_torch({**f.record.options, **case.options})
+    opts = {**f.record.options, **case.options}
+    stays = f.record.stays_on_torch is not None and f.record.stays_on_torch(opts) and not engine.fuses(
+        f.record, ty.numpy(), tp.numpy(), opts)  # (a fused kernel takes a softmax Dice of rows)
 
     def step(reduction):
         x = tp.clone().requires_grad_()
@@ -175,7 +178,12 @@ def test_declines_where_it_could_not_be_exact(torch, routes):
     with torch.autograd.forward_ad.dual_level():
         dual = torch.autograd.forward_ad.make_dual(x, torch.ones_like(x))
         assert not used(lambda: lk.mse(y, dual))
-    assert not used(lambda: lk.dice(y.sigmoid().round(), x, activation="softmax"))  # stays_on_torch
+    # stays_on_torch: a softmax Dice stays on torch, unless a fused kernel (numba) takes the call:
+    # global, classes on the last axis, masks of y_pred's dtype
+    y4, x4 = torch.as_tensor(rng.uniform(size=(2, 3, 2, 2)).round()), torch.as_tensor(rng.normal(size=(2, 3, 2, 2)))
+    assert not used(lambda: lk.dice(y4, x4, activation="softmax"))  # classes on axis 1 of 4
+    assert not used(lambda: lk.dice(y.sigmoid().round(), x, activation="softmax", axis=0))  # per-class scores
+    assert used(lambda: lk.dice(y.sigmoid().round(), x, activation="softmax")) == fused.available()
 
 
 def test_declines_under_torch_compile(torch, routes):

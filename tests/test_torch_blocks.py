@@ -19,9 +19,9 @@ N, C = 700, 500
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
-    from losskit._array import stable
+    from losskit._array import lean
 
-    monkeypatch.setattr(stable, "_TORCH_BLOCK", 3 * C + 17)  # rows split unevenly, a short last block
+    monkeypatch.setattr(lean, "_TORCH_BLOCK", 3 * C + 17)  # rows split unevenly, a short last block
 
 
 def _rows(rng):

@@ -82,9 +82,9 @@ def test_softmax_dice_kernels(options, soft, blocks, c, monkeypatch):
     confident, correct rows keep a nearly perfect score accurate. ``blocks``: the block size
     lowered so that the input takes several blocks of whole rows and a short last one."""
     if blocks:
-        from losskit._array import stable
+        from losskit._array import lean
 
-        monkeypatch.setattr(stable, "_TORCH_BLOCK", 3 * c + 1)
+        monkeypatch.setattr(lean, "_TORCH_BLOCK", 3 * c + 1)
     rng = np.random.default_rng(5)
     n = 40
     ca = options.get("class_axis", 1)
@@ -132,9 +132,9 @@ def test_sparse_ce_gradient_of_confident_rows_float32(blocks, c, monkeypatch):
     """The label's entry ``-(1 - p_y)`` stays accurate where ``p_y`` rounds to 1 in float32:
     against the float64 formula ``-sum_{j != y} p_j`` from the exact shifted exponentials."""
     if blocks:
-        from losskit._array import stable
+        from losskit._array import lean
 
-        monkeypatch.setattr(stable, "_TORCH_BLOCK", 10 * c + 3)
+        monkeypatch.setattr(lean, "_TORCH_BLOCK", 10 * c + 3)
     rng = np.random.default_rng(7)
     n = 64
     labels = rng.integers(0, c, size=n)
@@ -162,9 +162,9 @@ def test_sparse_ce_value_from_the_softmax_float32(blocks, c, monkeypatch):
 
     monkeypatch.setattr(host, "ELEMENTS", 0)  # the torch kernels, not NumPy on the tensors' memory
     if blocks:
-        from losskit._array import stable
+        from losskit._array import lean
 
-        monkeypatch.setattr(stable, "_TORCH_BLOCK", 10 * c + 3)
+        monkeypatch.setattr(lean, "_TORCH_BLOCK", 10 * c + 3)
     rng = np.random.default_rng(8)
     n = 96
     labels = rng.integers(0, c, size=n)

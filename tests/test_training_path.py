@@ -89,6 +89,25 @@ def test_closed_form_backward_node(case):
     np.testing.assert_allclose(hvp.numpy(), fd, rtol=1e-4, atol=1e-6)
 
 
+ONE_PASS = [c for c in CASES if lk.get(c.loss).record.value_grad is not None]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("case", ONE_PASS, ids=[c.id for c in ONE_PASS])
+def test_one_pass_value_grad_equals_the_two_kernels(case, reduction):
+    """Where the record has a one-pass ``value_grad`` (the closed-form forward then holds the
+    gradient), value and gradient equal the value and grad kernels' on the same tensors."""
+    torch = load_backend("torch")
+    f = lk.get(case.loss, **case.options)
+    _, _, ty, tp = _torch_inputs(torch, case)
+    value = f(ty, tp, reduction=reduction)
+    (grad,) = torch.autograd.grad(value.sum(), tp)
+    x = tp.detach()
+    np.testing.assert_allclose(value.detach().numpy(), f(ty, x, reduction=reduction).numpy(), rtol=1e-13, atol=0)
+    want = f.grad(ty, x) if reduction == "mean" else f.grad(ty, x, reduction="sum")
+    np.testing.assert_allclose(grad.numpy(), want.numpy(), rtol=1e-12, atol=1e-15 * float(want.abs().max()))
+
+
 def test_gradients_reach_soft_targets_and_weights():
     """Distillation (a soft target that requires grad) and learned sample weights take the
     plain autograd path, so their gradients are there and right (never silently missing)."""

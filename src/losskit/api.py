@@ -206,7 +206,7 @@ class LossFunction:
         rec = self.record
         args = self._arguments(y_true, y_pred, kwargs)
         closed_form = order == 0 and _autograd.takes_torch(args[1], args[2], args[4], args[3])
-        host = _host.args_of(args, closed_form, rec.stays_on_torch)  # small CPU tensors: NumPy on their memory
+        host = _host.args_of(args, closed_form, self._stays_on_torch)  # small CPU tensors: NumPy on their memory
         if closed_form:
             # a torch forward for training: one autograd node whose backward is the closed form
             if host is not None:
@@ -217,6 +217,15 @@ class LossFunction:
             return _autograd.jax_value(args, self._forward, self._value, rec.reduced_axes)
         out = self._plain(args if host is None else host, order, with_value)
         return out if host is None else _host.to_torch(out)
+
+    def _stays_on_torch(self, host: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> bool:
+        """Whether a call the host route could take (``host``: its NumPy views) stays on torch: the
+        record's ``stays_on_torch`` trait says its torch kernels are the leaner for these options,
+        and no fused kernel takes the call (one compiled pass beats both)."""
+        trait = self.record.stays_on_torch
+        if trait is None or not trait(host[3]):
+            return False
+        return not _engine.fuses(self.record, host[1], host[2], host[3])
 
     def _plain(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool], order: int,
                with_value: bool) -> Any:

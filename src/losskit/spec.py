@@ -216,7 +216,8 @@ class Loss:
     coupled_axes: Callable[[int, Mapping[str, Any]], tuple[int, ...]] = _no_axes
     # (raw opts) -> True where this loss's torch kernels have a lean form that its NumPy kernels
     # lack (a softmax activation, fused by torch): small CPU tensors then stay on torch
-    # instead of taking the host route (losskit._array.host); None: the host route always may.
+    # instead of taking the host route (losskit._array.host), unless a fused kernel takes the
+    # call; None: the host route always may.
     stays_on_torch: Callable[[Mapping[str, Any]], bool] | None = None
     # (xp, y_true, y_pred, **opts) -> (values, grad) of the value and grad kernels from one pass,
     # or None where these inputs have no such form: the torch closed-form forward then holds

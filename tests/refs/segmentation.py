@@ -31,6 +31,17 @@ def _ids_logits_last(rng):
     return _ids_logits(rng, (2, 2, 2, 3), class_axis=-1)
 
 
+def _onehot_logit_rows(rng):
+    """One-hot rows (N x C, y_pred's dtype: the fused softmax Dice's layout) and logits with a
+    confident correct row, a tied row and a confident wrong one."""
+    ids = rng.integers(0, 4, size=8)
+    x = rng.normal(scale=2.0, size=(8, 4))
+    x[0, ids[0]] += 30.0
+    x[1] = 0.0
+    x[2, (ids[2] + 1) % 4] += 30.0
+    return np.eye(4)[ids], x
+
+
 def _ids1_ignore_logits(rng):
     ids = rng.integers(-1, 3, size=(2, 1, 2, 2))
     ids[0, 0, 0, 0] = 1
@@ -393,6 +404,7 @@ CASES = [
     Case("dice", _ids_logits_last, dice_ref, {"axis": (1, 2), "activation": "softmax", "class_axis": -1},
          name="channels_last,softmax", extremes=_ids_last_extremes),
     Case("dice", _soft_probs, dice_ref, {"smooth_nr": 0.0, "smooth_dr": 1e-7}, name="keras"),
+    Case("dice", _onehot_logit_rows, dice_ref, {"activation": "softmax"}, name="rows,softmax"),
     # Jaccard
     Case("jaccard", _soft_probs, jaccard_ref, name="course", extremes=_prob_extremes),
     Case("jaccard", _hard_logits, jaccard_ref, {"axis": (2, 3), "smooth": 1e-5, "activation": "sigmoid"},

@@ -33,18 +33,18 @@ __all__ = ["ELEMENTS", "args_of", "to_torch"]
 ELEMENTS = 1 << 13
 
 
-def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[Any], bool] | None) -> tuple | None:
+def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[tuple], bool]) -> tuple | None:
     """The call ``args`` (``(xp, y_true, y_pred, opts, sample_weight, reduction, validate)``) with
     NumPy views in place of its torch tensors, or None to stay on torch. ``closed_form``: the call
-    goes through the closed-form node (``y_pred`` may then require grad); ``stays_on_torch``: the
-    record's trait (its options whose torch kernels are the leaner)."""
+    goes through the closed-form node (``y_pred`` may then require grad); ``stays_on_torch(host
+    args)``: whether the loss's torch kernels are the leaner for this call."""
     xp, y_true, y_pred, opts, sample_weight, reduction, validate = args
     torch = sys.modules.get("torch")
     if torch is None or not isinstance(y_pred, torch.Tensor) or torch_compiling():
         return None  # (compiling before any other call: Dynamo then traces nothing more here)
     if not _plain(torch, y_pred) or y_pred.numel() > ELEMENTS or not y_pred.is_floating_point():
         return None
-    if torch_transforming() or torch_forward_ad() or (stays_on_torch is not None and stays_on_torch(opts)):
+    if torch_transforming() or torch_forward_ad():
         return None
     tracked = torch.is_grad_enabled()
     if tracked and y_pred.requires_grad and not closed_form:
@@ -55,7 +55,8 @@ def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[Any], bool
     if host_pred is _DECLINE or host_true is _DECLINE or host_weight is _DECLINE or any(
             v is _DECLINE for v in host_opts.values()):
         return None
-    return (namespace(host_pred), host_true, host_pred, host_opts, host_weight, reduction, validate)
+    host = (namespace(host_pred), host_true, host_pred, host_opts, host_weight, reduction, validate)
+    return None if stays_on_torch(host) else host
 
 
 _DECLINE = object()

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
 
-from .xp import torch_forward_ad, torch_transforming
+from .lean import (
+    torch_blocks,
+    torch_exp_rest,
+    torch_of,
+    torch_rest,
+    torch_row_blocks,
+    torch_softmax,
+    torch_untracked,
+    torch_untracked_pair,
+)
 
 __all__ = [
     "softplus",
@@ -23,9 +31,6 @@ __all__ = [
     "xlogy",
     "bregman_kl",
     "kl_logits_sums",
-    "torch_elementwise_blocks",
-    "torch_blocks",
-    "torch_softmax",
     "clamp",
     "logistic_parts",
     "softplus_pair",
@@ -33,7 +38,6 @@ __all__ = [
     "sigmoid_slope",
     "inv_above",
     "sign",
-    "torch_untracked_pair",
     "neg_log_softmax_dot",
     "softmax_xent_grad",
     "sparse_softmax_xent_grad",
@@ -43,145 +47,6 @@ __all__ = [
     "kl_logits_value_grad",
     "scaled_softmax_minus",
 ]
-
-
-# ---------------------------------------------------------------------------------------
-# torch: the same numbers from fewer passes. On CPU, torch's ``where`` is a scalar loop (~3.5
-# ns per element, ~10x an add, when the condition is unpredictable), and every result is a fresh
-# allocation; these helpers only decide whether a cheaper torch form of a primitive may be used.
-# ---------------------------------------------------------------------------------------
-def _torch_of(x):
-    """torch when ``x`` is a torch tensor (torch already imported), else None."""
-    torch = sys.modules.get("torch")
-    return torch if torch is not None and isinstance(x, torch.Tensor) else None
-
-
-def _torch_untracked(x):
-    """torch when ``x`` is a torch tensor autograd does not record (no grad, or grad mode off):
-    the forward of the closed-form route and backward passes without ``create_graph``. Then
-    the ``where`` forms kept for exact autodiff at 0 are not needed, and temporaries made from
-    ``x`` alone may be updated in place."""
-    torch = _torch_of(x)
-    if torch is None or (x.requires_grad and torch.is_grad_enabled()) or torch_transforming() or torch_forward_ad():
-        return None  # (torch.func's wrapped tensors, dual tensors: the plain functional forms)
-    return torch
-
-
-def torch_untracked_pair(y, x):
-    """torch when ``y`` and ``x`` are torch tensors of one shape and dtype that autograd does
-    not record (see :func:`_torch_untracked`): a kernel may then use its lean in-place form on
-    the pair; else None."""
-    torch = _torch_untracked(x)
-    if torch is None or not isinstance(y, torch.Tensor) or (y.requires_grad and torch.is_grad_enabled()):
-        return None
-    return torch if y.shape == x.shape and y.dtype == x.dtype else None
-
-
-# torch's CPU softmax takes a scalar loop for rows shorter than 16 (~18 ns an element against ~1 ns
-# from 16 on, torch 2.13, one thread): short rows take the max, shift, exp and sum instead.
-_SHORT_SOFTMAX_ROW = 16
-
-
-def torch_softmax(torch, x, axis, out=None):
-    """``softmax(x)`` along ``axis`` (into ``out``, contiguous and ``x``'s shape, when given):
-    torch's fused kernel, or the four passes where that is slower (see above)."""
-    dim = axis % x.ndim
-    if x.shape[dim] >= _SHORT_SOFTMAX_ROW or not x.is_cpu:
-        return torch.softmax(x, dim) if out is None else torch.ops.aten._softmax.out(x, dim, False, out=out)
-    m = torch.amax(x, dim=dim, keepdim=True)
-    e = x - m if out is None else torch.sub(x, m, out=out)
-    e.exp_()
-    return e.div_(torch.sum(e, dim=dim, keepdim=True))
-
-
-# elements per block of a blocked torch kernel on CPU (2 MiB of float32): its buffers stay in the heap
-# (each fresh whole-size array costs its page faults), few enough blocks that the Python calls stay
-# cheap. Other devices take whole arrays: their caching allocators reuse memory, and every block
-# would be more kernel launches.
-_TORCH_BLOCK = 1 << 19
-
-
-def _blocked(x, size):
-    return x.device.type == "cpu" and x.numel() > size
-
-
-def torch_blocks(x, axis):
-    """``(dim, pieces)``: ``x``'s whole rows (along ``axis``) in blocks of about ``_TORCH_BLOCK``
-    elements, split along the first other dimension (``(0, None)``: one block, when small, 1-D or
-    not on the CPU)."""
-    if x.ndim < 2 or not _blocked(x, _TORCH_BLOCK):
-        return 0, None
-    ax = axis % x.ndim
-    dim = 1 if ax == 0 else 0
-    per = max(1, x.numel() // x.shape[dim])
-    return dim, max(1, _TORCH_BLOCK // per)
-
-
-def torch_elementwise_blocks(fn, *arrays):
-    """``fn(*arrays)`` for an elementwise ``fn`` of torch tensors of one shape, evaluated on
-    flat blocks of ``_TORCH_BLOCK`` elements into one output like the last array (a tuple of
-    them where ``fn`` returns a tuple): ``fn``'s temporaries are then block-sized, reused from
-    the heap and in cache, where whole-size ones would each cost their page faults (small,
-    non-contiguous or non-CPU inputs: one call)."""
-    x = arrays[-1]
-    n = x.numel()
-    if not _blocked(x, 2 * _TORCH_BLOCK) or not all(a.is_contiguous() and a.shape == x.shape for a in arrays):
-        return fn(*arrays)
-    flat, several = [a.view(-1) for a in arrays], False
-    outs: tuple[Any, ...] = ()
-    for start in range(0, n, _TORCH_BLOCK):
-        stop = start + _TORCH_BLOCK
-        got = fn(*(a[start:stop] for a in flat))
-        several = isinstance(got, tuple)
-        got = got if several else (got,)
-        outs = outs or tuple(x.new_empty(x.shape) for _ in got)
-        for out, block in zip(outs, got):
-            out.view(-1)[start:stop].copy_(block)
-    return outs if several else outs[0]
-
-
-def _torch_row_blocks(torch, fn, axis, t, x, *, reduced):
-    """``fn(torch, t, x, axis)`` over blocks of whole rows of a large pair (see :func:`torch_blocks`):
-    block-sized temporaries stay in cache and are reused from the heap, where whole-size ones
-    would each cost their page faults. ``reduced``: ``fn`` gives one value per row (kept axis);
-    False: an array like ``x``; ``"both"``: the pair ``(per-row values, array like x)``, the array
-    written by ``fn`` into its ``out=`` block (None: its own). One call when small, or when ``t``
-    is not ``x``'s shape."""
-    dim, size = torch_blocks(x, axis)
-    if size is None or not isinstance(t, torch.Tensor) or t.shape != x.shape:
-        return fn(torch, t, x, axis)
-    pairs = zip(torch.split(t, size, dim), torch.split(x, size, dim))
-    if reduced is True:
-        return torch.cat([fn(torch, tb, xb, axis) for tb, xb in pairs], dim=dim)
-    out = torch.empty_like(x)
-    if reduced:
-        rows = [fn(torch, tb, xb, axis, out=ob)[0] for (tb, xb), ob in zip(pairs, torch.split(out, size, dim))]
-        return torch.cat(rows, dim=dim), out
-    for (tb, xb), ob in zip(pairs, torch.split(out, size, dim)):
-        ob.copy_(fn(torch, tb, xb, axis))
-    return out
-
-
-def _torch_exp_rest(torch, x, axis, out=None):
-    """``(m, z, e, total, finite)`` of a row max shift: ``m = max(x)`` (0 where not finite: those
-    rows follow the plain formula), ``z = x - m``, ``e = e^z`` (into ``out`` when given),
-    ``total = sum(e)``."""
-    m = torch.amax(x, dim=axis, keepdim=True)
-    finite = torch.isfinite(m)
-    m = torch.where(finite, m, 0.0)
-    z = x - m
-    e = torch.exp(z, out=out) if out is not None else torch.exp(z)
-    return m, z, e, torch.sum(e, dim=axis, keepdim=True), finite
-
-
-def _torch_rest(torch, f, total, finite, axis):
-    """``rest`` of :func:`max_and_log1p_rest` from ``f = frac(e)``: torch's ``frac`` (``e -
-    trunc(e)``, one in-place pass) is exactly 0 at the maxima (``e == 1``) and ``e`` below them
-    (``e < 1``), so ``sum(f)`` is the sum without the leading 1s, and ``round(total - sum(f))``
-    counts the ties exactly (both sums err by far less than 1/2)."""
-    below = torch.sum(f, dim=axis, keepdim=True)
-    rest = below + (torch.round(total - below) - 1.0)
-    return torch.where(finite, rest, total - 1.0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -235,7 +100,7 @@ def sparse_neg_log_softmax(labels, x, axis=-1, *, xp):
     sum where :func:`_jax_rest` takes two (XLA on CPU does not fuse two sums of one exponential).
     Untracked torch: from torch's fused softmax (see :func:`_sparse_xent_block`).
     None for other namespaces."""
-    torch = _torch_untracked(x)
+    torch = torch_untracked(x)
     if torch is not None:
         return _sparse_xent_torch(torch, labels, x, axis, value=True, grad=False)[0]
     jax = _jax_of(x)
@@ -256,7 +121,7 @@ def sign(x, *, xp):
     NaN through a boolean mask (a read of the mask per call). Torch's own ``sign`` gives 0 at
     NaN, so the result is ``maximum(sign(x), min(x, -2))``: equal to ``sign(x)`` everywhere
     else (never a tie: the second term is at most -2), NaN where ``x`` is."""
-    torch = _torch_of(x)
+    torch = torch_of(x)
     if torch is None:
         return xp.sign(x)
     return torch.maximum(torch.sign(x), torch.clamp_max(x, -2.0))
@@ -288,7 +153,7 @@ def sigmoid(x, *, xp):
     """1 / (1 + e^-x) evaluated with e^-|x| so neither branch overflows (``where`` instead of
     ``abs`` keeps autodiff exact at x = 0). On torch, torch's ``sigmoid`` (exact under
     autodiff too; it rounds results below the smallest normal to 0)."""
-    torch = _torch_of(x)
+    torch = torch_of(x)
     if torch is not None:
         return torch.sigmoid(x)
     pos = x >= 0
@@ -300,9 +165,9 @@ def max_and_log1p_rest(x, axis, *, xp):
     """Split logsumexp(x) = m + log1p(rest) with m = max(x) and rest = sum(e^(x - m)) - 1
     summed without the leading 1, so a dominant class keeps the tiny remainder
     (logsumexp([40, 0, 0]) - 40 = 8.5e-18 instead of 0)."""
-    torch = _torch_untracked(x)
-    if torch is not None:  # the same sums without a where (see _torch_rest), by blocks of rows
-        pair = _torch_row_blocks(torch, _max_and_log1p_rest_torch, axis, x, x, reduced=True)
+    torch = torch_untracked(x)
+    if torch is not None:  # the same sums without a where (see torch_rest), by blocks of rows
+        pair = torch_row_blocks(torch, _max_and_log1p_rest_torch, axis, x, x, reduced=True)
         m, l1p = torch.split(pair, 1, dim=axis)
         return m, l1p
     jax = _jax_of(x)
@@ -323,8 +188,8 @@ def max_and_log1p_rest(x, axis, *, xp):
 
 def _max_and_log1p_rest_torch(torch, _, x, axis):
     """``(m, log1p(rest))`` of :func:`max_and_log1p_rest` side by side along ``axis``."""
-    m, _, e, total, finite = _torch_exp_rest(torch, x, axis)
-    return torch.cat([m, torch.log1p(_torch_rest(torch, e.frac_(), total, finite, axis))], dim=axis)
+    m, _, e, total, finite = torch_exp_rest(torch, x, axis)
+    return torch.cat([m, torch.log1p(torch_rest(torch, e.frac_(), total, finite, axis))], dim=axis)
 
 
 def logsumexp(x, axis=-1, *, keepdims=False, xp):
@@ -346,16 +211,16 @@ def neg_log_softmax_dot(t, x, axis=-1, *, xp):
     """``sum_c t_c (-log softmax(x)_c)`` along ``axis`` (``t >= 0``): every term non-negative.
     On untracked torch ``sum(t (m - x)) + S log1p(rest)`` (``S = sum(t)``): the same terms
     regrouped, from one shifted copy updated in place instead of four fresh arrays."""
-    torch = _torch_untracked(x)
+    torch = torch_untracked(x)
     if torch is None:
         m, l1p = max_and_log1p_rest(x, axis, xp=xp)
         return xp.sum(t * -((x - m) - l1p), axis=axis)
-    return torch.squeeze(_torch_row_blocks(torch, _neg_log_softmax_dot_torch, axis, t, x, reduced=True), dim=axis)
+    return torch.squeeze(torch_row_blocks(torch, _neg_log_softmax_dot_torch, axis, t, x, reduced=True), dim=axis)
 
 
 def _neg_log_softmax_dot_torch(torch, t, x, axis):
-    _, z, e, total, finite = _torch_exp_rest(torch, x, axis)
-    l1p = torch.log1p(_torch_rest(torch, e.frac_(), total, finite, axis))
+    _, z, e, total, finite = torch_exp_rest(torch, x, axis)
+    l1p = torch.log1p(torch_rest(torch, e.frac_(), total, finite, axis))
     dot = torch.sum(z.mul_(t), dim=axis, keepdim=True)
     return torch.sum(t, dim=axis, keepdim=True) * l1p - dot
 
@@ -365,9 +230,9 @@ def _torch_softmax_parts(torch, x, axis):
     ``f = frac(e)`` (0 at the maxima, in the shifted copy's buffer), ``inv = 1 / (1 + rest)`` (so
     ``p = e inv``) and ``u0 = rest inv``, the accurate ``1 - p`` at the maxima (below them ``p <=
     1/2`` and ``1 - p`` rounds once)."""
-    _, z, e, total, finite = _torch_exp_rest(torch, x, axis)
+    _, z, e, total, finite = torch_exp_rest(torch, x, axis)
     f = torch.frac(e, out=z)
-    rest = _torch_rest(torch, f, total, finite, axis)
+    rest = torch_rest(torch, f, total, finite, axis)
     inv = 1.0 / (1.0 + rest)
     return e, f, inv, rest * inv
 
@@ -377,7 +242,7 @@ def softmax_xent_grad(t, x, axis=-1, *, xp):
     (``-expm1(log p)``, accurate at the dominant class) and ``S = sum(t)``. On untracked torch
     ``S p - t`` below the maxima and ``(S - t) - S u0`` at them (both accurate: ``p <= 1/2`` below
     the maxima), in place in two buffers (torch's ``where`` is a scalar loop on CPU)."""
-    torch = _torch_untracked(x)
+    torch = torch_untracked(x)
     jax = _jax_of(x) if torch is None else None
     if jax is not None:  # (S - t) p - t u from e and one row scalar (see _jax_softmax_parts)
         e, _, inv, u = _jax_softmax_parts(jax.numpy, x, axis)
@@ -386,7 +251,7 @@ def softmax_xent_grad(t, x, axis=-1, *, xp):
         logp = log_softmax(x, axis, xp=xp)
         p, u = xp.exp(logp), -xp.expm1(logp)
         return (xp.sum(t, axis=axis, keepdims=True) - t) * p - t * u
-    return _torch_row_blocks(torch, _softmax_xent_grad_torch, axis, t, x, reduced=False)
+    return torch_row_blocks(torch, _softmax_xent_grad_torch, axis, t, x, reduced=False)
 
 
 def _softmax_xent_grad_torch(torch, t, x, axis):
@@ -406,17 +271,17 @@ def softmax_xent_value_grad(t, x, axis=-1, *, xp):
     """``(neg_log_softmax_dot with the axis kept, softmax_xent_grad)`` from one shifted
     exponential: untracked torch only (the closed-form forward then holds the gradient for its
     backward); None otherwise."""
-    torch = _torch_untracked(x)
+    torch = torch_untracked(x)
     if torch is None:
         return None
-    return _torch_row_blocks(torch, _softmax_xent_value_grad_torch, axis, t, x, reduced="both")
+    return torch_row_blocks(torch, _softmax_xent_value_grad_torch, axis, t, x, reduced="both")
 
 
 def _softmax_xent_value_grad_torch(torch, t, x, axis, out=None):
-    _, z, e, total, finite = _torch_exp_rest(torch, x, axis, out)
+    _, z, e, total, finite = torch_exp_rest(torch, x, axis, out)
     dot = torch.sum(z.mul_(t), dim=axis, keepdim=True)
     f = torch.frac(e, out=z)
-    rest = _torch_rest(torch, f, total, finite, axis)
+    rest = torch_rest(torch, f, total, finite, axis)
     s = torch.sum(t, dim=axis, keepdim=True)
     inv = 1.0 / (1.0 + rest)
     value = s * torch.log1p(rest) - dot
@@ -427,7 +292,7 @@ def scaled_softmax_minus(t, x, axis=-1, *, xp):
     """``S softmax(x) - t`` with ``S = sum(t)`` along ``axis``. On untracked torch from torch's fused
     ``softmax`` (one pass instead of the max, shift, exp, log1p and exp of ``exp(log_softmax)``),
     updated in place."""
-    torch = _torch_untracked(x)
+    torch = torch_untracked(x)
     s = xp.sum(t, axis=axis, keepdims=True)
     jax = _jax_of(x) if torch is None else None
     if jax is not None:
@@ -443,7 +308,7 @@ def sparse_softmax_xent_grad(labels, x, axis=-1, *, xp):
     without ``axis``, valid ids): ``p`` with ``-u_y`` at each label. Untracked torch only (the
     entries are set with ``scatter_``, which the array API lacks) and JAX (the label column as
     ``labels == iota``, fused into the output pass); None otherwise."""
-    torch = _torch_untracked(x)
+    torch = torch_untracked(x)
     jax = _jax_of(x) if torch is None else None
     if jax is not None:
         jnp = jax.numpy
@@ -458,7 +323,7 @@ def sparse_softmax_xent_grad(labels, x, axis=-1, *, xp):
 def sparse_softmax_xent_value_grad(labels, x, axis=-1, *, xp):
     """``(sparse_neg_log_softmax, sparse_softmax_xent_grad)`` from one softmax: untracked torch
     only (the closed-form forward then holds the gradient for its backward); None otherwise."""
-    torch = _torch_untracked(x)
+    torch = torch_untracked(x)
     return None if torch is None else _sparse_xent_torch(torch, labels, x, axis, value=True, grad=True)
 
 
@@ -589,7 +454,7 @@ def kl_logits_sums(t, x, axis=-1, *, xp):
     if torch is None:
         lq = log_softmax(x, axis, xp=xp)
         return xp.sum(bregman_kl(t, xp.exp(lq), log_b=lq, xp=xp), axis=axis)
-    return torch.squeeze(_torch_row_blocks(torch, _kl_logits_row_sums, axis, t, x, reduced=True), dim=axis)
+    return torch.squeeze(torch_row_blocks(torch, _kl_logits_row_sums, axis, t, x, reduced=True), dim=axis)
 
 
 def kl_logits_value_grad(t, x, axis=-1, *, xp):
@@ -599,7 +464,7 @@ def kl_logits_value_grad(t, x, axis=-1, *, xp):
     torch = torch_untracked_pair(t, x)
     if torch is None:
         return None
-    return _torch_row_blocks(torch, _kl_logits_row_sums_and_grad, axis, t, x, reduced="both")
+    return torch_row_blocks(torch, _kl_logits_row_sums_and_grad, axis, t, x, reduced="both")
 
 
 def _kl_logits_row_sums(torch, t, x, axis):
@@ -616,9 +481,9 @@ def _kl_logits_terms_torch(torch, t, x, axis, grad=None):
     ``grad`` when given). ``t = 0``: ``t (log max(t, tiny) - log q)`` is 0 (a ``-inf`` log q makes
     that 0 inf: NaN, set back to 0); ``t + q = 0``: ``u = 0``, term 0."""
     fi = torch.finfo(x.dtype)
-    _, lq, q, total, finite = _torch_exp_rest(torch, x, axis)
+    _, lq, q, total, finite = torch_exp_rest(torch, x, axis)
     d = torch.frac(q)
-    rest = _torch_rest(torch, d, total, finite, axis)
+    rest = torch_rest(torch, d, total, finite, axis)
     lq.sub_(torch.log1p(rest))  # log q as log_softmax's
     q.div_(rest.add_(1.0))  # q = e^(x - m) / (1 + rest): two roundings, no second exp
     if grad is not None:
@@ -684,7 +549,7 @@ def _softplus_pair_torch(torch, x):
 def softplus_pair(x, *, xp):
     """``(softplus(x), softplus(-x))`` from one ``e = exp(-|x|)`` and one log1p: stable like
     :func:`softplus` (``max(x, 0) - x`` is exactly ``max(-x, 0)``)."""
-    torch = _torch_untracked(x)
+    torch = torch_untracked(x)
     if torch is not None:
         return _softplus_pair_torch(torch, x)
     pos, e = _exp_neg_abs(x, xp=xp)
@@ -695,7 +560,7 @@ def sigmoid_pair(x, *, xp):
     """``(sigmoid(x), sigmoid(-x))`` from one ``e = exp(-|x|)``: each tail keeps its tiny
     values (``sigmoid(-x)`` is not computed as ``1 - sigmoid(x)``). On torch, torch's
     ``sigmoid`` of ``x`` and ``-x`` (see :func:`sigmoid`)."""
-    torch = _torch_of(x)
+    torch = torch_of(x)
     if torch is not None:
         return torch.sigmoid(x), torch.sigmoid(-x)
     pos, e = _exp_neg_abs(x, xp=xp)
@@ -704,7 +569,7 @@ def sigmoid_pair(x, *, xp):
 
 def logistic_parts(x, *, xp):
     """``(softplus(x), softplus(-x), sigmoid(x), sigmoid(-x))`` from one ``e = exp(-|x|)``."""
-    torch = _torch_untracked(x)
+    torch = torch_untracked(x)
     if torch is not None:
         return (*_softplus_pair_torch(torch, x), *sigmoid_pair(x, xp=xp))
     pos, e = _exp_neg_abs(x, xp=xp)

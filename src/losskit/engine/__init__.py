@@ -76,7 +76,7 @@ from .pool import tune_malloc
 from .stats import run_stats
 from .tiling import Decline, reduced_axes
 
-__all__ = ["configure", "settings", "last_route", "run", "accepts"]
+__all__ = ["configure", "settings", "last_route", "run", "accepts", "fuses"]
 
 
 def accepts(xp: Any, y_pred: Any, rec: Any = None) -> bool:
@@ -90,6 +90,14 @@ def accepts(xp: Any, y_pred: Any, rec: Any = None) -> bool:
         return True
     threshold = s["threshold"] if s["threshold"] is not None else effective(y_pred.itemsize)["threshold"]
     return y_pred.size >= max(threshold, 1)
+
+
+def fuses(rec: Any, y_true: Any, y_pred: Any, opts: dict) -> bool:
+    """Whether a call on these NumPy arrays with these raw options would take ``rec``'s fused
+    kernels (engine and compiled kernels on, a plan for the arrays and options)."""
+    s = current
+    return bool(s["enabled"] and s["compiled"] and isinstance(y_pred, np.ndarray)
+                and _fused.plan(rec, y_true, y_pred, opts) is not None)
 
 
 def run(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_weight: Any, reduction: str,

@@ -47,6 +47,9 @@ def run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate,
     return (value, derivs) if with_value else derivs
 
 
+_stats_dtypes: dict = {}  # StatsJob._stats_dtypes' answers
+
+
 class StatsJob:
     """One global loss over boxes of whole leading rows (a fused plan's boxes are wider; the
     reference kernels take one it declines in normal-sized pieces). The prepared options and
@@ -123,18 +126,41 @@ class StatsJob:
         if self.first is not None:
             o, like, dtypes = self.first
         else:  # every box fused (float64 sums): options and dtypes from the record on one element
-            def corner(a):
-                return a[(slice(0, 1),) * a.ndim]
+            coupled = {int(a) % self.y_pred.ndim for a in self.rec.coupled_axes(self.y_pred.ndim, self.opts)}
+
+            def corner(a):  # (one sample of a softmax: its coupled class axis whole)
+                return a[tuple(slice(None) if k in coupled else slice(0, 1) for k in range(a.ndim))]
 
             y_true = self.y_true
             yt, like, o = self.rec.prepare(xp, None if y_true is None else corner(y_true), corner(self.y_pred),
                                            dict(self.opts), False)
-            dtypes = [p.dtype for p in self._reference_stats(yt, like, o)]
+            dtypes = self._stats_dtypes(yt, like, o)
+        if len(parts) == 1:  # one box (a small call): its float64 sums as they are, cast
+            return tuple(xp.astype(np.asarray(s), dt) for s, dt in zip(parts[0], dtypes)), o, like
         totals = tuple(
             xp.astype(np.sum(np.stack([np.asarray(p[k], dtype=np.float64) for p in parts]), axis=0), dtypes[k])
             for k in range(len(dtypes))
         )
         return totals, o, like
+
+    def _stats_dtypes(self, yt, yp, o):
+        """The dtypes of the record's statistics for prepared inputs like ``yt, yp`` (a corner),
+        memoised by the record, the inputs' dtypes and ranks and the options: the reference
+        statistics on a corner cost more than a small fused call itself."""
+        key: Any = (id(self.rec), getattr(yt, "dtype", None), yp.dtype, yp.ndim,
+                    tuple(self.opts.items()), tuple(map(type, self.opts.values())))
+        try:
+            return _stats_dtypes[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable option
+            key = None
+        dtypes = [p.dtype for p in self._reference_stats(yt, yp, o)]
+        if key is not None:
+            if len(_stats_dtypes) >= 256:
+                _stats_dtypes.clear()
+            _stats_dtypes[key] = dtypes
+        return dtypes
 
     # -- pass two: derivatives --------------------------------------------------------
     def differentiate(self, totals, ct, threads):

@@ -1,6 +1,7 @@
 """Fused kernels for the global overlap losses: ``dice`` with ``axis=None`` (one score from sums
 over every element), probabilities in ``y_pred`` (``activation=None``) and masks or soft labels
-of the same shape and dtype in ``y_true``, with or without ``squared_pred``, any smoothing.
+of the same shape and dtype in ``y_true``, with or without ``squared_pred``, any smoothing; or
+logits with ``activation="softmax"`` over the last axis (hard terms, no ``squared_pred``).
 
 The reference (losses/segmentation, ``ratio_stats`` / ``_ratio_derivs`` with ``a, b, c =
 2, 1, 1``), per element ``y, q``, every operation in the data's dtype:
@@ -35,7 +36,7 @@ import numbers
 import numpy as np
 
 from ..losses.segmentation import flat_below, smoothing
-from .driver import BLOCK, block_sum, jit
+from .driver import BLOCK, block_sum, inline, jit
 from .plan import Plan, flag, flat
 
 # ---------------------------------------------------------------------------------------
@@ -100,12 +101,88 @@ def _dice_grad_squared(t, p, g, one, two, r, inv, ct):
 
 
 # ---------------------------------------------------------------------------------------
+# softmax activation (classes on the last axis): rows of C logits
+# ---------------------------------------------------------------------------------------
+
+
+@inline
+def _softmax_row(x, start, c, q, u):
+    """``q = softmax(x[start:start + c])`` and ``u = 1 - q`` in float64 into ``q`` and ``u``; False
+    when a logit is not finite. Below the first maximum ``q <= 1/2`` and ``1 - q`` rounds once; at
+    it ``1 - q = rest / (1 + rest)`` with ``rest`` the sum of the other shifted exponentials (``1 -
+    q`` would lose every digit of a confident row)."""
+    m = x[start]
+    top = 0
+    for k in range(c):
+        v = x[start + k]
+        if not (abs(v) < np.inf):
+            return False
+        if v > m:
+            m = v
+            top = k
+    rest = 0.0
+    for k in range(c):
+        e = math.exp(float(x[start + k]) - float(m))
+        q[k] = e
+        if k != top:
+            rest += e
+    inv = 1.0 / (1.0 + rest)
+    for k in range(c):
+        q[k] = inv if k == top else q[k] * inv
+        u[k] = rest * inv if k == top else 1.0 - q[k]
+    return True
+
+
+@jit
+def _softmax_dice_stats(t, x, c):
+    """``(sum y q, sum err)`` over the rows in float64, ``q`` the softmax of each row of ``c`` logits
+    and ``err = q (1 - y) + y (1 - q)``; NaN when a logit is not finite or a ``y`` is outside [0, 1]."""
+    q = np.empty(c)
+    u = np.empty(c)
+    s_tp = 0.0
+    s_err = 0.0
+    for start in range(0, x.size, c):
+        if not _softmax_row(x, start, c, q, u):
+            return np.nan, np.nan
+        for k in range(c):
+            y = float(t[start + k])
+            if not (y >= 0.0 and y <= 1.0):
+                return np.nan, np.nan
+            s_tp += y * q[k]
+            s_err += q[k] * (1.0 - y) + y * u[k]
+    return s_tp, s_err
+
+
+@jit
+def _softmax_dice_grad(t, x, g, c, r, inv, ct):
+    """``g = q (gT - sum(q gT))`` per row, the softmax Jacobian applied to the hard terms ``gT = ct
+    (R inv - 2 y inv)`` of :func:`_dice_grad`, in float64, written in ``g``'s dtype; as the
+    reference's ``project``: ``q ((gT - w) + sum(q (w - gT)))`` with ``w`` the ``gT`` of the row's
+    largest ``q`` (no cancellation at a confident class)."""
+    q = np.empty(c)
+    u = np.empty(c)
+    gt = np.empty(c)
+    for start in range(0, x.size, c):
+        _softmax_row(x, start, c, q, u)
+        top = 0
+        for k in range(c):
+            gt[k] = ct * (r * inv - 2.0 * float(t[start + k]) * inv)
+            if q[k] > q[top]:
+                top = k
+        w = gt[top]
+        s = 0.0
+        for k in range(c):
+            s += q[k] * (w - gt[k])
+        for k in range(c):
+            g[start + k] = q[k] * ((gt[k] - w) + s)
+
+
+# ---------------------------------------------------------------------------------------
 # the planner
 # ---------------------------------------------------------------------------------------
 
 _DICE_DEFAULTS = {  # options that must hold exactly these values (else the reference runs)
     "axis": None,
-    "activation": None,
     "class_weight": None,
     "ignore_index": None,
 }
@@ -126,8 +203,17 @@ def _dice_planner(y_true, y_pred, opts):
     if flag(opts.get("include_background", True)) is not True or flag(opts.get("soft_label", False)) is not False:
         return None
     squared = flag(opts.get("squared_pred", False))
-    if squared is None:
+    activation = opts.get("activation")
+    if squared is None or activation not in (None, "softmax"):
         return None
+    softmax = activation == "softmax"
+    if softmax:  # classes on the last axis (rows of C logits), hard terms
+        ca = opts.get("class_axis", 1)
+        if squared or y_pred.ndim < 2 or not isinstance(ca, int) or isinstance(ca, bool):
+            return None
+        if not -y_pred.ndim <= ca < y_pred.ndim or ca % y_pred.ndim != y_pred.ndim - 1:
+            return None
+        c = y_pred.shape[-1]
     try:  # the reference's own parsing (floats, >= 0); it raises its own error on bad values
         nr, dr = smoothing({k: opts.get(k) for k in ("smooth", "smooth_nr", "smooth_dr")})
     except Exception:  # noqa: BLE001 - the reference reports it
@@ -140,7 +226,10 @@ def _dice_planner(y_true, y_pred, opts):
         views = flat(yt, yp)
         if views is None:
             return None
-        s_tp, s_err = _dice_stats(views[0], views[1], one, squared)
+        if softmax:
+            s_tp, s_err = _softmax_dice_stats(views[0], views[1], c)
+        else:
+            s_tp, s_err = _dice_stats(views[0], views[1], one, squared)
         if not (math.isfinite(s_tp) and math.isfinite(s_err)):
             return None
         shape = (1,) * yp.ndim
@@ -177,7 +266,9 @@ def _dice_planner(y_true, y_pred, opts):
             views = flat(yt, yp, g)
             if views is None:
                 return False
-            if squared:
+            if softmax:
+                _softmax_dice_grad(views[0], views[1], views[2], c, float(r), float(iv), float(ct))
+            elif squared:
                 _dice_grad_squared(views[0], views[1], views[2], one, two, r, iv, ct)
             else:
                 _dice_grad(views[0], views[2], one, two, r, iv, ct)

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._array.stable import (
-    inv_above,
-    logistic_parts,
-    sigmoid_pair,
-    sigmoid_slope,
-    softplus_pair,
-    torch_elementwise_blocks,
-    torch_untracked_pair,
-)
+from .._array.lean import torch_elementwise_blocks, torch_untracked_pair
+from .._array.stable import inv_above, logistic_parts, sigmoid_pair, sigmoid_slope, softplus_pair
 from .._array.validate import check_flag, check_number
 from ..spec import Boosting, Loss
 from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon

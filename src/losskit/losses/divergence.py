@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from .._array.lean import torch_untracked_pair
 from .._array.stable import (
     bregman_kl,
     inv_above,
@@ -22,7 +23,6 @@ from .._array.stable import (
     kl_logits_value_grad,
     log_softmax,
     scaled_softmax_minus,
-    torch_untracked_pair,
 )
 from .._array.validate import check_flag, check_range, check_rows_sum_to_one
 from ..spec import Boosting, Loss, Refusal

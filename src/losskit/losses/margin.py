@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from .._array.stable import torch_untracked_pair
+from .._array.lean import torch_untracked_pair
 from .._array.validate import (
     LossInputError,
     bounds_ok,

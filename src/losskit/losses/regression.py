@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from .._array.stable import sign, softplus, torch_untracked_pair
+from .._array.lean import torch_untracked_pair
+from .._array.stable import sign, softplus
 from .._array.validate import check_flag, check_number
 from ..spec import Boosting, Loss, Refusal
 from ._common import check_lower_bound, float_pair

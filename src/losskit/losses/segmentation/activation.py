@@ -83,5 +83,12 @@ def chain(xp, q, dq, d2q, G, hq_diag, activation, class_axis, extra=None):
 
 
 def project(xp, q, v, axis):
-    """The softmax Jacobian applied to ``v`` along the class axis: q (v - sum(q v))."""
-    return q * (v - xp.sum(q * v, axis=axis, keepdims=True))
+    """The softmax Jacobian applied to ``v`` along the class axis: ``q (v - sum(q v))``, written
+    ``q ((v - w) + sum(q (w - v)))`` with ``w`` the ``v`` of the row's largest ``q`` (their mean at
+    ties). Both are equal for any ``w`` (``sum(q) = 1``); this one has no cancellation at a
+    confident class, where ``v - sum(q v)`` is a difference of nearly equal terms (the gradient
+    of a nearly perfect score at its true class: 1e-13 with every digit, not 3)."""
+    v = xp.broadcast_to(v, q.shape)
+    top = xp.astype(q == xp.max(q, axis=axis, keepdims=True), q.dtype)
+    w = xp.sum(top * v, axis=axis, keepdims=True) / xp.sum(top, axis=axis, keepdims=True)
+    return q * ((v - w) + xp.sum(q * (w - v), axis=axis, keepdims=True))

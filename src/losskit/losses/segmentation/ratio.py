@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ..._array.stable import torch_blocks, torch_softmax, torch_untracked_pair
+from ..._array.lean import torch_blocks, torch_softmax, torch_untracked_pair
 from ..._array.validate import LossInputError, check_axis, check_choice, check_flag, check_number, check_range
 from .._common import along, ignore_index_option
 from .activation import activate, chain, complement, probs, project
