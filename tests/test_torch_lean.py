@@ -14,6 +14,14 @@ import losskit as lk
 torch = pytest.importorskip("torch")
 
 
+def _small_blocks(monkeypatch, size):
+    """Lower the torch block size so that an input takes several blocks of whole rows and a
+    short last one."""
+    from losskit._array import lean
+
+    monkeypatch.setattr(lean, "_TORCH_BLOCK", size)
+
+
 def _labels(rng, kind, shape):
     values = {"pm1": [-1.0, 1.0], "01": [0.0, 1.0], "mixed": [-1.0, 0.0, 1.0]}[kind]
     return rng.choice(values, size=shape)
@@ -82,9 +90,7 @@ def test_softmax_dice_kernels(options, soft, blocks, c, monkeypatch):
     confident, correct rows keep a nearly perfect score accurate. ``blocks``: the block size
     lowered so that the input takes several blocks of whole rows and a short last one."""
     if blocks:
-        from losskit._array import lean
-
-        monkeypatch.setattr(lean, "_TORCH_BLOCK", 3 * c + 1)
+        _small_blocks(monkeypatch, 3 * c + 1)
     rng = np.random.default_rng(5)
     n = 40
     ca = options.get("class_axis", 1)
@@ -132,9 +138,7 @@ def test_sparse_ce_gradient_of_confident_rows_float32(blocks, c, monkeypatch):
     """The label's entry ``-(1 - p_y)`` stays accurate where ``p_y`` rounds to 1 in float32:
     against the float64 formula ``-sum_{j != y} p_j`` from the exact shifted exponentials."""
     if blocks:
-        from losskit._array import lean
-
-        monkeypatch.setattr(lean, "_TORCH_BLOCK", 10 * c + 3)
+        _small_blocks(monkeypatch, 10 * c + 3)
     rng = np.random.default_rng(7)
     n = 64
     labels = rng.integers(0, c, size=n)
@@ -158,13 +162,8 @@ def test_sparse_ce_value_from_the_softmax_float32(blocks, c, monkeypatch):
     holds the max (values down to ~1e-13, far below float32's rounding of ``1 + u``), and ``(m -
     x_y) - log(max p)`` elsewhere (gaps of 200 underflow ``p_y``). Against the float64 formula from
     the exact logits: ``log1p`` of the other classes' shifted exponentials relative to the label."""
-    import losskit._array.host as host
-
-    monkeypatch.setattr(host, "ELEMENTS", 0)  # the torch kernels, not NumPy on the tensors' memory
     if blocks:
-        from losskit._array import lean
-
-        monkeypatch.setattr(lean, "_TORCH_BLOCK", 10 * c + 3)
+        _small_blocks(monkeypatch, 10 * c + 3)
     rng = np.random.default_rng(8)
     n = 96
     labels = rng.integers(0, c, size=n)
@@ -187,8 +186,6 @@ def test_backward_scales_the_held_gradient_once(kind):
     softmax or shifted exponential) and the backward scales it in place; a second backward
     (``retain_graph=True``) recomputes it and gives the same result (to rounding). With ``ignore_index`` and
     class weights where the loss has them; gradients against native autograd."""
-    import losskit._array.host as host
-
     F = torch.nn.functional
     rng = np.random.default_rng(9)
     x = rng.normal(size=(20, 7))
@@ -204,15 +201,11 @@ def test_backward_scales_the_held_gradient_once(kind):
         "kl": lambda xt: lk.kl_divergence(torch.tensor(t), xt, from_logits=True),
         "focal": lambda xt: lk.binary_focal_cross_entropy(torch.tensor((t > 0.15).astype(float)), xt, from_logits=True, alpha=0.25),
     }[kind]
-    old, host.ELEMENTS = host.ELEMENTS, 0
-    try:
-        xt = torch.tensor(x, requires_grad=True)
-        value = call(xt)
-        three = torch.tensor(3.0, dtype=torch.float64)
-        (first,) = torch.autograd.grad(value, xt, grad_outputs=three, retain_graph=True)
-        (second,) = torch.autograd.grad(value, xt, grad_outputs=three)
-    finally:
-        host.ELEMENTS = old
+    xt = torch.tensor(x, requires_grad=True)  # (the torch kernels: conftest turns the host route off)
+    value = call(xt)
+    three = torch.tensor(3.0, dtype=torch.float64)
+    (first,) = torch.autograd.grad(value, xt, grad_outputs=three, retain_graph=True)
+    (second,) = torch.autograd.grad(value, xt, grad_outputs=three)
     xn = torch.tensor(x, requires_grad=True)
     tt, wt = torch.tensor(t), torch.tensor(w)
     if kind == "sparse_ce":
