@@ -279,17 +279,18 @@ class LossFunction:
         rec = self.record
         xp, y_true, _, opts, sample_weight, reduction, validate = args
         held = []
-        one_pass = rec.value_grad if not rec.vjp else None
+        value_holding_grad = None
+        if rec.value_grad is not None and not rec.vjp:
+            one_pass = rec.value_grad
 
-        def value_holding_grad(xp: Any, yt: Array, yp: Array, **o: Any) -> Array:
-            pair = one_pass(xp, yt, yp, **o) if one_pass is not None else None
-            if pair is None:
-                return rec.value(xp, yt, yp, **o)
-            held.append(pair[1])
-            return pair[0]
+            def value_holding_grad(xp: Any, yt: Array, yp: Array, **o: Any) -> Array:
+                pair = one_pass(xp, yt, yp, **o)
+                if pair is None:
+                    return rec.value(xp, yt, yp, **o)
+                held.append(pair[1])
+                return pair[0]
 
-        c = self._bound((xp, y_true, y_pred, opts, sample_weight, reduction, validate),
-                        value_holding_grad if one_pass is not None else None)
+        c = self._bound((xp, y_true, y_pred, opts, sample_weight, reduction, validate), value_holding_grad)
         dscale = c.derivative_scale()
         prepared = (c.y_true, c.y_pred, c.opts)
         values = c.values if rec.vjp else None  # per-sample values: only VJP kernels read them

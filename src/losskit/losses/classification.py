@@ -272,16 +272,9 @@ def _focal_torch_alpha(ybar, y, alpha, scale):
     return ybar.mul_(scale * (1.0 - alpha)).add_(y, alpha=scale * alpha)
 
 
-def _focal_torch_value(torch, y, x, gamma, alpha):
-    return torch_elementwise_blocks(lambda yb, xb: _focal_torch_block(torch, yb, xb, gamma, alpha, True, False), y, x)
-
-
-def _focal_torch_grad(torch, y, x, gamma, alpha):
-    return torch_elementwise_blocks(lambda yb, xb: _focal_torch_block(torch, yb, xb, gamma, alpha, False, True), y, x)
-
-
-def _focal_torch_value_grad(torch, y, x, gamma, alpha):
-    return torch_elementwise_blocks(lambda yb, xb: _focal_torch_block(torch, yb, xb, gamma, alpha, True, True), y, x)
+def _focal_torch_blocks(torch, y, x, gamma, alpha, *, value, grad):
+    """:func:`_focal_torch_block` over the blocks of a large pair (one call when small)."""
+    return torch_elementwise_blocks(lambda yb, xb: _focal_torch_block(torch, yb, xb, gamma, alpha, value, grad), y, x)
 
 
 def _focal_torch_block(torch, y, x, gamma, alpha, value, grad):
@@ -349,7 +342,7 @@ def _focal_numpy_grad(xp, y, x, gamma, alpha):
 def focal_value(xp, y_true, y_pred, *, from_logits, epsilon, gamma, alpha):
     torch = _focal_torch(y_true, y_pred, gamma) if from_logits else None
     if torch is not None:
-        return _focal_torch_value(torch, y_true, y_pred, gamma, alpha)
+        return _focal_torch_blocks(torch, y_true, y_pred, gamma, alpha, value=True, grad=False)
     if from_logits and _focal_numpy(y_true, y_pred, gamma):
         return _focal_numpy_value(xp, y_true, y_pred, gamma, alpha)
     if from_logits:
@@ -365,7 +358,7 @@ def focal_value(xp, y_true, y_pred, *, from_logits, epsilon, gamma, alpha):
 def _focal_derivatives(xp, y, x, *, from_logits, epsilon, gamma, alpha, order):
     torch = _focal_torch(y, x, gamma) if from_logits and order == 1 else None
     if torch is not None:
-        return _focal_torch_grad(torch, y, x, gamma, alpha)
+        return _focal_torch_blocks(torch, y, x, gamma, alpha, value=False, grad=True)
     if from_logits and order == 1 and _focal_numpy(y, x, gamma):
         return _focal_numpy_grad(xp, y, x, gamma, alpha)
     if from_logits:
@@ -400,7 +393,7 @@ def focal_value_grad(xp, y_true, y_pred, *, from_logits, epsilon, gamma, alpha):
     term, the focal base) for logits with ``gamma >= 2`` on an untracked torch pair; None
     otherwise."""
     torch = _focal_torch(y_true, y_pred, gamma) if from_logits else None
-    return None if torch is None else _focal_torch_value_grad(torch, y_true, y_pred, gamma, alpha)
+    return None if torch is None else _focal_torch_blocks(torch, y_true, y_pred, gamma, alpha, value=True, grad=True)
 
 
 def focal_hess(xp, y_true, y_pred, **opts):
