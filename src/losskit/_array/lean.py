@@ -10,7 +10,6 @@ each cost their page faults) and hold the shifted-exponential parts several kern
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from .xp import torch_forward_ad, torch_transforming
 
@@ -87,27 +86,29 @@ def torch_blocks(x, axis):
     return dim, max(1, _TORCH_BLOCK // per)
 
 
-def torch_elementwise_blocks(fn, *arrays):
-    """``fn(*arrays)`` for an elementwise ``fn`` of torch tensors of one shape, evaluated on
-    flat blocks of ``_TORCH_BLOCK`` elements into one output like the last array (a tuple of
-    them where ``fn`` returns a tuple): ``fn``'s temporaries are then block-sized, reused from
-    the heap and in cache, where whole-size ones would each cost their page faults (small,
-    non-contiguous or non-CPU inputs: one call)."""
+def torch_elementwise_blocks(fn, *arrays, outputs=1):
+    """``fn(*arrays, out=None)`` for an elementwise ``fn`` of torch tensors of one shape, evaluated
+    on flat blocks of ``_TORCH_BLOCK`` elements into ``outputs`` arrays like the last one (a
+    tuple of them when ``outputs > 1``, as ``fn`` returns them): ``fn``'s temporaries are then
+    block-sized, reused from the heap and in cache, where whole-size ones would each cost their
+    page faults (small, non-contiguous or non-CPU inputs: one call, ``out=None``). Each block's
+    ``fn`` gets ``out``, the tuple of its results' block views: a result it writes there costs
+    no copy, any other is copied in."""
     x = arrays[-1]
     n = x.numel()
     if not _blocked(x, 2 * _TORCH_BLOCK) or not all(a.is_contiguous() and a.shape == x.shape for a in arrays):
-        return fn(*arrays)
-    flat, several = [a.view(-1) for a in arrays], False
-    outs: tuple[Any, ...] = ()
+        return fn(*arrays, out=None)
+    flat = [a.view(-1) for a in arrays]
+    outs = tuple(x.new_empty(x.shape) for _ in range(outputs))
+    targets = [o.view(-1) for o in outs]
     for start in range(0, n, _TORCH_BLOCK):
         stop = start + _TORCH_BLOCK
-        got = fn(*(a[start:stop] for a in flat))
-        several = isinstance(got, tuple)
-        got = got if several else (got,)
-        outs = outs or tuple(x.new_empty(x.shape) for _ in got)
-        for out, block in zip(outs, got):
-            out.view(-1)[start:stop].copy_(block)
-    return outs if several else outs[0]
+        blocks = tuple(t[start:stop] for t in targets)
+        got = fn(*(a[start:stop] for a in flat), out=blocks)
+        for block, result in zip(blocks, got if outputs > 1 else (got,)):
+            if result.data_ptr() != block.data_ptr():
+                block.copy_(result)
+    return outs if outputs > 1 else outs[0]
 
 
 def torch_row_blocks(torch, fn, axis, t, x, *, reduced):

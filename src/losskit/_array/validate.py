@@ -243,6 +243,10 @@ def bounds_ok(x, lo, hi, *, xp):
     if type(x) is np.ndarray:  # on the host: NumPy's reductions called directly, the answer known now
         ok = (lo is None or np.minimum.reduce(x, axis=None) >= lo) and (hi is None or np.maximum.reduce(x, axis=None) <= hi)
         return np.True_ if ok else np.False_
+    torch = sys.modules.get("torch")
+    if lo is not None and hi is not None and torch is not None and isinstance(x, torch.Tensor) and x.numel():
+        low, high = torch.aminmax(x)  # one read of x where min and max would be two (a large x is out of cache)
+        return (low >= lo) & (high <= hi)
     ok = None
     if lo is not None:
         ok = xp.min(x) >= lo
@@ -284,31 +288,39 @@ def check_finite(x, *, xp, name):
     ok = finite_ok(x, xp=xp, exact=mode == "assert")
     if ok is np.True_:  # settled on the host: passed
         return
+    require(ok, lambda: _explain_finite(x, xp, name), f"{name} must be finite", mode=mode)
 
-    def explain():
-        bad = ~xp.isfinite(x)
-        if bool(xp.any(bad)):
-            n_nan = count_true(xp, xp.isnan(x))
-            raise LossInputError(
-                f"{name} must be finite; got {n_nan} NaN and {count_true(xp, bad) - n_nan} infinite value(s)"
-            )
 
-    require(ok, explain, f"{name} must be finite", mode=mode)
+def _explain_finite(x, xp, name):
+    """Raise the error of a non-finite ``x``, if it has a non-finite entry."""
+    if not xp.isdtype(x.dtype, "real floating"):
+        return
+    bad = ~xp.isfinite(x)
+    if bool(xp.any(bad)):
+        n_nan = count_true(xp, xp.isnan(x))
+        raise LossInputError(
+            f"{name} must be finite; got {n_nan} NaN and {count_true(xp, bad) - n_nan} infinite value(s)"
+        )
 
 
 def _range_text(lo, hi):
     return f"values in [{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
 
 
-def check_range(x, lo, hi, *, xp, name, what=None):
-    """lo <= x <= hi elementwise (either bound may be None)."""
+def check_range(x, lo, hi, *, xp, name, what=None, finite=False):
+    """lo <= x <= hi elementwise (either bound may be None). ``finite``: the check stands for
+    :func:`check_finite` too (a bounded range holds no NaN or infinity), and a non-finite entry
+    gets its message: one min and one max settle both."""
     mode = check_mode(x)
     if mode is None or _is_empty(x) or (lo is None and hi is None):
         return
+    assert not finite or (lo is not None and hi is not None), "a half-open range lets infinities through"
     x, xp = on_host(x, xp, mode)
     desc = what or _range_text(lo, hi)
 
     def explain():
+        if finite:
+            _explain_finite(x, xp, name)
         bad = None
         if lo is not None:
             bad = x < lo

@@ -29,8 +29,11 @@ __all__ = [
 ]
 
 
-def float_pair(xp, y_true, y_pred, validate, *, same_shape=True):
-    """Cast ``y_pred`` to its compute dtype and ``y_true`` to the same; check shapes and finiteness."""
+def float_pair(xp, y_true, y_pred, validate, *, same_shape=True, true_range=None, pred_range=None):
+    """Cast ``y_pred`` to its compute dtype and ``y_true`` to the same; check shapes and finiteness.
+    ``true_range`` / ``pred_range``: ``(lo, hi, what)``, a bounded range the values must lie in,
+    checked in place of finiteness (one min and one max settle both; a non-finite entry still
+    gets the finiteness message)."""
     if y_true is None:
         raise LossInputError("y_true is required")
     check_real(y_pred, xp=xp, name="y_pred")
@@ -41,8 +44,11 @@ def float_pair(xp, y_true, y_pred, validate, *, same_shape=True):
     if same_shape:
         check_same_shape(y_true, y_pred)
     if validate:
-        check_finite(y_true, xp=xp, name="y_true")
-        check_finite(y_pred, xp=xp, name="y_pred")
+        for x, name, bounds in ((y_true, "y_true", true_range), (y_pred, "y_pred", pred_range)):
+            if bounds is None:
+                check_finite(x, xp=xp, name=name)
+            else:
+                check_range(x, bounds[0], bounds[1], xp=xp, name=name, what=bounds[2], finite=True)
     return y_true, y_pred
 
 

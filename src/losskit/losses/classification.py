@@ -8,16 +8,15 @@ from .._array.lean import torch_elementwise_blocks, torch_untracked_pair
 from .._array.stable import inv_above, logistic_parts, sigmoid_pair, sigmoid_slope, softplus_pair
 from .._array.validate import check_flag, check_number
 from ..spec import Boosting, Loss
-from ._common import check_unit_interval, complement_floor, float_pair, option_array, prob_epsilon
+from ._common import complement_floor, float_pair, option_array, prob_epsilon
 
 
 # -- binary cross-entropy ----------------------------------------------------------------
 def _bce_prepare(xp, y_true, y_pred, opts, validate):
-    y_true, y_pred = float_pair(xp, y_true, y_pred, validate)
-    check_unit_interval(y_true, xp=xp, name="y_true", validate=validate, what="targets in [0, 1]")
-    if not opts["from_logits"]:
-        check_unit_interval(y_pred, xp=xp, name="y_pred", validate=validate,
-                            what="probabilities in [0, 1] (pass from_logits=True for logits)")
+    probabilities = None if opts["from_logits"] else (
+        0.0, 1.0, "probabilities in [0, 1] (pass from_logits=True for logits)")
+    y_true, y_pred = float_pair(xp, y_true, y_pred, validate, true_range=(0.0, 1.0, "targets in [0, 1]"),
+                                pred_range=probabilities)
     ls = check_number(opts["label_smoothing"], name="label_smoothing", lo=0.0, hi=1.0)
     if ls:
         y_true = y_true * (1.0 - ls) + 0.5 * ls
@@ -48,38 +47,40 @@ def _bce_logits_torch(torch, y, x, pw, grad):
     costs its page faults on CPU). Value ``a softplus(-x) + b softplus(x)`` with
     ``softplus(-+x) = log1p(e^-|x|) + max(-+x, 0)``; gradient ``b sigmoid(x) - a sigmoid(-x)``;
     ``a = w+ y``, ``b = 1 - y``."""
-    def block(yb, xb):
-        return _bce_logits_block(torch, yb, xb, pw, grad)
+    def block(yb, xb, out):
+        return _bce_logits_block(torch, yb, xb, pw, grad, None if out is None else out[0])
 
-    return block(y, x) if pw is not None and pw.ndim else torch_elementwise_blocks(block, y, x)  # per-class w+: whole
+    if pw is not None and pw.ndim:  # per-class w+: whole
+        return block(y, x, None)
+    return torch_elementwise_blocks(block, y, x)
 
 
-def _bce_logits_block(torch, y, x, pw, grad):
+def _bce_logits_block(torch, y, x, pw, grad, out):
     """Without ``pos_weight`` (``a + b = 1``) the blend of the two sides is torch's ``lerp`` with
     weight ``y``: one pass instead of forming ``1 - y`` and two products, exact at ``y = 0`` and
     ``1`` (it returns an end point) and accurate between (its ``w >= 1/2`` branch steps back from
-    the end, so neither side is cancelled)."""
+    the end, so neither side is cancelled). The result goes into ``out`` when given."""
     if grad:
         s, s_neg = torch.sigmoid(x), torch.neg(x).sigmoid_()
         if pw is None:
-            return s.lerp_(s_neg.neg_(), y)  # (1 - y) s - y s_neg
-        return s.mul_(torch.neg(y).add_(1.0)).addcmul_(s_neg, pw * y, value=-1.0)
+            return torch.lerp(s, s_neg.neg_(), y, out=s if out is None else out)  # (1 - y) s - y s_neg
+        return torch.mul(s, torch.neg(y).add_(1.0), out=s if out is None else out).addcmul_(s_neg, pw * y, value=-1.0)
     l1 = torch.abs(x).neg_().exp_().log1p_()
     sp_pos = torch.clamp_min(x, 0.0).add_(l1)
     sp_neg = l1.sub_(torch.clamp_max(x, 0.0))  # l1 - min(x, 0) = softplus(-x)
     if pw is None:
-        return sp_pos.lerp_(sp_neg, y)
-    return sp_neg.mul_(pw * y).addcmul_(torch.neg(y).add_(1.0), sp_pos)
+        return torch.lerp(sp_pos, sp_neg, y, out=sp_pos if out is None else out)
+    return torch.mul(sp_neg, pw * y, out=sp_neg if out is None else out).addcmul_(torch.neg(y).add_(1.0), sp_pos)
 
 
 def _bce_probs_torch(torch, y, p, pw, floors, grad):
     """:func:`bce_value` / :func:`bce_grad` from probabilities on an untracked torch pair, as
     :func:`_bce_logits_torch`: the same expressions (:func:`_log_complement`, ``inv_above``) in
     three buffers, block by block."""
-    def block(yb, pb):
+    def block(yb, pb, out):
         return _bce_probs_block(torch, yb, pb, pw, floors, grad)
 
-    return block(y, p) if pw is not None and pw.ndim else torch_elementwise_blocks(block, y, p)
+    return block(y, p, None) if pw is not None and pw.ndim else torch_elementwise_blocks(block, y, p)
 
 
 def _bce_probs_block(torch, y, p, pw, floors, grad):
@@ -274,7 +275,8 @@ def _focal_torch_alpha(ybar, y, alpha, scale):
 
 def _focal_torch_blocks(torch, y, x, gamma, alpha, *, value, grad):
     """:func:`_focal_torch_block` over the blocks of a large pair (one call when small)."""
-    return torch_elementwise_blocks(lambda yb, xb: _focal_torch_block(torch, yb, xb, gamma, alpha, value, grad), y, x)
+    return torch_elementwise_blocks(lambda yb, xb, out: _focal_torch_block(torch, yb, xb, gamma, alpha, value, grad),
+                                    y, x, outputs=2 if value and grad else 1)
 
 
 def _focal_torch_block(torch, y, x, gamma, alpha, value, grad):
