@@ -43,10 +43,10 @@ def _log_complement(xp, p, q_floor):
 
 def _bce_logits_torch(torch, y, x, pw, grad):
     """:func:`bce_value` / :func:`bce_grad` from logits on an untracked torch pair: the same
-    expressions in three buffers updated in place, block by block (every fresh large array
-    costs its page faults on CPU). Value ``a softplus(-x) + b softplus(x)`` with
-    ``softplus(-+x) = log1p(e^-|x|) + max(-+x, 0)``; gradient ``b sigmoid(x) - a sigmoid(-x)``;
-    ``a = w+ y``, ``b = 1 - y``."""
+    expressions in a few buffers updated in place, block by block (every fresh large array costs
+    its page faults on CPU). Value ``a softplus(-x) + b softplus(x)`` with ``softplus(-+x) =
+    log1p(e^-|x|) + max(-+x, 0)``; gradient ``b sigmoid(x) - a sigmoid(-x)``; ``a = w+ y``,
+    ``b = 1 - y``."""
     def block(yb, xb, out):
         return _bce_logits_block(torch, yb, xb, pw, grad, None if out is None else out[0])
 
@@ -59,15 +59,17 @@ def _bce_logits_block(torch, y, x, pw, grad, out):
     """Without ``pos_weight`` (``a + b = 1``) the blend of the two sides is torch's ``lerp`` with
     weight ``y``: one pass instead of forming ``1 - y`` and two products, exact at ``y = 0`` and
     ``1`` (it returns an end point) and accurate between (its ``w >= 1/2`` branch steps back from
-    the end, so neither side is cancelled). The result goes into ``out`` when given."""
+    the end, so neither side is cancelled). The result goes into ``out`` when given. ``-|x| =
+    min(x, 0) - max(x, 0)``: the two parts the softplus terms add."""
     if grad:
         s, s_neg = torch.sigmoid(x), torch.neg(x).sigmoid_()
         if pw is None:
             return torch.lerp(s, s_neg.neg_(), y, out=s if out is None else out)  # (1 - y) s - y s_neg
         return torch.mul(s, torch.neg(y).add_(1.0), out=s if out is None else out).addcmul_(s_neg, pw * y, value=-1.0)
-    l1 = torch.abs(x).neg_().exp_().log1p_()
-    sp_pos = torch.clamp_min(x, 0.0).add_(l1)
-    sp_neg = l1.sub_(torch.clamp_max(x, 0.0))  # l1 - min(x, 0) = softplus(-x)
+    lo, hi = torch.clamp_max(x, 0.0), torch.clamp_min(x, 0.0)
+    l1 = torch.sub(lo, hi).exp_().log1p_()  # log1p(e^-|x|)
+    sp_pos = hi.add_(l1)
+    sp_neg = l1.sub_(lo)  # l1 - min(x, 0) = softplus(-x)
     if pw is None:
         return torch.lerp(sp_pos, sp_neg, y, out=sp_pos if out is None else out)
     return torch.mul(sp_neg, pw * y, out=sp_neg if out is None else out).addcmul_(torch.neg(y).add_(1.0), sp_pos)
