@@ -174,6 +174,14 @@ def max_and_log1p_rest(x, axis, *, xp):
     if jax is not None:  # one fused pass under XLA (see _jax_rest)
         m, _, rest = _jax_rest(jax.numpy, x, axis)
         return m, jax.numpy.log1p(rest)
+    m, _, _, rest = _rest_parts(x, axis, xp=xp)
+    return m, xp.log1p(rest)
+
+
+def _rest_parts(x, axis, *, xp):
+    """``(m, below, ties, rest)`` of :func:`max_and_log1p_rest` on the array-API path: ``below``
+    is ``e^(x - m)`` below the maxima and 0 at them, ``ties`` 1 at them (so ``e^(x - m)`` is
+    ``below + ties``), ``rest = sum(below) + (sum(ties) - 1)``."""
     m = xp.max(x, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     z = x - m
@@ -183,7 +191,30 @@ def max_and_log1p_rest(x, axis, *, xp):
     below = xp.where(z < 0, xp.exp(z), z * (1.0 + 0.5 * z))
     ties = xp.astype(z == 0, x.dtype)
     rest = xp.sum(below, axis=axis, keepdims=True) + (xp.sum(ties, axis=axis, keepdims=True) - 1.0)
-    return m, xp.log1p(rest)
+    return m, below, ties, rest
+
+
+def softmax_parts(x, axis=-1, *, xp):
+    """``(e, rest, inv, u)`` from one exponential: ``e = e^(x - max)``, ``rest = sum(e) - 1``
+    summed without the leading 1 (:func:`max_and_log1p_rest`) and ``inv = 1 / (1 + rest)``, so
+    ``softmax(x) = e inv`` and ``1 - softmax(x) = u = (rest + (1 - e)) inv``: a sum of
+    non-negative terms, accurate at a confident class (``1 - e`` is exactly 0 at the maxima).
+    Autodiff of each is exact to second order, ties included (see :func:`_rest_parts`); a
+    probability far below the max keeps its relative accuracy (``exp(log_softmax)`` loses
+    ``|log p|`` ulp there). JAX: :func:`_jax_softmax_parts`."""
+    jax = _jax_of(x)
+    if jax is not None:
+        return _jax_softmax_parts(jax.numpy, x, axis)
+    torch = torch_untracked(x)
+    if torch is not None:  # the frac form of _torch_softmax_parts: no where (a scalar loop on CPU)
+        _, z, e, total, finite = torch_exp_rest(torch, x, axis)
+        rest = torch_rest(torch, torch.frac(e, out=z), total, finite, axis)
+        inv = 1.0 / (1.0 + rest)
+        return e, rest, inv, torch.neg(e, out=z).add_(1.0).add_(rest).mul_(inv)
+    _, below, ties, rest = _rest_parts(x, axis, xp=xp)
+    e = below + ties
+    inv = 1.0 / (1.0 + rest)
+    return e, rest, inv, (rest + (1.0 - e)) * inv
 
 
 def _max_and_log1p_rest_torch(torch, _, x, axis):
@@ -369,8 +400,9 @@ def _sparse_xent_block(torch, idx, x, axis, out, value):
 
 
 def softmax(x, axis=-1, *, xp):
-    """exp(log_softmax(x)): no overflow, and each probability correctly rounded-ish."""
-    return xp.exp(log_softmax(x, axis, xp=xp))
+    """``e inv`` of :func:`softmax_parts`: no overflow, each probability to a few roundings."""
+    e, _, inv, _ = softmax_parts(x, axis, xp=xp)
+    return e * inv
 
 
 def xlogy(x, y, *, xp):

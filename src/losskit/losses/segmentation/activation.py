@@ -4,7 +4,7 @@ complements, first two derivatives, and the chain rule back to the logits.
 
 from __future__ import annotations
 
-from ..._array.stable import log_softmax, sigmoid, sigmoid_slope, softmax
+from ..._array.stable import sigmoid, sigmoid_slope, softmax, softmax_parts
 
 __all__ = ["activate", "complement", "probs", "chain", "project", "softmax_activated"]
 
@@ -37,22 +37,23 @@ def activate(xp, x, activation, class_axis, derivs=False):
 
 
 def complement(xp, x, q, activation, class_axis):
-    """1 - q to full relative accuracy: sigmoid(-x), 2 sigmoid(-2x) for tanh, -expm1(log_softmax)
-    for the softmax (``1 - q`` would lose every digit of a confident prediction)."""
+    """1 - q to full relative accuracy: sigmoid(-x), 2 sigmoid(-2x) for tanh, the sum of the other
+    classes' probabilities for the softmax (``1 - q`` would lose every digit of a confident
+    prediction)."""
     if activation is None:
         return 1.0 - q  # exact for q >= 1/2 (Sterbenz)
     if activation == "sigmoid":
         return sigmoid(-x, xp=xp)
     if activation == "tanh":
         return 2.0 * sigmoid(-2.0 * x, xp=xp)
-    return -xp.expm1(log_softmax(x, axis=class_axis, xp=xp))
+    return softmax_parts(x, axis=class_axis, xp=xp)[3]
 
 
 def probs(xp, x, activation, class_axis):
-    """``(q, 1 - q)`` for the value paths (one log-softmax for both)."""
+    """``(q, 1 - q)`` for the value paths (one exponential for both)."""
     if activation == "softmax":
-        ls = log_softmax(x, axis=class_axis, xp=xp)
-        return xp.exp(ls), -xp.expm1(ls)
+        e, _, inv, u = softmax_parts(x, axis=class_axis, xp=xp)
+        return e * inv, u
     q = activate(xp, x, activation, class_axis)[0]
     return q, complement(xp, x, q, activation, class_axis)
 
