@@ -61,6 +61,18 @@ def _jax_of(x):
     return jax if jax is not None and isinstance(x, jax.Array) else None
 
 
+def constant(x):
+    """``x`` as a constant of autodiff (torch's ``detach``, JAX's ``stop_gradient``), for a shift
+    the result does not depend on (a softmax's max: ``x - m - log sum e^(x - m)`` is the same
+    function of ``x`` for every constant ``m``, so its derivatives of every order are exact
+    with ``m`` held, and the backward has no sums through the max to do)."""
+    torch = torch_of(x)
+    if torch is not None:
+        return x.detach()
+    jax = _jax_of(x)
+    return x if jax is None else jax.lax.stop_gradient(x)
+
+
 def _jax_rest(jnp, x, axis):
     """``(m, e, rest)`` of :func:`max_and_log1p_rest`: ``e = e^(x - m)`` and ``rest = sum(e) - 1``
     without the leading 1. ``e - floor(e)`` is 0 at the maxima (``e == 1``) and ``e`` below them,
@@ -68,7 +80,7 @@ def _jax_rest(jnp, x, axis):
     less than 1/2). ``floor`` and ``round`` have derivative 0, so autodiff of ``rest`` is that of
     ``sum(e) - 1`` to every order. Rows with a non-finite max give NaN (``jax.nn.log_softmax``'s
     rule; a row-wise ``where`` there would split the fused pass)."""
-    m = jnp.max(x, axis=axis, keepdims=True)
+    m = constant(jnp.max(x, axis=axis, keepdims=True))
     e = jnp.exp(x - m)
     total = jnp.sum(e, axis=axis, keepdims=True)
     below = jnp.sum(e - jnp.floor(e), axis=axis, keepdims=True)
@@ -182,7 +194,7 @@ def _rest_parts(x, axis, *, xp):
     """``(m, below, ties, rest)`` of :func:`max_and_log1p_rest` on the array-API path: ``below``
     is ``e^(x - m)`` below the maxima and 0 at them, ``ties`` 1 at them (so ``e^(x - m)`` is
     ``below + ties``), ``rest = sum(below) + (sum(ties) - 1)``."""
-    m = xp.max(x, axis=axis, keepdims=True)
+    m = constant(xp.max(x, axis=axis, keepdims=True))
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     z = x - m
     # z + z^2/2 = 0 at the maxima (z = 0), with expm1's first and second derivatives there:
