@@ -207,8 +207,8 @@ def _rest_parts(x, axis, *, xp):
 
 
 def softmax_parts(x, axis=-1, *, xp):
-    """``(e, rest, inv, u)`` from one exponential: ``e = e^(x - max)``, ``rest = sum(e) - 1``
-    summed without the leading 1 (:func:`max_and_log1p_rest`) and ``inv = 1 / (1 + rest)``, so
+    """``(e, inv, u)`` from one exponential: ``e = e^(x - max)`` and ``inv = 1 / (1 + rest)`` with
+    ``rest = sum(e) - 1`` summed without the leading 1 (:func:`max_and_log1p_rest`), so
     ``softmax(x) = e inv`` and ``1 - softmax(x) = u = (rest + (1 - e)) inv``: a sum of
     non-negative terms, accurate at a confident class (``1 - e`` is exactly 0 at the maxima).
     Autodiff of each is exact to second order, ties included (see :func:`_rest_parts`); a
@@ -216,17 +216,16 @@ def softmax_parts(x, axis=-1, *, xp):
     ``|log p|`` ulp there). JAX: :func:`_jax_softmax_parts`."""
     jax = _jax_of(x)
     if jax is not None:
-        return _jax_softmax_parts(jax.numpy, x, axis)
+        e, _, inv, u = _jax_softmax_parts(jax.numpy, x, axis)
+        return e, inv, u
     torch = torch_untracked(x)
-    if torch is not None:  # the frac form of _torch_softmax_parts: no where (a scalar loop on CPU)
-        _, z, e, total, finite = torch_exp_rest(torch, x, axis)
-        rest = torch_rest(torch, torch.frac(e, out=z), total, finite, axis)
-        inv = 1.0 / (1.0 + rest)
-        return e, rest, inv, torch.neg(e, out=z).add_(1.0).add_(rest).mul_(inv)
+    if torch is not None:  # the frac form (no where: a scalar loop on CPU); u = rest inv + (1 - e) inv
+        e, f, inv, u0 = _torch_softmax_parts(torch, x, axis)
+        return e, inv, torch.neg(e, out=f).add_(1.0).mul_(inv).add_(u0)
     _, below, ties, rest = _rest_parts(x, axis, xp=xp)
     e = below + ties
     inv = 1.0 / (1.0 + rest)
-    return e, rest, inv, (rest + (1.0 - e)) * inv
+    return e, inv, (rest + (1.0 - e)) * inv
 
 
 def _max_and_log1p_rest_torch(torch, _, x, axis):
@@ -413,7 +412,7 @@ def _sparse_xent_block(torch, idx, x, axis, out, value):
 
 def softmax(x, axis=-1, *, xp):
     """``e inv`` of :func:`softmax_parts`: no overflow, each probability to a few roundings."""
-    e, _, inv, _ = softmax_parts(x, axis, xp=xp)
+    e, inv, _ = softmax_parts(x, axis, xp=xp)
     return e * inv
 
 

@@ -46,13 +46,13 @@ def complement(xp, x, q, activation, class_axis):
         return sigmoid(-x, xp=xp)
     if activation == "tanh":
         return 2.0 * sigmoid(-2.0 * x, xp=xp)
-    return softmax_parts(x, axis=class_axis, xp=xp)[3]
+    return softmax_parts(x, axis=class_axis, xp=xp)[2]
 
 
 def probs(xp, x, activation, class_axis):
     """``(q, 1 - q)`` for the value paths (one exponential for both)."""
     if activation == "softmax":
-        e, _, inv, u = softmax_parts(x, axis=class_axis, xp=xp)
+        e, inv, u = softmax_parts(x, axis=class_axis, xp=xp)
         return e * inv, u
     q = activate(xp, x, activation, class_axis)[0]
     return q, complement(xp, x, q, activation, class_axis)
