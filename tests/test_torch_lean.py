@@ -132,6 +132,38 @@ def test_softmax_dice_near_perfect_score_float32():
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
+def test_softmax_pair_while_torch_records():
+    """While autograd records the logits (torch.compile, a double backward), the complement is the
+    accurate value held constant plus ``(1 - q) - constant(1 - q)``: its value is the accurate one
+    (2 e^-40 at a confident class, where ``1 - softmax`` gives 0), its first and second derivatives
+    those of ``1 - softmax(x)`` (torch autograd of the plain formula)."""
+    from losskit._array.stable import softmax_pair
+
+    rng = np.random.default_rng(4)
+    x0 = rng.normal(size=(6, 5))
+    x0[0] = [40.0, 0.0, 0.0, 0.0, 0.0]
+    x0[1] = [3.0, 3.0, 0.0, -1.0, 2.0]  # tied maxima
+    v = torch.tensor(rng.normal(size=x0.shape))
+    x = torch.tensor(x0, requires_grad=True)
+    q, u = softmax_pair(x, 1, xp=None)
+    assert u.requires_grad
+    np.testing.assert_allclose(float(u[0, 0]), 4 * np.exp(-40.0) / (1 + 4 * np.exp(-40.0)), rtol=1e-15)
+    assert float((1.0 - torch.softmax(x, 1))[0, 0]) == 0.0  # what the plain complement gives there
+
+    def hvp(fn):  # gradient of sum(v fn(x)), and its derivative along v (double backward)
+        xx = torch.tensor(x0, requires_grad=True)
+        (g,) = torch.autograd.grad((v * fn(xx)).sum(), xx, create_graph=True)
+        (h,) = torch.autograd.grad((g * v).sum(), xx)
+        return g.detach(), h
+
+    plain = (lambda z: torch.softmax(z, 1), lambda z: 1.0 - torch.softmax(z, 1))
+    for part in (0, 1):
+        got_g, got_h = hvp(lambda z, part=part: softmax_pair(z, 1, xp=None)[part])
+        want_g, want_h = hvp(plain[part])
+        np.testing.assert_allclose(got_g.numpy(), want_g.numpy(), rtol=1e-12, atol=1e-17)
+        np.testing.assert_allclose(got_h.numpy(), want_h.numpy(), rtol=1e-12, atol=1e-17)
+
+
 @pytest.mark.parametrize("blocks", [False, True])
 @pytest.mark.parametrize("c", [12, 40])  # below and above the row length where torch's own softmax is used
 def test_sparse_ce_gradient_of_confident_rows_float32(blocks, c, monkeypatch):

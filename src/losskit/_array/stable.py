@@ -206,26 +206,40 @@ def _rest_parts(x, axis, *, xp):
     return m, below, ties, rest
 
 
-def softmax_parts(x, axis=-1, *, xp):
-    """``(e, inv, u)`` from one exponential: ``e = e^(x - max)`` and ``inv = 1 / (1 + rest)`` with
-    ``rest = sum(e) - 1`` summed without the leading 1 (:func:`max_and_log1p_rest`), so
-    ``softmax(x) = e inv`` and ``1 - softmax(x) = u = (rest + (1 - e)) inv``: a sum of
-    non-negative terms, accurate at a confident class (``1 - e`` is exactly 0 at the maxima).
-    Autodiff of each is exact to second order, ties included (see :func:`_rest_parts`); a
-    probability far below the max keeps its relative accuracy (``exp(log_softmax)`` loses
-    ``|log p|`` ulp there). JAX: :func:`_jax_softmax_parts`."""
+def softmax_pair(x, axis=-1, *, xp):
+    """``(q, u)``: ``q = softmax(x)`` and its complement ``u = 1 - q``, accurate at a confident
+    class, from one exponential: ``q = e / (1 + rest)`` and ``u = (rest + (1 - e)) / (1 + rest)``
+    with ``e = e^(x - max)`` and ``rest = sum(e) - 1`` summed without the leading 1
+    (:func:`max_and_log1p_rest`); ``u`` is a sum of non-negative terms (``1 - e`` is exactly 0 at
+    the maxima). A probability far below the max keeps its relative accuracy (``exp(log_softmax)``
+    loses ``|log p|`` ulp there). Autodiff of the array-API form is exact to second order, ties
+    included (see :func:`_rest_parts`). While torch records ``x`` (``torch.compile``, a double
+    backward): ``q`` is torch's softmax, whose derivative autograd and Inductor know, and ``u`` the
+    accurate complement held constant plus ``(1 - q) - constant(1 - q)``: 0 in value, ``-dq`` in
+    every derivative, so nothing differentiates the sums behind ``rest``."""
     jax = _jax_of(x)
     if jax is not None:
         e, _, inv, u = _jax_softmax_parts(jax.numpy, x, axis)
-        return e, inv, u
-    torch = torch_untracked(x)
-    if torch is not None:  # the frac form (no where: a scalar loop on CPU); u = rest inv + (1 - e) inv
-        e, f, inv, u0 = _torch_softmax_parts(torch, x, axis)
-        return e, inv, torch.neg(e, out=f).add_(1.0).mul_(inv).add_(u0)
+        return e * inv, u
+    torch = torch_of(x)
+    if torch is not None and x.requires_grad and torch.is_grad_enabled() and torch_untracked(x.detach()) is not None:
+        q = torch.softmax(x, axis)
+        comp = 1.0 - q
+        return q, _softmax_pair_untracked(torch, x.detach(), axis)[1] + (comp - comp.detach())
+    if torch is not None and torch_untracked(x) is not None:
+        return _softmax_pair_untracked(torch, x, axis)
     _, below, ties, rest = _rest_parts(x, axis, xp=xp)
     e = below + ties
     inv = 1.0 / (1.0 + rest)
-    return e, inv, (rest + (1.0 - e)) * inv
+    return e * inv, (rest + (1.0 - e)) * inv
+
+
+def _softmax_pair_untracked(torch, x, axis):
+    """:func:`softmax_pair` on untracked torch: the frac form of :func:`_torch_softmax_parts` (no
+    ``where``: a scalar loop on CPU), ``u = rest inv + (1 - e) inv``."""
+    e, f, inv, u0 = _torch_softmax_parts(torch, x, axis)
+    u = torch.neg(e, out=f).add_(1.0).mul_(inv).add_(u0)
+    return e.mul_(inv), u
 
 
 def _max_and_log1p_rest_torch(torch, _, x, axis):
@@ -411,9 +425,8 @@ def _sparse_xent_block(torch, idx, x, axis, out, value):
 
 
 def softmax(x, axis=-1, *, xp):
-    """``e inv`` of :func:`softmax_parts`: no overflow, each probability to a few roundings."""
-    e, inv, _ = softmax_parts(x, axis, xp=xp)
-    return e * inv
+    """The ``q`` of :func:`softmax_pair`: no overflow, each probability to a few roundings."""
+    return softmax_pair(x, axis, xp=xp)[0]
 
 
 def xlogy(x, y, *, xp):

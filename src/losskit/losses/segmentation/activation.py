@@ -4,7 +4,7 @@ complements, first two derivatives, and the chain rule back to the logits.
 
 from __future__ import annotations
 
-from ..._array.stable import sigmoid, sigmoid_slope, softmax, softmax_parts
+from ..._array.stable import sigmoid, sigmoid_slope, softmax, softmax_pair
 
 __all__ = ["activate", "complement", "probs", "chain", "project", "softmax_activated"]
 
@@ -46,14 +46,13 @@ def complement(xp, x, q, activation, class_axis):
         return sigmoid(-x, xp=xp)
     if activation == "tanh":
         return 2.0 * sigmoid(-2.0 * x, xp=xp)
-    return softmax_parts(x, axis=class_axis, xp=xp)[2]
+    return softmax_pair(x, axis=class_axis, xp=xp)[1]
 
 
 def probs(xp, x, activation, class_axis):
     """``(q, 1 - q)`` for the value paths (one exponential for both)."""
     if activation == "softmax":
-        e, inv, u = softmax_parts(x, axis=class_axis, xp=xp)
-        return e * inv, u
+        return softmax_pair(x, axis=class_axis, xp=xp)
     q = activate(xp, x, activation, class_axis)[0]
     return q, complement(xp, x, q, activation, class_axis)
 
