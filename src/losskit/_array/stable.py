@@ -294,20 +294,16 @@ def _torch_softmax_parts(torch, x, axis):
 
 
 def softmax_xent_grad(t, x, axis=-1, *, xp):
-    """d/dx of :func:`neg_log_softmax_dot`: ``(S - t) p - t u`` with ``p = softmax(x)``, ``u = 1 - p``
-    (``-expm1(log p)``, accurate at the dominant class) and ``S = sum(t)``. On untracked torch
-    ``S p - t`` below the maxima and ``(S - t) - S u0`` at them (both accurate: ``p <= 1/2`` below
-    the maxima), in place in two buffers (torch's ``where`` is a scalar loop on CPU)."""
+    """d/dx of :func:`neg_log_softmax_dot`: ``(S - t) p - t u`` with ``(p, u)`` the softmax and its
+    complement of :func:`softmax_pair` (``u`` accurate at the dominant class) and ``S = sum(t)``.
+    On untracked torch ``S p - t`` below the maxima and ``(S - t) - S u0`` at them (both accurate:
+    ``p <= 1/2`` below the maxima), in place in two buffers (torch's ``where`` is a scalar loop on
+    CPU)."""
     torch = torch_untracked(x)
-    jax = _jax_of(x) if torch is None else None
-    if jax is not None:  # (S - t) p - t u from e and one row scalar (see _jax_softmax_parts)
-        e, _, inv, u = _jax_softmax_parts(jax.numpy, x, axis)
-        return (xp.sum(t, axis=axis, keepdims=True) - t) * (e * inv) - t * u
-    if torch is None:
-        logp = log_softmax(x, axis, xp=xp)
-        p, u = xp.exp(logp), -xp.expm1(logp)
-        return (xp.sum(t, axis=axis, keepdims=True) - t) * p - t * u
-    return torch_row_blocks(torch, _softmax_xent_grad_torch, axis, t, x, reduced=False)
+    if torch is not None:
+        return torch_row_blocks(torch, _softmax_xent_grad_torch, axis, t, x, reduced=False)
+    p, u = softmax_pair(x, axis, xp=xp)
+    return (xp.sum(t, axis=axis, keepdims=True) - t) * p - t * u
 
 
 def _softmax_xent_grad_torch(torch, t, x, axis):
@@ -355,7 +351,7 @@ def scaled_softmax_minus(t, x, axis=-1, *, xp):
         e, _, inv, _ = _jax_softmax_parts(jax.numpy, x, axis)
         return (s * inv) * e - t
     if torch is None:
-        return s * xp.exp(log_softmax(x, axis, xp=xp)) - t
+        return s * softmax(x, axis, xp=xp) - t
     return torch_softmax(torch, x, axis).mul_(s).sub_(t)
 
 
