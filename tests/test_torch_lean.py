@@ -22,6 +22,16 @@ def _small_blocks(monkeypatch, size):
     monkeypatch.setattr(lean, "_TORCH_BLOCK", size)
 
 
+def _labelled_logits(seed, n, c, lo, hi):
+    """``(labels, x)``: ``n`` random class ids and float32 N(0, 1) logits whose label entries are
+    raised by ``lo`` .. ``hi`` across the rows (from far below the max to confident)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, c, size=n)
+    x = rng.normal(size=(n, c)).astype(np.float32)
+    x[np.arange(n), labels] += np.linspace(lo, hi, n, dtype=np.float32)
+    return labels, x
+
+
 def _labels(rng, kind, shape):
     values = {"pm1": [-1.0, 1.0], "01": [0.0, 1.0], "mixed": [-1.0, 0.0, 1.0]}[kind]
     return rng.choice(values, size=shape)
@@ -171,11 +181,8 @@ def test_sparse_ce_gradient_of_confident_rows_float32(blocks, c, monkeypatch):
     against the float64 formula ``-sum_{j != y} p_j`` from the exact shifted exponentials."""
     if blocks:
         _small_blocks(monkeypatch, 10 * c + 3)
-    rng = np.random.default_rng(7)
     n = 64
-    labels = rng.integers(0, c, size=n)
-    x = rng.normal(size=(n, c)).astype(np.float32)
-    x[np.arange(n), labels] += np.linspace(0.0, 30.0, n, dtype=np.float32)  # up to 1 - p_y ~ 1e-13
+    labels, x = _labelled_logits(7, n, c, 0.0, 30.0)  # up to 1 - p_y ~ 1e-13
     xt = torch.tensor(x, requires_grad=True)
     lk.sparse_categorical_cross_entropy(torch.tensor(labels), xt, from_logits=True, reduction="sum").backward()
     z = x.astype(np.float64)
@@ -196,11 +203,8 @@ def test_sparse_ce_value_from_the_softmax_float32(blocks, c, monkeypatch):
     the exact logits: ``log1p`` of the other classes' shifted exponentials relative to the label."""
     if blocks:
         _small_blocks(monkeypatch, 10 * c + 3)
-    rng = np.random.default_rng(8)
     n = 96
-    labels = rng.integers(0, c, size=n)
-    x = rng.normal(size=(n, c)).astype(np.float32)
-    x[np.arange(n), labels] += np.linspace(-200.0, 30.0, n, dtype=np.float32)  # far below the max .. confident
+    labels, x = _labelled_logits(8, n, c, -200.0, 30.0)  # far below the max .. confident
     x[0] = 0.0  # tied maxima: log C
     got = lk.sparse_categorical_cross_entropy(torch.tensor(labels), torch.tensor(x), from_logits=True,
                                               reduction="none").numpy()
