@@ -60,6 +60,101 @@ def test_torch_compile_fullgraph(case):
     np.testing.assert_allclose(grad.numpy(), eager_grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
+def _dynamo_graph(torch, fn, *args):
+    """``(graph, value)``: the one FX graph Dynamo captures for ``fn(*args)`` (fullgraph), run
+    eagerly, and its value."""
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    value = torch.compile(fn, backend=backend, fullgraph=True)(*args)
+    (graph,) = graphs
+    return graph, value
+
+
+def _calls(graph):
+    return [str(n.target) for n in graph.graph.nodes if n.op == "call_function" and "getitem" not in str(n.target)]
+
+
+@pytest.mark.parametrize("case", FIRST, ids=IDS)
+def test_torch_compile_sees_one_opaque_call(case):
+    """Dynamo captures the call as one ``nonstrict_trace`` function (no line-by-line trace of the
+    call machinery, whose reads would each be a guard before every compiled call); the value is
+    the eager one."""
+    torch = load_backend("torch")
+    f = lk.get(case.loss, **case.options)
+    _, _, ty, tp = _torch_inputs(torch, case)
+    graph, value = _dynamo_graph(torch, lambda a, b: f(a, b), ty, tp)
+    calls = _calls(graph)
+    assert len(calls) == 1 and "flat_apply" in calls[0], calls
+    np.testing.assert_allclose(value.detach().numpy(), f(ty, tp).detach().numpy(), rtol=1e-12, atol=1e-300)
+
+
+LINE_BY_LINE = [c for c in FIRST if c.loss in ("mean_squared_error", "binary_cross_entropy",
+                                                "sparse_categorical_cross_entropy", "dice")]
+
+
+@pytest.mark.parametrize("case", LINE_BY_LINE, ids=[c.id for c in LINE_BY_LINE])
+def test_torch_compile_line_by_line(case, monkeypatch):
+    """What cannot pass whole (a symbolic number, see below) is traced line by line into the
+    same graph, forced here for every argument: many operations, and Inductor's value and
+    gradient equal the eager ones."""
+    torch = load_backend("torch")
+    from losskit import autograd
+
+    monkeypatch.setattr(autograd, "compiled_value", lambda *args: None)
+    f = lk.get(case.loss, **case.options)
+    _, _, ty, tp = _torch_inputs(torch, case)
+    graph, _ = _dynamo_graph(torch, lambda a, b: f(a, b), ty, tp)
+    assert len(_calls(graph)) > 3 and not any("flat_apply" in c for c in _calls(graph))
+    torch._dynamo.reset()
+    value = torch.compile(lambda a, b: f(a, b), fullgraph=True)(ty, tp)
+    (grad,) = torch.autograd.grad(value, tp)
+    eager = f(ty, tp)
+    (eager_grad,) = torch.autograd.grad(eager, tp)
+    np.testing.assert_allclose(value.detach().numpy(), eager.detach().numpy(), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(grad.numpy(), eager_grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_torch_compile_option_that_changes_between_calls():
+    """A float option passed into the compiled function changes between calls: Dynamo makes it
+    symbolic after the first change (it once failed there, on both routes); every value gives
+    the eager loss and gradient."""
+    torch = load_backend("torch")
+    gen = torch.Generator().manual_seed(0)
+    y, x = torch.randint(0, 4, (6,), generator=gen), torch.randn(6, 4, generator=gen, requires_grad=True)
+    f = lk.sparse_categorical_cross_entropy
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda a, b, s: f(a, b, from_logits=True, label_smoothing=s), fullgraph=True)
+    for s in (0.0, 0.1, 0.2, 0.3):
+        value = compiled(y, x, s)
+        (grad,) = torch.autograd.grad(value, x)
+        eager = f(y, x, from_logits=True, label_smoothing=s)
+        (eager_grad,) = torch.autograd.grad(eager, x)
+        torch.testing.assert_close(value, eager, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(grad, eager_grad, rtol=1e-5, atol=1e-7)
+
+
+def test_torch_compile_learned_class_weight_gets_its_gradient():
+    """A class weight that requires grad stays an input of the compiled graph: its gradient and
+    the prediction's equal autograd's in eager mode (a captured constant would get none)."""
+    torch = load_backend("torch")
+    gen = torch.Generator().manual_seed(1)
+    y, x = torch.randint(0, 3, (8,), generator=gen), torch.randn(8, 3, generator=gen, dtype=torch.float64)
+    f = lk.sparse_categorical_cross_entropy
+    grads = []
+    for run in (lambda *a: f(*a[:2], from_logits=True, class_weight=a[2]),
+                torch.compile(lambda *a: f(*a[:2], from_logits=True, class_weight=a[2]), fullgraph=True)):
+        xx, w = x.clone().requires_grad_(), torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64, requires_grad=True)
+        grads.append(torch.autograd.grad(run(y, xx, w), (xx, w)))
+    for compiled, eager in zip(grads[1], grads[0]):
+        assert compiled.abs().sum() > 0
+        torch.testing.assert_close(compiled, eager, rtol=1e-10, atol=1e-14)
+
+
 def test_bad_input_still_raises_on_cpu_tensors():
     """Skipping checks is for meta, accelerators and tracing only: a CPU tensor is checked."""
     torch = load_backend("torch")

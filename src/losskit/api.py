@@ -48,6 +48,7 @@ class LossFunction:
         # what each option means (a number or not), for the boundary's conversion: typing calls that
         # torch.compile cannot trace, so worked out once here
         self._kinds = {k: option_kind(k, v) for k, v in record.options.items()}
+        self._key = _autograd.compiled_key(self)  # what a compiled call passes (compiled_value)
 
     # -- configuration ---------------------------------------------------------------
     def configured(self, **options: Any) -> LossFunction:
@@ -71,6 +72,10 @@ class LossFunction:
 
     # -- evaluation ------------------------------------------------------------------
     def __call__(self, y_true: Array, y_pred: Array, **kwargs: Any) -> Array:
+        if torch_compiling():  # one opaque call for Dynamo: a few guards, not one per line read
+            out = _autograd.compiled_value(self._key, y_true, y_pred, {**self.bound, **kwargs})
+            if out is not None:
+                return out
         return self._run(y_true, y_pred, kwargs, order=0)
 
     def grad(self, y_true: Array, y_pred: Array, **kwargs: Any) -> Array:
@@ -129,6 +134,7 @@ class LossFunction:
         # options' names, types and values (a sample weight aside; an unhashable value is
         # checked every time), the options themselves are the call's own (a -0.0 stays -0.0).
         if torch_compiling():  # traced once; Dynamo cannot follow the memo (nor its caught TypeError)
+            merged = _autograd.concrete_numbers(merged)
             reduction, validate, drop, fixed = self._common_options(merged)
         else:
             memo = self.__dict__.get("_checked")

@@ -32,13 +32,16 @@ no per-sample tangent comes from those, so that call stays on the plain path.
 from __future__ import annotations
 
 import functools
+import itertools
 import sys
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._array.xp import is_concrete, torch_compiling, torch_forward_ad, torch_transforming
 
-__all__ = ["takes_torch", "torch_value", "records", "times", "takes_jax", "jax_value"]
+__all__ = ["takes_torch", "torch_value", "records", "times", "compiled_key", "compiled_value", "concrete_numbers",
+           "takes_jax", "jax_value"]
 
 Args = tuple[Any, Any, Any, dict[str, Any], Any, str, bool]  # (xp, y_true, y_pred, opts, sample_weight, reduction, validate)
 Backward = Callable[[Any, Any], Any]
@@ -114,6 +117,103 @@ def _function() -> Any:
             return ctx.backward_fn(y_pred, cotangent), None
 
     return ClosedForm
+
+
+# ---------------------------------------------------------------------------------------
+# torch.compile: the call as one opaque function
+# ---------------------------------------------------------------------------------------
+# Dynamo traces Python line by line and guards every global, attribute and function it read:
+# through the call machinery (option checks, namespace, validation modes) that is ~290 guards,
+# ~8 us evaluated before every compiled call, against ~1 us for a native loss. A call Dynamo
+# sees as one ``nonstrict_trace`` function guards only its arguments (tensors, the options'
+# values); AOTAutograd still traces the body into the graph, so Inductor fuses the same kernels.
+_LOSSES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # loss functions by serial number
+
+
+def compiled_key(loss: Any) -> int:
+    """A serial number for ``loss``, what a compiled call passes to name it (an int: the one kind
+    of argument besides tensors that Dynamo guards with one comparison)."""
+    key = next(_SERIAL)
+    _LOSSES[key] = loss
+    return key
+
+
+_SERIAL = itertools.count()
+
+
+def compiled_value(key: int, y_true: Any, y_pred: Any, options: dict[str, Any]) -> Any:
+    """While Dynamo traces a value call on torch tensors: the call as one opaque function, or
+    None to trace it line by line. ``options``: the bound options and the call's keywords. Only
+    arguments that ``nonstrict_trace`` passes whole: tensors (which stay inputs of the graph, so
+    a learned weight gets its gradient), and numbers, strings and tuples of them, which Dynamo
+    holds constant (None goes by name; a symbolic number, an array or any other object: line
+    by line)."""
+    torch = sys.modules["torch"]
+    tensor = torch.Tensor
+    if not (isinstance(y_pred, tensor) and isinstance(y_true, tensor)):
+        return None
+    if not all(v is None or _passes_whole(tensor, v) for v in options.values()) or not _opaque_ready():
+        return None
+    given = {k: _constant(v) for k, v in options.items() if v is not None}
+    return _OPAQUE[0](key, y_true, y_pred, given, tuple(k for k, v in options.items() if v is None))
+
+
+_CONSTANTS = (bool, int, float, str)
+
+
+def _passes_whole(tensor: type, v: Any) -> bool:
+    if isinstance(v, (tuple, list)):
+        return all(type(e) in _CONSTANTS for e in v)
+    return isinstance(v, tensor) or type(v) in _CONSTANTS
+
+
+def _constant(v: Any) -> Any:
+    """``v`` as Dynamo's constant: a number read from an ``nn.Module`` attribute may be traced as
+    an unspecialised value that ``nonstrict_trace`` refuses; ``float(v)`` specialises it (each
+    value compiles once, as a constant option does)."""
+    if isinstance(v, (tuple, list)):
+        return type(v)(_constant(e) for e in v)
+    return type(v)(v) if type(v) in (bool, int, float) else v
+
+
+def _opaque_call(key: int, y_true: Any, y_pred: Any, given: dict[str, Any], nones: tuple[str, ...]) -> Any:
+    return _LOSSES[key]._run(y_true, y_pred, {**given, **dict.fromkeys(nones)}, order=0)
+
+
+_OPAQUE: list = []  # _opaque_call registered with Dynamo as nonstrict_trace, once
+
+
+def _opaque_ready() -> bool:
+    """Whether :func:`_opaque_call` is registered with Dynamo. Dynamo runs this function itself
+    when it meets it (marked below as ``torch._dynamo.assume_constant_result`` marks, without
+    importing ``torch._dynamo`` on import), so the registration happens outside the trace on
+    the first compile. Were it traced instead (``is_dynamo_compiling``), the call stays line
+    by line; so does a torch without ``nonstrict_trace``."""
+    torch = sys.modules["torch"]
+    compiler = torch.compiler
+    if getattr(compiler, "is_dynamo_compiling", lambda: True)():
+        return False
+    if not _OPAQUE:
+        import torch._dynamo
+
+        nonstrict = getattr(torch._dynamo, "nonstrict_trace", None)
+        if nonstrict is None:
+            return False
+        _OPAQUE.append(nonstrict(_opaque_call))
+    return True
+
+
+_opaque_ready._dynamo_marked_constant = True  # type: ignore[attr-defined]
+
+
+def concrete_numbers(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``options`` with Dynamo's symbolic numbers (a float argument of a compiled function that
+    changed between calls) as plain ones: the option checks read them (each value compiles once)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not any(isinstance(v, (torch.SymInt, torch.SymFloat, torch.SymBool)) for v in options.values()):
+        return options
+    kinds = ((torch.SymBool, bool), (torch.SymInt, int), (torch.SymFloat, float))
+    return {k: next((cast(v) for sym, cast in kinds if isinstance(v, sym)), v) for k, v in options.items()}
 
 
 # ---------------------------------------------------------------------------------------
