@@ -64,13 +64,14 @@ def test_hinge_matches_formula_bitwise(kind, margin, validate, dtype):
 
 
 def test_hinge_unchecked_non_finite_like_the_where_form():
-    # validate=False: NaN and inf go through the where form's rule (NaN is "not active")
+    # validate=False: NaN and inf go through the where forms' rules (a NaN z keeps the value NaN)
     y = np.array([1.0, -1.0, np.nan, np.inf, -np.inf, 2.0, 0.5, 1.0, 0.0])
     s = np.array([np.nan, 0.5, 1.0, 2.0, 3.0, -1.0, np.inf, -np.inf, 0.0])
     ys = np.where(y == 0, -1, y)
     with np.errstate(invalid="ignore"):
         z = 1.0 - ys * s
-        want, g = np.where(z > 0, z, 0), np.where(z > 0, -ys, 0)
+        want, g = np.where(z <= 0, 0, z), np.where(z > 0, -ys, 0)
+    assert np.isnan(want[[0, 2]]).all()
     got = lk.hinge(torch.tensor(y), torch.tensor(s), validate=False, reduction="none").numpy()
     np.testing.assert_array_equal(got, want)
     x = torch.tensor(s, requires_grad=True)

@@ -17,7 +17,7 @@ from .._array.stable import (
 )
 
 __all__ = [
-    "log_probs", "probs", "safe_inv", "clamped_log", "prob_chain", "softmax_chain", "ce_terms",
+    "log_probs", "probs", "nan_of_rows", "safe_inv", "clamped_log", "prob_chain", "softmax_chain", "ce_terms",
     "ce_dense_value", "ce_dense_grad", "ce_dense_grad_hess", "ce_dense_value_grad",
 ]
 
@@ -30,7 +30,7 @@ def log_probs(xp, y_pred, axis, x=None):
 
 def _row_sum(xp, y_pred, axis):
     s = xp.sum(y_pred, axis=axis, keepdims=True)
-    return xp.where(s > 0, s, xp.ones_like(s))
+    return xp.where(s <= 0, xp.ones_like(s), s)  # 1 for an all-zero row; a NaN sum stays NaN
 
 
 def probs(xp, y_pred, axis, renormalize, x=None):
@@ -39,6 +39,15 @@ def probs(xp, y_pred, axis, renormalize, x=None):
     if not renormalize:
         return x
     return x / _row_sum(xp, y_pred, axis)
+
+
+def nan_of_rows(xp, x, y_pred, axis):
+    """``x``, entries gathered from ``y_pred``'s rows (class axis kept), NaN where the row holds a
+    NaN: a value that reads ``p_y`` alone must still show a diverged prediction elsewhere in its
+    row, as the peers' row sums and one-hot products do. For unchecked inputs (one row sum);
+    infinities are kept."""
+    s = xp.sum(y_pred, axis=axis, keepdims=True)
+    return xp.where(s == s, x, s)
 
 
 def safe_inv(xp, x, ok):

@@ -36,7 +36,7 @@ from ._common import (
 
 __all__ = [
     "prepare_rows", "smoothed", "class_vector", "valid_and_safe", "mask_rows", "sparse_target", "smoothed_class_weight",
-    "label_weight",
+    "label_weight", "values_read",
 ]
 
 
@@ -166,6 +166,13 @@ def prepare_rows(xp, y_true, y_pred, opts, validate, *, sparse, flags=True):
     if not from_logits:
         _check_probabilities(xp, y_pred, axis, n, orig, renormalize, validate)
     return target, y_pred, n, {"axis": axis, "from_logits": from_logits, "renormalize": renormalize}, ignore_index
+
+
+def values_read(xp, y_pred, validate):
+    """Whether validation reads ``y_pred``'s values in this call (finite, probability rows checked):
+    a value that gathers ``p_y`` alone then needs no pass over its rows to show a NaN
+    (``_ce_math.nan_of_rows``); validate=False, tracing and lazy arrays do not read them."""
+    return bool(validate) and check_mode(y_pred) is not None
 
 
 def smoothed(y_true, opts, n):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from .._array.stable import sparse_neg_log_softmax, sparse_softmax_xent_grad, sparse_softmax_xent_value_grad
 from ..spec import Boosting, Loss
-from ._ce_math import ce_dense_grad, ce_dense_grad_hess, ce_dense_value, ce_dense_value_grad, ce_terms
+from ._ce_math import ce_dense_grad, ce_dense_grad_hess, ce_dense_value, ce_dense_value_grad, ce_terms, nan_of_rows
 from ._common import along, gather, label_smoothing_option, prob_epsilon, take, wrapped_axis
 from ._crossentropy import (
     class_vector,
@@ -41,6 +41,7 @@ from ._crossentropy import (
     smoothed_class_weight,
     sparse_target,
     valid_and_safe,
+    values_read,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -186,17 +187,20 @@ def _scce_prepare(xp, y_true, y_pred, opts, validate):
     return labels, y_pred, {
         **base, "epsilon": prob_epsilon(xp, y_pred.dtype, opts["epsilon"]),
         "label_smoothing": label_smoothing_option(opts["label_smoothing"]),
-        "class_weight": cw, "ignore_index": ignore_index,
+        "class_weight": cw, "ignore_index": ignore_index, "checked": values_read(xp, y_pred, validate),
     }
 
 
 def _scce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
-                class_weight, ignore_index):
+                class_weight, ignore_index, checked=False):
     valid, safe = valid_and_safe(xp, y_true, ignore_index)
     out = sparse_neg_log_softmax(safe, y_pred, axis, xp=xp) if from_logits else None  # JAX, untracked torch
-    if out is None:
-        out = ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, gather(xp, y_pred, safe, axis))  # -log q_y
     ls = label_smoothing
+    if out is None:
+        x_y = gather(xp, y_pred, safe, axis)
+        if not (checked or from_logits or renormalize or ls):  # else the row is read (or checked)
+            x_y = nan_of_rows(xp, x_y, y_pred, axis)
+        out = ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, x_y)  # -log q_y
     if ls:
         terms = ce_terms(xp, y_pred, axis, from_logits, renormalize, epsilon)
         if class_weight is not None:  # PyTorch's (1 - s) w[y] (-log q_y) + (s / C) sum_c w_c (-log q_c)
@@ -208,14 +212,14 @@ def _scce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, 
 
 
 def _scce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
-                    class_weight, ignore_index):
+                    class_weight, ignore_index, checked=False):
     t = sparse_target(xp, y_true, y_pred, axis, label_smoothing, class_weight, ignore_index)
     return ce_dense_grad_hess(xp, t, y_pred, axis=axis, from_logits=from_logits, renormalize=renormalize,
                               epsilon=epsilon)
 
 
 def _scce_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
-               class_weight, ignore_index):
+               class_weight, ignore_index, checked=False):
     if from_logits and not label_smoothing:  # untracked torch, JAX: no one-hot target (None elsewhere)
         valid, safe = valid_and_safe(xp, y_true, ignore_index)
         g = sparse_softmax_xent_grad(safe, y_pred, axis, xp=xp)
@@ -227,7 +231,7 @@ def _scce_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, l
 
 
 def _scce_value_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, label_smoothing,
-                     class_weight, ignore_index):
+                     class_weight, ignore_index, checked=False):
     """``(_scce_value, _scce_grad)`` from one softmax, for logits without label smoothing on
     untracked torch; None otherwise."""
     if not from_logits or label_smoothing:

@@ -9,9 +9,18 @@ from __future__ import annotations
 from .._array.stable import log_softmax
 from .._array.validate import check_number
 from ..spec import Boosting, Loss
-from ._ce_math import clamped_log, log_probs, prob_chain, probs, safe_inv, softmax_chain
+from ._ce_math import clamped_log, log_probs, nan_of_rows, prob_chain, probs, safe_inv, softmax_chain
 from ._common import along, gather, label_smoothing_option, prob_epsilon, take, wrapped_axis
-from ._crossentropy import class_vector, label_weight, mask_rows, prepare_rows, smoothed, sparse_target, valid_and_safe
+from ._crossentropy import (
+    class_vector,
+    label_weight,
+    mask_rows,
+    prepare_rows,
+    smoothed,
+    sparse_target,
+    valid_and_safe,
+    values_read,
+)
 
 # ---------------------------------------------------------------------------------------
 # focal cross-entropy (Keras's categorical convention)
@@ -168,13 +177,16 @@ def _scfce_prepare(xp, y_true, y_pred, opts, validate):
     return labels, y_pred, {
         **base, "epsilon": prob_epsilon(xp, y_pred.dtype, opts["epsilon"]), "gamma": gamma, "alpha": alpha,
         "label_smoothing": label_smoothing_option(opts["label_smoothing"]), "ignore_index": ignore_index,
+        "checked": values_read(xp, y_pred, validate),
     }
 
 
 def _scfce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, gamma, alpha,
-                 label_smoothing, ignore_index):
+                 label_smoothing, ignore_index, checked=False):
     valid, safe = valid_and_safe(xp, y_true, ignore_index)
     x_y = gather(xp, y_pred, safe, axis)
+    if not (checked or from_logits or renormalize or label_smoothing):  # else the row is read (or checked)
+        x_y = nan_of_rows(xp, x_y, y_pred, axis)
     out = _focal_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, gamma, x_y)
     vec = alpha is not None and hasattr(alpha, "ndim") and alpha.ndim == 1
     if vec:
@@ -191,7 +203,7 @@ def _scfce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon,
 
 
 def _scfce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, gamma, alpha,
-                     label_smoothing, ignore_index):
+                     label_smoothing, ignore_index, checked=False):
     tau = sparse_target(xp, y_true, y_pred, axis, label_smoothing, None, ignore_index)
     if alpha is not None:
         tau = along(xp, alpha, axis, y_pred.ndim) * tau
@@ -328,12 +340,14 @@ def _gce_prepare(xp, y_true, y_pred, opts, validate):
     labels, y_pred, _, base, ignore_index = prepare_rows(xp, y_true, y_pred, opts, validate, sparse=True)
     q = float(check_number(opts["q"], name="q", lo=0.0, hi=1.0, lo_open=True))
     return labels, y_pred, {**base, "epsilon": prob_epsilon(xp, y_pred.dtype, opts["epsilon"]), "q": q,
-                            "ignore_index": ignore_index}
+                            "ignore_index": ignore_index, "checked": values_read(xp, y_pred, validate)}
 
 
-def _gce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, q, ignore_index):
+def _gce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, q, ignore_index, checked=False):
     valid, safe = valid_and_safe(xp, y_true, ignore_index)
     x_y = gather(xp, y_pred, safe, axis)
+    if not (checked or from_logits or renormalize):  # else the row is read (or checked)
+        x_y = nan_of_rows(xp, x_y, y_pred, axis)
     if from_logits:
         logp = log_probs(xp, y_pred, axis, x_y)
     else:
@@ -342,7 +356,7 @@ def _gce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, q
     return mask_rows(xp, xp.squeeze(out, axis=axis), valid)
 
 
-def _gce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, q, ignore_index):
+def _gce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, q, ignore_index, checked=False):
     t = sparse_target(xp, y_true, y_pred, axis, 0.0, None, ignore_index)
     if from_logits:
         logp = log_softmax(y_pred, axis, xp=xp)

@@ -7,9 +7,10 @@ the family:
 - Binary labels are ``{-1, 1}`` or ``{0, 1}``; a 0 is read as -1 element by element
   (``where(y == 0, -1, y)``), so the rule needs no look at the whole array and works under
   ``jax.jit``. Any other label value raises :class:`losskit.LossInputError`.
-- Every kink ``max(0, z)`` is written ``where(z > 0, z, 0)``: at ``z == 0`` the loss is 0 and
+- Every kink ``max(0, z)`` is written ``where(z <= 0, 0, z)``: at ``z == 0`` the loss is 0 and
   the (sub)gradient is 0, which is also what ``torch.autograd`` and ``jax.grad`` of the value
-  return (``maximum(z, 0)`` would split 1/2 at the tie in PyTorch).
+  return (``maximum(z, 0)`` would split 1/2 at the tie in PyTorch); a NaN ``z`` stays NaN, as
+  ``relu``/``maximum`` of the peers give (``where(z > 0, z, 0)`` would hide a diverged score).
 - Ties of a ``max`` over classes share the gradient evenly among the tied entries, as the
   autodiff of ``xp.max`` does in PyTorch (``amax``) and JAX.
 - Hessians are 0 where the loss is piecewise linear; for squared pieces they are the
@@ -228,11 +229,11 @@ def _hinge_prepare(xp, y_true, y_pred, opts, validate):
 # ``checked`` (set by prepare when validation read the values): labels are exactly -1 or 1,
 # scores finite and ``z = margin - y s`` finite. The kernels then write ``max(0, z)`` and its
 # subgradient as products with the 0/1 mask ``[z > 0]`` (cheap passes) instead of a ``where``
-# and a ``zeros_like``, with the same bits: ``z [z > 0] + 0`` is ``where(z > 0, z, 0)`` for
+# and a ``zeros_like``, with the same bits: ``z [z > 0] + 0`` is ``where(z <= 0, 0, z)`` for
 # finite z (the ``+ 0`` turns the -0 of a negative z into +0), ``0 - y [z > 0]`` is
 # ``where(z > 0, -y, 0)`` for finite y, and ``y s < margin`` is ``z > 0`` (a rounded
-# difference has the sign of the exact one). Unchecked inputs (validate=False, traced arrays) keep the ``where``, which
-# reads NaN as "not active".
+# difference has the sign of the exact one). Unchecked inputs (validate=False, traced arrays)
+# keep the ``where``s, whose value keeps a NaN ``z`` NaN: a diverged score is no zero loss.
 def _hinge_z(y_true, y_pred, margin):
     return margin - y_true * y_pred
 
@@ -245,11 +246,10 @@ def _active(xp, z):
 # passes over one fresh buffer, updated in place (torch's ``where`` and bool-to-float casts are
 # scalar loops on CPU, and every fresh array is a pass of page faults). ``-(y s) + margin`` is
 # ``margin - y s`` rounded alike and never -0 (``margin + 0.0`` is not -0), so ``clamp_min``
-# gives the +0 of the ``where``; ``y s < margin`` is ``z > 0`` (NaN: neither). Unchecked inputs
-# map NaN to 0 as the ``where`` does (it never returns NaN; infinities are kept).
-def _hinge_value_torch(torch, y_true, y_pred, margin, checked):
-    z = torch.mul(y_true, y_pred).neg_().add_(margin + 0.0).clamp_min_(0.0)
-    return z if checked else z.nan_to_num_(0.0, math.inf, -math.inf)
+# gives the ``where``'s bits, a NaN kept NaN; ``y s < margin`` is ``z > 0`` (NaN: neither), and
+# unchecked gradients map the NaN of ``0 * y`` (a non-finite label) to the ``where``'s 0.
+def _hinge_value_torch(torch, y_true, y_pred, margin):
+    return torch.mul(y_true, y_pred).neg_().add_(margin + 0.0).clamp_min_(0.0)
 
 
 def _hinge_grad_torch(torch, y_true, y_pred, margin, checked):
@@ -261,11 +261,11 @@ def _hinge_grad_torch(torch, y_true, y_pred, margin, checked):
 def _hinge_value(xp, y_true, y_pred, *, margin, checked=False):
     torch = torch_untracked_pair(y_true, y_pred)
     if torch is not None:
-        return _hinge_value_torch(torch, y_true, y_pred, margin, checked)
+        return _hinge_value_torch(torch, y_true, y_pred, margin)
     z = _hinge_z(y_true, y_pred, margin)
     if checked:
         return z * _active(xp, z) + 0.0
-    return xp.where(z > 0, z, xp.zeros_like(z))
+    return xp.where(z <= 0, xp.zeros_like(z), z)
 
 
 def _hinge_grad(xp, y_true, y_pred, *, margin, checked=False):
@@ -344,13 +344,13 @@ HINGE = Loss(
 
 def _sq_hinge_value(xp, y_true, y_pred, *, margin, checked=False):
     z = _hinge_z(y_true, y_pred, margin)
-    zp = z * _active(xp, z) if checked else xp.where(z > 0, z, xp.zeros_like(z))
+    zp = z * _active(xp, z) if checked else xp.where(z <= 0, xp.zeros_like(z), z)
     return zp * zp  # a -0 of the checked zp squares to +0
 
 
 def _sq_hinge_grad(xp, y_true, y_pred, *, margin, checked=False):
     z = _hinge_z(y_true, y_pred, margin)
-    zp = z * _active(xp, z) + 0.0 if checked else xp.where(z > 0, z, xp.zeros_like(z))
+    zp = z * _active(xp, z) + 0.0 if checked else xp.where(z <= 0, xp.zeros_like(z), z)
     return -2.0 * y_true * zp
 
 
@@ -480,16 +480,16 @@ def _cat_hinge_parts(xp, y_true, y_pred, axis, margin, convention, ids):
     # Crammer-Singer: max over j != y; the true class is masked with -inf.
     v = xp.where(is_true, xp.full_like(y_pred, -float("inf")), y_pred)
     m = xp.max(v, axis=axis, keepdims=True)
-    finite = xp.isfinite(m)  # False only with a single class: no rival, loss 0
-    m_safe = xp.where(finite, m, xp.zeros_like(m))
+    alone = xp.isinf(m)  # -inf only with a single class: no rival, loss 0 (a NaN rival stays NaN)
+    m_safe = xp.where(alone, xp.zeros_like(m), m)
     z = margin + m_safe - s_y
-    z = xp.where(finite, z, -xp.ones_like(z))
+    z = xp.where(alone, -xp.ones_like(z), z)
     return z, v, m, is_true
 
 
 def _cat_hinge_value(xp, y_true, y_pred, *, axis, margin, convention, ids):
     z, _, _, _ = _cat_hinge_parts(xp, y_true, y_pred, axis, margin, convention, ids)
-    return xp.squeeze(xp.where(z > 0, z, xp.zeros_like(z)), axis=axis)
+    return xp.squeeze(xp.where(z <= 0, xp.zeros_like(z), z), axis=axis)
 
 
 def _cat_hinge_grad(xp, y_true, y_pred, *, axis, margin, convention, ids):
@@ -602,12 +602,11 @@ def _multi_margin_prepare(xp, y_true, y_pred, opts, validate):
 
 
 def _mm_parts(xp, y_true, y_pred, axis, margin, ids):
-    """``(zp, active, is_true)``: the positive parts of ``margin - s_y + s_j`` over rivals."""
+    """``(zp, is_true)``: the positive parts of ``margin - s_y + s_j`` over rivals (NaN kept
+    NaN); ``zp > 0`` marks the active terms."""
     is_true = _true_mask(xp, y_true, y_pred, axis, ids)
-    s_y = _true_score(xp, y_true, y_pred, axis, ids)
-    z = margin - s_y + y_pred
-    active = (z > 0) & ~is_true
-    return xp.where(active, z, xp.zeros_like(z)), active, is_true
+    z = margin - _true_score(xp, y_true, y_pred, axis, ids) + y_pred
+    return xp.where((z <= 0) | is_true, xp.zeros_like(z), z), is_true
 
 
 def _mm_scale(xp, y_true, y_pred, axis, weight, ids):
@@ -619,15 +618,15 @@ def _mm_scale(xp, y_true, y_pred, axis, weight, ids):
 
 
 def _mm_value(xp, y_true, y_pred, *, axis, p, margin, weight, ids):
-    zp, _, _ = _mm_parts(xp, y_true, y_pred, axis, margin, ids)
+    zp, _ = _mm_parts(xp, y_true, y_pred, axis, margin, ids)
     h = zp if p == 1 else zp * zp
     total = xp.sum(h, axis=axis, keepdims=True) * _mm_scale(xp, y_true, y_pred, axis, weight, ids)
     return xp.squeeze(total, axis=axis)
 
 
 def _mm_grad(xp, y_true, y_pred, *, axis, p, margin, weight, ids):
-    zp, active, is_true = _mm_parts(xp, y_true, y_pred, axis, margin, ids)
-    d = xp.astype(active, y_pred.dtype) if p == 1 else 2.0 * zp
+    zp, is_true = _mm_parts(xp, y_true, y_pred, axis, margin, ids)
+    d = xp.astype(zp > 0, y_pred.dtype) if p == 1 else 2.0 * zp
     rest = xp.sum(d, axis=axis, keepdims=True)
     g = d - xp.where(is_true, rest, xp.zeros_like(d))
     return g * _mm_scale(xp, y_true, y_pred, axis, weight, ids)
@@ -636,8 +635,8 @@ def _mm_grad(xp, y_true, y_pred, *, axis, p, margin, weight, ids):
 def _mm_hess(xp, y_true, y_pred, *, axis, p, margin, weight, ids):
     if p == 1:
         return xp.zeros_like(y_pred)
-    _, active, is_true = _mm_parts(xp, y_true, y_pred, axis, margin, ids)
-    a = 2.0 * xp.astype(active, y_pred.dtype)
+    zp, is_true = _mm_parts(xp, y_true, y_pred, axis, margin, ids)
+    a = 2.0 * xp.astype(zp > 0, y_pred.dtype)
     h = a + xp.where(is_true, xp.sum(a, axis=axis, keepdims=True), xp.zeros_like(a))
     return h * _mm_scale(xp, y_true, y_pred, axis, weight, ids)
 

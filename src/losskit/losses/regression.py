@@ -457,9 +457,9 @@ def _msle_parts(xp, y_true, y_pred, epsilon):
     if epsilon is None:
         p, dp = y_pred, 1.0
     else:
-        keep = y_pred > epsilon
-        p = xp.where(keep, y_pred, xp.zeros_like(y_pred) + epsilon)
-        dp = xp.astype(keep, y_pred.dtype)
+        low = y_pred <= epsilon  # NaN is not low: it stays NaN, as under Keras's maximum
+        p = xp.where(low, xp.zeros_like(y_pred) + epsilon, y_pred)
+        dp = xp.astype(y_pred > epsilon, y_pred.dtype)
     return _log1p_diff(p, y_true, xp=xp), 1.0 / (1.0 + p), dp
 
 

@@ -249,11 +249,12 @@ def _ratio_totals(xp, stats, o):
 
 
 def _focal(xp, T, o):
-    """(T + tau)^gamma - tau^gamma for T > 0, else 0 (see the focal Tversky docstring)."""
+    """(T + tau)^gamma - tau^gamma for T > 0, else 0 (see the focal Tversky docstring); a NaN T
+    (a NaN prediction) stays NaN, not an empty sample's 0."""
     g, tau = o["gamma"], o["tau"]
-    pos = T > 0
-    Tc = xp.where(pos, T, xp.zeros_like(T)) + tau
-    return xp.where(pos, Tc ** g - tau ** g, xp.zeros_like(T)), pos, Tc
+    off = T <= 0
+    Tc = xp.where(off, xp.zeros_like(T), T) + tau
+    return xp.where(off, xp.zeros_like(T), Tc ** g - tau ** g), ~off, Tc
 
 
 def ratio_from_stats(xp, stats, **o):
