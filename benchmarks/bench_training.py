@@ -836,7 +836,8 @@ def _memory_section(w, mem):
     w("## 4. Memory of forward + backward at 4096 x 1000 (MB)\n")
     w("Each (implementation, loss) in a fresh subprocess (`python bench_training.py --mem-child ...`, "
       "glibc's mmap threshold fixed at 64 KiB so that freed buffers leave the resident set): after a "
-      "warm-up step on a 16-row batch and with the inputs in place, the resident high-water mark is reset "
+      "warm-up step on a 16-row batch and one at full size (code pages a small batch does not reach are "
+      "then in), with the inputs in place, the resident high-water mark is reset "
       f"(`/proc/self/clear_refs`; method used: {', '.join(sorted(methods)) or '-'}), then one forward + "
       "backward runs. `peak`: the high-water mark above the level before the step, the 15.6 MB gradient "
       "`x.grad` included. `held`: the resident memory after the forward, before the backward (what the "
