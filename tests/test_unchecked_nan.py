@@ -124,6 +124,21 @@ def test_msle_keras_floor_keeps_nan():
     assert np.isnan(v[1]) and np.isfinite(v[[0, 2]]).all()
 
 
+def test_lovasz_softmax_ignored_pixels_stay_out():
+    """As for the hinge form below: a NaN logit at a pixel ``ignore_index`` leaves out is not
+    read; at a kept pixel it gives NaN."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, (1, 2, 3))
+    y[0, 0, 1] = 255
+    p = rng.normal(size=(1, 3, 2, 3))
+    f = lk.get("lovasz_softmax", activation="softmax", ignore_index=255)
+    want = float(f(y, p))
+    p[0, :, 0, 1] = np.nan
+    assert float(f(y, p, validate=False)) == want
+    p[0, 1, 1, 2] = np.nan
+    assert _is_nan(f(y, p, validate=False))
+
+
 def test_lovasz_hinge_ignored_entries_stay_out():
     """A NaN at an entry ``ignore_index`` leaves out is not read (as the reference code drops
     those entries); at a kept entry it gives NaN."""

@@ -42,14 +42,16 @@ def _from_rows(xp, a, shape, order):
     return xp.permute_dims(a, tuple(inverse))
 
 
-def _lovasz_sorted(xp, err, fg, valid, *, masked=False):
+def _lovasz_sorted(xp, err, fg, valid):
     """Sort ``err`` (last axis) descending, ignored entries last, and return
     ``(err_sorted, lovasz_weights_sorted, perm)`` where the weights are the increments of the
-    Jaccard loss along the sorted order (Berman et al., Algorithm 1). ``masked``: the sorted
-    errors hold -inf at ignored entries (what a ReLU of them then leaves out, NaN included)."""
-    key = xp.where(valid > 0, err, xp.full_like(err, -math.inf))
+    Jaccard loss along the sorted order (Berman et al., Algorithm 1). The sorted errors are 0
+    at ignored entries (whose weights are 0): their predictions are never read, a NaN there
+    included, as Berman's reference code drops them."""
+    kept = valid > 0
+    key = xp.where(kept, err, xp.full_like(err, -math.inf))
     perm = xp.argsort(key, axis=-1, descending=True, stable=True)
-    e_s = xp.take_along_axis(key if masked else err, perm, axis=-1)
+    e_s = xp.take_along_axis(xp.where(kept, err, xp.zeros_like(err)), perm, axis=-1)
     g_s = xp.take_along_axis(fg * valid, perm, axis=-1)
     v_s = xp.take_along_axis(valid, perm, axis=-1)
     gts = xp.sum(g_s, axis=-1, keepdims=True)
@@ -98,13 +100,13 @@ def _hinge_parts(xp, y_true, y_pred, o):
     signs = 2.0 * y_true - 1.0
     err = 1.0 - y_pred * signs
     rows = [_to_rows(xp, a, order, nlead) for a in (err, y_true, _full_valid(xp, o["mask"], y_pred))]
-    e_s, w_s, perm = _lovasz_sorted(xp, *rows, masked=True)
+    e_s, w_s, perm = _lovasz_sorted(xp, *rows)
     return e_s, w_s, perm, order, signs
 
 
 def _lovasz_hinge_value(xp, y_true, y_pred, **o):
     e_s, w_s, _, _, _ = _hinge_parts(xp, y_true, y_pred, o)
-    relu = xp.where(e_s <= 0, xp.zeros_like(e_s), e_s)  # a NaN error stays NaN (ignored ones are -inf)
+    relu = xp.where(e_s <= 0, xp.zeros_like(e_s), e_s)  # a NaN error stays NaN (ignored ones are 0)
     return xp.sum(relu * w_s, axis=-1)
 
 
