@@ -22,6 +22,7 @@ from .lean import (
 )
 
 __all__ = [
+    "positive_part",
     "softplus",
     "log_sigmoid",
     "sigmoid",
@@ -154,6 +155,14 @@ def clamp(x, lo=None, hi=None, *, xp):
     if lo is None and hi is None:
         return x
     return xp.clip(x, min=lo, max=hi)
+
+
+def positive_part(z, *, xp):
+    """``max(0, z)`` as ``where(z <= 0, 0, z)``: +0 at and below the kink, where autodiff then
+    gives the subgradient 0 (``maximum`` would split 1/2 at the tie in PyTorch), and a NaN kept
+    NaN, as the peers' ``relu``/``maximum`` give (``where(z > 0, z, 0)`` would hide a diverged
+    prediction behind a zero loss)."""
+    return xp.where(z <= 0, xp.zeros_like(z), z)
 
 
 def softplus(x, *, xp):

@@ -7,10 +7,9 @@ the family:
 - Binary labels are ``{-1, 1}`` or ``{0, 1}``; a 0 is read as -1 element by element
   (``where(y == 0, -1, y)``), so the rule needs no look at the whole array and works under
   ``jax.jit``. Any other label value raises :class:`losskit.LossInputError`.
-- Every kink ``max(0, z)`` is written ``where(z <= 0, 0, z)``: at ``z == 0`` the loss is 0 and
-  the (sub)gradient is 0, which is also what ``torch.autograd`` and ``jax.grad`` of the value
-  return (``maximum(z, 0)`` would split 1/2 at the tie in PyTorch); a NaN ``z`` stays NaN, as
-  ``relu``/``maximum`` of the peers give (``where(z > 0, z, 0)`` would hide a diverged score).
+- Every kink ``max(0, z)`` is :func:`~losskit._array.stable.positive_part`, ``where(z <= 0, 0,
+  z)``: at ``z == 0`` the loss is 0 and the (sub)gradient is 0, which is also what
+  ``torch.autograd`` and ``jax.grad`` of the value return, and a NaN ``z`` stays NaN.
 - Ties of a ``max`` over classes share the gradient evenly among the tied entries, as the
   autodiff of ``xp.max`` does in PyTorch (``amax``) and JAX.
 - Hessians are 0 where the loss is piecewise linear; for squared pieces they are the
@@ -22,6 +21,7 @@ from __future__ import annotations
 import math
 
 from .._array.lean import torch_untracked_pair
+from .._array.stable import positive_part
 from .._array.validate import (
     LossInputError,
     bounds_ok,
@@ -265,7 +265,7 @@ def _hinge_value(xp, y_true, y_pred, *, margin, checked=False):
     z = _hinge_z(y_true, y_pred, margin)
     if checked:
         return z * _active(xp, z) + 0.0
-    return xp.where(z <= 0, xp.zeros_like(z), z)
+    return positive_part(z, xp=xp)
 
 
 def _hinge_grad(xp, y_true, y_pred, *, margin, checked=False):
@@ -344,13 +344,13 @@ HINGE = Loss(
 
 def _sq_hinge_value(xp, y_true, y_pred, *, margin, checked=False):
     z = _hinge_z(y_true, y_pred, margin)
-    zp = z * _active(xp, z) if checked else xp.where(z <= 0, xp.zeros_like(z), z)
+    zp = z * _active(xp, z) if checked else positive_part(z, xp=xp)
     return zp * zp  # a -0 of the checked zp squares to +0
 
 
 def _sq_hinge_grad(xp, y_true, y_pred, *, margin, checked=False):
     z = _hinge_z(y_true, y_pred, margin)
-    zp = z * _active(xp, z) + 0.0 if checked else xp.where(z <= 0, xp.zeros_like(z), z)
+    zp = z * _active(xp, z) + 0.0 if checked else positive_part(z, xp=xp)
     return -2.0 * y_true * zp
 
 
@@ -489,7 +489,7 @@ def _cat_hinge_parts(xp, y_true, y_pred, axis, margin, convention, ids):
 
 def _cat_hinge_value(xp, y_true, y_pred, *, axis, margin, convention, ids):
     z, _, _, _ = _cat_hinge_parts(xp, y_true, y_pred, axis, margin, convention, ids)
-    return xp.squeeze(xp.where(z <= 0, xp.zeros_like(z), z), axis=axis)
+    return xp.squeeze(positive_part(z, xp=xp), axis=axis)
 
 
 def _cat_hinge_grad(xp, y_true, y_pred, *, axis, margin, convention, ids):

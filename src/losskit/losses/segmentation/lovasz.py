@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from ..._array.stable import positive_part
 from ..._array.validate import LossInputError, check_axis, check_choice, check_flag, check_range
 from ...spec import Boosting, Loss, Refusal
 from .._common import ignore_index_option
@@ -106,7 +107,7 @@ def _hinge_parts(xp, y_true, y_pred, o):
 
 def _lovasz_hinge_value(xp, y_true, y_pred, **o):
     e_s, w_s, _, _, _ = _hinge_parts(xp, y_true, y_pred, o)
-    relu = xp.where(e_s <= 0, xp.zeros_like(e_s), e_s)  # a NaN error stays NaN (ignored ones are 0)
+    relu = positive_part(e_s, xp=xp)  # (ignored entries are 0)
     return xp.sum(relu * w_s, axis=-1)
 
 
