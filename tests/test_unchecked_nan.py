@@ -149,3 +149,17 @@ def test_lovasz_hinge_ignored_entries_stay_out():
     assert float(f(y, p, validate=False)) == want
     p[1], p[2] = 0.0, np.nan
     assert _is_nan(f(y, p, validate=False))
+
+
+@pytest.mark.parametrize("convention", ["crammer_singer", "keras"])
+def test_categorical_hinge_single_class(convention):
+    """With one class there is no rival (Crammer-Singer: loss 0 for any finite score), yet a NaN
+    score is still NaN, on NumPy and torch."""
+    torch = load_backend("torch")
+    y = np.ones((3, 1))
+    s = np.array([[0.5], [np.nan], [-2.0]])
+    for yy, ss in ((y, s), (torch.tensor(y), torch.tensor(s))):
+        v = np.asarray(lk.categorical_hinge(yy, ss, convention=convention, reduction="none", validate=False))
+        assert np.isnan(v[1]) and np.isfinite(v[[0, 2]]).all()
+        if convention == "crammer_singer":
+            assert (v[[0, 2]] == 0.0).all()
