@@ -480,9 +480,7 @@ def _cat_hinge_parts(xp, y_true, y_pred, axis, margin, convention, ids):
     # Crammer-Singer: max over j != y; the true class is masked with -inf.
     v = xp.where(is_true, xp.full_like(y_pred, -float("inf")), y_pred)
     m = xp.max(v, axis=axis, keepdims=True)
-    # -inf only with a single class: no rival, loss 0 (a NaN rival stays NaN, and so does a NaN
-    # true score: z is then NaN, kept out of the where)
-    alone = xp.isinf(m)
+    alone = xp.isinf(m)  # -inf only with a single class: no rival, loss 0 (a NaN rival or true score: NaN)
     m_safe = xp.where(alone, xp.zeros_like(m), m)
     z = margin + m_safe - s_y
     z = xp.where(alone & (z == z), -xp.ones_like(z), z)
