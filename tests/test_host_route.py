@@ -28,16 +28,15 @@ def torch():
 @pytest.fixture
 def routes(monkeypatch):
     """``routes(fn)``: ``fn()`` on the host route and on the torch kernels, and whether the host
-    route took the call (every call of ``fn`` that reached a decision)."""
+    route took a call of ``fn`` (handed a NumPy result back as a tensor)."""
     taken = []
-    args_of = host.args_of
+    to_torch = host.to_torch
 
-    def spy(*a, **k):
-        out = args_of(*a, **k)
-        taken.append(out is not None)
-        return out
+    def spy(*a, **k):  # (only the host route hands NumPy results back as tensors)
+        taken.append(True)
+        return to_torch(*a, **k)
 
-    monkeypatch.setattr(host, "args_of", spy)
+    monkeypatch.setattr(host, "to_torch", spy)
 
     elements = host.ELEMENTS
 
@@ -273,3 +272,82 @@ def test_weights_cotangents_and_edge_shapes(torch, routes):
         on_host, on_torch, used = routes(call)
         assert used
         _same(on_host, on_torch, 1e-12)
+
+
+# -- the memo of small calls' routes (LossFunction._small_call) ---------------------------------
+@pytest.fixture
+def lane(monkeypatch):
+    """A list that gets one entry per call that the memoised route evaluated (its fused box)."""
+    calls = []
+    one_box = engine.one_box
+
+    def spy(*a, **k):
+        calls.append(a[0])
+        return one_box(*a, **k)
+
+    monkeypatch.setattr(engine, "one_box", spy)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_memoised_route_gives_the_same_bits(torch, lane, case, dtype):
+    """A call the memo serves gives what the full call machinery gives (``_run``), bit for bit:
+    the value, and the gradient through the closed-form node; each call reads its own inputs."""
+    f = lk.get(case.loss, **case.options)
+    ty, tp = _tensors(torch, case, dtype)
+
+    def step(call, p):
+        x = p.clone().requires_grad_()
+        value = call(x)
+        value.backward()
+        return value.detach(), x.grad
+
+    for p in (tp, tp.flip(0), tp):  # the first call fills the memo, the others read it
+        memo = step(lambda x: f(ty, x), p)
+        full = step(lambda x: f._run(ty, x, {}, order=0), p)
+        assert torch.equal(memo[0], full[0]) and torch.equal(memo[1], full[1])
+        assert torch.equal(f(ty, p), f._run(ty, p, {}, order=0))  # no grad: the value alone
+    if lane:
+        assert len(lane) == 6  # every call of f above (the full calls never come here)
+
+
+def test_memoised_route_follows_what_decides_it(torch, lane):
+    y, x = torch.randn(16, 3), torch.randn(16, 3)
+    lk.mse(y, x)
+    if not lane:
+        pytest.skip("no fused kernels (numba not installed)")
+    lane.clear()
+    with engine.configure(compiled=False):  # the settings the box was chosen under changed
+        assert torch.equal(lk.mse(y, x), lk.mse._run(y, x, {}, order=0))
+    assert not lane
+    with torch.no_grad():  # grad mode is part of the signature: the value alone
+        out = lk.mse(y, x.clone().requires_grad_())
+    assert out.grad_fn is None and len(lane) == 1
+    x2 = x.clone()
+    before = lk.mse(y, x2)
+    x2.mul_(2.0)  # values are read afresh each call
+    assert not torch.equal(lk.mse(y, x2), before) and len(lane) == 3
+    lane.clear()
+    assert lk.mse(y, x, reduction="sum").item() == pytest.approx(float(((x - y) ** 2).sum()), rel=1e-6)
+    assert lk.mse(y, x, reduction="none").shape == (16, 3)  # no one-box route: the full call machinery
+    assert len(lane) == 1
+    with pytest.raises(lk.LossInputError) as on_tensor:  # an input outside the kernel's domain:
+        lk.mse(y, torch.full((16, 3), float("nan")))  # the full call machinery raises its error
+    with pytest.raises(lk.LossInputError) as on_numpy:
+        lk.mse(y.numpy(), np.full((16, 3), np.nan))
+    assert str(on_tensor.value) == str(on_numpy.value)
+
+
+def test_memoised_route_takes_plain_options_only(torch, lane):
+    """Options that may change in place (arrays, tensors) are never memoised on."""
+    y, x = torch.randn(8, 3).sign().clamp(min=0), torch.randn(8, 3)
+    weight = torch.tensor([1.0, 2.0, 0.5])
+    bce = lk.binary_cross_entropy
+    assert host.signature(y, x, {"pos_weight": weight}) is None
+    assert host.signature(y, x, {"from_logits": True}) is not None
+    first = bce(y, x, from_logits=True, pos_weight=weight)
+    weight.mul_(2.0)  # changed in place: the next call reads the new weights
+    assert not torch.equal(bce(y, x, from_logits=True, pos_weight=weight), first)
+    assert not lk.get("binary_cross_entropy", pos_weight=np.array([1.0, 2.0, 0.5]))._memoisable
+    assert lk.get("binary_cross_entropy", from_logits=True)._memoisable

@@ -28,7 +28,7 @@ LAYERS = [
     ["losskit.fused"],
     ["losskit.losses"],
     ["losskit.spec", "losskit.reductions"],
-    ["losskit._array"],
+    ["losskit._array", "losskit._memo"],
 ]
 
 

@@ -27,6 +27,7 @@ from . import reductions as _red
 from ._array import host as _host
 from ._array.validate import LossInputError, check_flag, check_option_dtype, numeric, one_read, scalar_option
 from ._array.xp import as_array, compute_dtype, device_of, is_numpy, namespace, torch_compiling, value_check_mode
+from ._memo import remembered
 from .spec import COMMON_OPTIONS, SQUARED_OPTIONS, ArrayLike, Loss, option_kind, option_type
 
 __all__ = ["LossFunction", "BoundCall"]
@@ -49,6 +50,9 @@ class LossFunction:
         # torch.compile cannot trace, so worked out once here
         self._kinds = {k: option_kind(k, v) for k, v in record.options.items()}
         self._key = _autograd.compiled_key(self)  # what a compiled call passes (compiled_value)
+        self._checked: dict = {}  # the option checks' outcomes by the options (_arguments)
+        self._boxes: dict = {}  # the fused boxes of small tensor calls by their signature (_small_call)
+        self._memoisable = _host.plain_options(self.bound)  # (an array option may change in place)
 
     # -- configuration ---------------------------------------------------------------
     def configured(self, **options: Any) -> LossFunction:
@@ -74,6 +78,10 @@ class LossFunction:
     def __call__(self, y_true: Array, y_pred: Array, **kwargs: Any) -> Array:
         if torch_compiling():  # one opaque call for Dynamo: a few guards, not one per line read
             out = _autograd.compiled_value(self._key, y_true, y_pred, {**self.bound, **kwargs})
+            if out is not None:
+                return out
+        if self._memoisable:
+            out = self._small_call(y_true, y_pred, kwargs)
             if out is not None:
                 return out
         return self._run(y_true, y_pred, kwargs, order=0)
@@ -137,18 +145,8 @@ class LossFunction:
             merged = _autograd.concrete_numbers(merged)
             reduction, validate, drop, fixed = self._common_options(merged)
         else:
-            memo = self.__dict__.get("_checked")
-            if memo is None:
-                memo = self.__dict__["_checked"] = {}
-            try:
-                key: Any = (tuple(merged.items()), tuple(map(type, merged.values()))) if merged else ()
-                reduction, validate, drop, fixed = memo[key]
-            except (KeyError, TypeError) as e:
-                reduction, validate, drop, fixed = self._common_options(merged)
-                if isinstance(e, KeyError):
-                    if len(memo) >= 64:
-                        memo.clear()
-                    memo[key] = (reduction, validate, drop, fixed)
+            key: Any = (tuple(merged.items()), tuple(map(type, merged.values()))) if merged else ()
+            reduction, validate, drop, fixed = remembered(self._checked, key, lambda: self._common_options(merged), 64)
         opts = {**rec.options, **merged, **fixed} if fixed else {**rec.options, **merged}
         for k in drop:  # the common options: not the loss's own
             del opts[k]
@@ -223,6 +221,45 @@ class LossFunction:
             return _autograd.jax_value(args, self._forward, self._value, rec.reduced_axes)
         out = self._plain(args if host is None else host, order, with_value)
         return out if host is None else _host.to_torch(out)
+
+    def _small_call(self, y_true: Array, y_pred: Array, kwargs: dict[str, Any]) -> Any:
+        """A value call on small CPU tensors whose route, memoised by the call's signature
+        (:func:`~losskit._array.host.signature`), is the host route into one fused box: that box
+        on the tensors' NumPy views, as :meth:`_run` would evaluate it (the same kernels, the same
+        bits), without the option checks, namespace and route decisions that come before it (most
+        of a 256 x 10 training step's loss call). With ``y_pred`` requiring grad the box gives the
+        value and its gradient, and the closed-form node's backward scales the gradient. None:
+        :meth:`_run` takes the call (another route; or the box declines an input outside the
+        kernel's domain, which the reference kernels then check, raising their error)."""
+        key = _host.signature(y_true, y_pred, kwargs)
+        if key is None:
+            return None
+        box = remembered(self._boxes, key, lambda: self._small_box(y_true, y_pred, kwargs), 64)
+        if box is None:
+            return None
+        (_, plan, n, route), cfg, xp, reduction, closed_form = box
+        pair = _host.views(y_true, y_pred)
+        if pair is None or _engine.effective(max(pair[1].itemsize, 4)) is not cfg:
+            return None  # (the engine's settings changed since)
+        out = _engine.one_box(plan, xp, *pair, reduction, int(closed_form), closed_form, n, route)
+        if out is _engine.DECLINED:
+            return None
+        if not closed_form:
+            return _host.to_torch(out)
+        value, grad = _host.to_torch(out[0]), out[1]
+        backward = self._host_backward(lambda: self._arguments(y_true, y_pred, kwargs), lambda ct: grad * ct)
+        return _autograd.torch_value(y_pred, lambda _: (value, backward))
+
+    def _small_box(self, y_true: Array, y_pred: Array, kwargs: dict[str, Any]) -> tuple | None:
+        """The route :meth:`_run` gives this value call, as :meth:`_small_call` memoises it: ``(one
+        fused box, engine settings, host namespace, reduction, closed-form node)``, or None."""
+        args = self._arguments(y_true, y_pred, kwargs)
+        closed_form = _autograd.takes_torch(args[1], args[2], args[4], args[3])
+        host = _host.args_of(args, closed_form, self._stays_on_torch)
+        if host is None:
+            return None
+        box = _engine.one_box_of(self.record, *host[:6])
+        return None if box is None else (*box, host[0], host[5], closed_form)
 
     def _stays_on_torch(self, host: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> bool:
         """Whether a call the host route could take (``host``: its NumPy views) stays on torch: the
@@ -332,12 +369,19 @@ class LossFunction:
             def grad_of(cotangent: Array) -> Array:
                 return grad * cotangent  # (a fresh array each time: autograd may keep and add to it)
 
+        return _host.to_torch(value), self._host_backward(lambda: args, grad_of)
+
+    def _host_backward(self, torch_args: Any, grad_of: Any) -> Any:
+        """The backward of a host-route forward: ``grad_of(cotangent)`` on NumPy, handed back as a
+        tensor. A backward that torch records (``create_graph=True``) runs the torch kernels on
+        the call ``torch_args()`` instead, so that a second backward differentiates them."""
+
         def on_torch(saved: Array, cotangent: Array) -> Array:
             if _autograd.records(saved):
-                return self._forward(args[:6] + (False,), saved)[1](saved, cotangent)
+                return self._forward(torch_args()[:6] + (False,), saved)[1](saved, cotangent)
             return _host.to_torch(grad_of(cotangent.detach().numpy()))
 
-        return _host.to_torch(value), on_torch
+        return on_torch
 
 
 @dataclasses.dataclass(frozen=True)

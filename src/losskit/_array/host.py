@@ -24,7 +24,7 @@ import numpy as np
 
 from .xp import host_view, namespace, torch_compiling, torch_forward_ad, torch_transforming
 
-__all__ = ["ELEMENTS", "args_of", "to_torch"]
+__all__ = ["ELEMENTS", "args_of", "to_torch", "signature", "views", "plain_options"]
 
 # Up to this many elements of y_pred a call takes the host route. Forward + backward of every
 # registered loss against its torch kernels (two torch threads): at 2560 elements NumPy takes
@@ -51,7 +51,7 @@ def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[tuple], bo
         return None  # (a .grad of a tensor that requires grad: its result is differentiable on torch)
     host_pred = _view(torch, y_pred, False)
     host_true, host_weight = _view(torch, y_true, tracked), _view(torch, sample_weight, tracked)
-    host_opts = {k: _view(torch, v, tracked) for k, v in opts.items()} if opts else opts
+    host_opts = {k: v if type(v) in _CONSTANTS else _view(torch, v, tracked) for k, v in opts.items()} if opts else opts
     if host_pred is _DECLINE or host_true is _DECLINE or host_weight is _DECLINE or any(
             v is _DECLINE for v in host_opts.values()):
         return None
@@ -60,6 +60,42 @@ def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[tuple], bo
 
 
 _DECLINE = object()
+
+_CONSTANTS = (bool, int, float, str, type(None))
+
+
+def plain_options(options: Any) -> bool:
+    """Whether every option value is a plain constant (a bool, number, string or None): what a
+    memo of a call's route may key on (an array or tensor option may change in place)."""
+    return all(type(v) in _CONSTANTS for v in options.values())
+
+
+def signature(y_true: Any, y_pred: Any, kwargs: dict) -> tuple | None:
+    """What decides the route of a value call on small CPU tensors besides the loss itself, as a
+    memo key: the tensors' types, dtypes, shapes and grad flags, grad mode and the call's options
+    (plain constants only, :func:`plain_options`). None where no memo may stand for the decision:
+    anything but two plain CPU tensors of at most :data:`ELEMENTS` elements, while
+    ``torch.compile`` traces, in a ``torch.func`` transform or in forward-mode AD."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    tensor, param = torch.Tensor, torch.nn.Parameter
+    kind_pred, kind_true = type(y_pred), type(y_true)
+    if (kind_pred is not tensor and kind_pred is not param) or (kind_true is not tensor and kind_true is not param):
+        return None
+    if not (y_pred.is_cpu and y_true.is_cpu) or y_pred.numel() > ELEMENTS:
+        return None
+    if torch_compiling() or torch_transforming() or torch_forward_ad() or (kwargs and not plain_options(kwargs)):
+        return None
+    return (kind_pred, kind_true, y_pred.dtype, y_true.dtype, y_pred.shape, y_true.shape, y_pred.requires_grad,
+            y_true.requires_grad, torch.is_grad_enabled(), tuple(kwargs.items()), tuple(map(type, kwargs.values())))
+
+
+def views(y_true: Any, y_pred: Any) -> tuple[Any, Any] | None:
+    """``(y_true, y_pred)`` as NumPy views (:func:`~losskit._array.xp.host_view`), or None when
+    either has none."""
+    host_true, host_pred = host_view(y_true), host_view(y_pred)
+    return None if host_true is None or host_pred is None else (host_true, host_pred)
 
 
 def _view(torch: Any, a: Any, tracked: bool) -> Any:

@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import fused as _fused
 from .. import reductions as _red
+from .._memo import remembered
 from . import tiling as _tiling
 from .config import chunked_route, compiled_note, set_route
 from .pool import for_each
@@ -103,25 +104,23 @@ def _one_box_layout(y_true, y_pred, reduced, tiling):
 
 def small_call(rec, xp, y_true, y_pred, opts, reduction, order, with_value, cfg):
     """:func:`one_box` for a call (order 0 or 1, unweighted, reduced, compiled kernels on)
-    whose layout, memoised by the record, the arrays' types, dtypes and shapes, the options
-    (by type and value) and the box size, is one box of a fused plan; ``DECLINED`` for any
-    other (or an unhashable option), which then takes :func:`run_boxes`' way. The layout is
-    worked out as ``run`` and :func:`run_boxes` would, once per signature."""
+    whose layout (:func:`small_layout`) is one box of a fused plan; ``DECLINED`` for any other,
+    which then takes :func:`run_boxes`' way."""
+    layout = small_layout(rec, y_true, y_pred, opts, cfg)
+    if layout is None:
+        return DECLINED
+    return one_box(layout[1], xp, y_true, y_pred, reduction, order, with_value, layout[2], layout[3])
+
+
+def small_layout(rec, y_true, y_pred, opts, cfg):
+    """``(record, plan, n, route)`` of a call whose samples fit one box of a fused plan, or None:
+    worked out as ``run`` and :func:`run_boxes` would, once per signature (the record, the
+    arrays' types, dtypes and shapes, the options by type and value, and the box size)."""
     yt = y_true
     key = (id(rec), type(y_pred), y_pred.dtype, y_pred.shape,
            None if yt is None else (type(yt), yt.dtype, yt.shape),
            tuple(opts.items()), tuple(map(type, opts.values())), cfg["chunk"])
-    try:
-        layout = _layouts[key]
-    except KeyError:
-        if len(_layouts) >= 256:
-            _layouts.clear()
-        layout = _layouts[key] = _small_layout(rec, y_true, y_pred, opts, cfg["chunk"])
-    except TypeError:  # an unhashable option
-        return DECLINED
-    if layout is None:
-        return DECLINED
-    return one_box(layout[1], xp, y_true, y_pred, reduction, order, with_value, layout[2], layout[3])
+    return remembered(_layouts, key, lambda: _small_layout(rec, y_true, y_pred, opts, cfg["chunk"]))
 
 
 _layouts: dict = {}  # small_call's layouts: (record, plan, n, route), or None

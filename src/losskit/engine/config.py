@@ -15,6 +15,7 @@ import warnings
 from typing import Any, Literal
 
 from .. import fused as _fused
+from .._memo import remembered
 
 __all__ = ["configure", "settings", "effective", "last_route", "current", "set_route", "chunked_route", "compiled_note"]
 
@@ -79,12 +80,7 @@ def effective(itemsize: int) -> dict:
     working them out costs ~1 us): a shared dict, not to be changed."""
     s = current
     key = (itemsize, s["enabled"], s["threads"], s["chunk"], s["threshold"], s["compiled"])
-    out = _effective.get(key)
-    if out is None:
-        if len(_effective) >= 64:
-            _effective.clear()
-        out = _effective[key] = _settings(itemsize)
-    return out
+    return remembered(_effective, key, lambda: _settings(itemsize))
 
 
 _effective: dict = {}

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import fused as _fused
 from .. import reductions as _red
+from .._memo import remembered
 from . import tiling as _tiling
 from .config import compiled_note, set_route
 from .pool import for_each
@@ -149,18 +150,7 @@ class StatsJob:
         statistics on a corner cost more than a small fused call itself."""
         key: Any = (id(self.rec), getattr(yt, "dtype", None), yp.dtype, yp.ndim,
                     tuple(self.opts.items()), tuple(map(type, self.opts.values())))
-        try:
-            return _stats_dtypes[key]
-        except KeyError:
-            pass
-        except TypeError:  # an unhashable option
-            key = None
-        dtypes = [p.dtype for p in self._reference_stats(yt, yp, o)]
-        if key is not None:
-            if len(_stats_dtypes) >= 256:
-                _stats_dtypes.clear()
-            _stats_dtypes[key] = dtypes
-        return dtypes
+        return remembered(_stats_dtypes, key, lambda: [p.dtype for p in self._reference_stats(yt, yp, o)])
 
     # -- pass two: derivatives --------------------------------------------------------
     def differentiate(self, totals, ct, threads):

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import reductions as _red
+from .._memo import remembered
 from .config import chunked_route
 
 __all__ = [
@@ -93,15 +94,12 @@ def tiled(shape: tuple[int, ...], free: Sequence[int], chunk: int, fused: bool) 
     """``(count, tiling, ref_step)``: the boxes of a call, memoised by its layout (a Tiling
     costs ~2 us, worth keeping for small calls): ``count`` boxes of the normal tiling, and the
     tiling and reference step :func:`widened` gives for a fused plan (``fused``)."""
-    key = (shape, tuple(free), chunk, fused)
-    out = _tiled.get(key)
-    if out is None:
+    def make() -> tuple[int, Tiling, int | None]:
         tiling = Tiling(shape, free, chunk)
         wide, ref_step = widened(tiling, free, chunk, True if fused and tiling.count else None)
-        if len(_tiled) >= 256:
-            _tiled.clear()
-        out = _tiled[key] = (tiling.count, wide, ref_step)
-    return out
+        return tiling.count, wide, ref_step
+
+    return remembered(_tiled, (shape, tuple(free), chunk, fused), make)
 
 
 _tiled: dict = {}
