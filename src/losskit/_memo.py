@@ -12,21 +12,20 @@ from typing import Any
 
 __all__ = ["remembered"]
 
-_MISSING: Any = object()
-
-
-def remembered(store: dict, key: Any, make: Callable[[], Any], limit: int = 256) -> Any:
-    """``store[key]``, filled by ``make()`` on a miss. The store is emptied when it holds
+def remembered(store: dict, key: Any, make: Callable[..., Any], *args: Any, limit: int = 256) -> Any:
+    """``store[key]``, filled by ``make(*args)`` on a miss (arguments rather than a closure: a
+    hit, most calls, then costs a dict lookup and this call). The store is emptied when it holds
     ``limit`` entries (a bound on memory, not an eviction policy: a program calls a loss with a
-    few signatures). An unhashable key (an option holding a list) is not kept: ``make()`` runs
+    few signatures). An unhashable key (an option holding a list) is not kept: ``make`` runs
     every time. Whatever ``make`` raises propagates, and nothing is stored."""
     try:
-        out = store.get(key, _MISSING)
+        return store[key]
+    except KeyError:
+        pass
     except TypeError:
-        return make()
-    if out is _MISSING:
-        out = make()
-        if len(store) >= limit:
-            store.clear()
-        store[key] = out
+        return make(*args)
+    out = make(*args)
+    if len(store) >= limit:
+        store.clear()
+    store[key] = out
     return out

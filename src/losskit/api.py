@@ -21,6 +21,8 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from . import autograd as _autograd
 from . import engine as _engine
 from . import reductions as _red
@@ -80,7 +82,7 @@ class LossFunction:
             out = _autograd.compiled_value(self._key, y_true, y_pred, {**self.bound, **kwargs})
             if out is not None:
                 return out
-        if self._memoisable:
+        if self._memoisable and type(y_pred) is not np.ndarray:  # (NumPy calls: not a cent more)
             out = self._small_call(y_true, y_pred, kwargs)
             if out is not None:
                 return out
@@ -146,7 +148,7 @@ class LossFunction:
             reduction, validate, drop, fixed = self._common_options(merged)
         else:
             key: Any = (tuple(merged.items()), tuple(map(type, merged.values()))) if merged else ()
-            reduction, validate, drop, fixed = remembered(self._checked, key, lambda: self._common_options(merged), 64)
+            reduction, validate, drop, fixed = remembered(self._checked, key, self._common_options, merged, limit=64)
         opts = {**rec.options, **merged, **fixed} if fixed else {**rec.options, **merged}
         for k in drop:  # the common options: not the loss's own
             del opts[k]
@@ -209,6 +211,8 @@ class LossFunction:
              with_value: bool = False) -> Any:
         rec = self.record
         args = self._arguments(y_true, y_pred, kwargs)
+        if type(args[2]) is np.ndarray:  # no autograd, host or JAX route to look for
+            return self._plain(args, order, with_value)
         closed_form = order == 0 and _autograd.takes_torch(args[1], args[2], args[4], args[3])
         host = _host.args_of(args, closed_form, self._stays_on_torch)  # small CPU tensors: NumPy on their memory
         if closed_form:
@@ -234,7 +238,7 @@ class LossFunction:
         key = _host.signature(y_true, y_pred, kwargs)
         if key is None:
             return None
-        box = remembered(self._boxes, key, lambda: self._small_box(y_true, y_pred, kwargs), 64)
+        box = remembered(self._boxes, key, self._small_box, y_true, y_pred, kwargs, limit=64)
         if box is None:
             return None
         (_, plan, n, route), cfg, xp, reduction, closed_form = box

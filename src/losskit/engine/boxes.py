@@ -120,7 +120,7 @@ def small_layout(rec, y_true, y_pred, opts, cfg):
     key = (id(rec), type(y_pred), y_pred.dtype, y_pred.shape,
            None if yt is None else (type(yt), yt.dtype, yt.shape),
            tuple(opts.items()), tuple(map(type, opts.values())), cfg["chunk"])
-    return remembered(_layouts, key, lambda: _small_layout(rec, y_true, y_pred, opts, cfg["chunk"]))
+    return remembered(_layouts, key, _small_layout, rec, y_true, y_pred, opts, cfg["chunk"])
 
 
 _layouts: dict = {}  # small_call's layouts: (record, plan, n, route), or None

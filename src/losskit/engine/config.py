@@ -80,7 +80,7 @@ def effective(itemsize: int) -> dict:
     working them out costs ~1 us): a shared dict, not to be changed."""
     s = current
     key = (itemsize, s["enabled"], s["threads"], s["chunk"], s["threshold"], s["compiled"])
-    return remembered(_effective, key, lambda: _settings(itemsize))
+    return remembered(_effective, key, _settings, itemsize)
 
 
 _effective: dict = {}

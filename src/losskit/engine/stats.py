@@ -150,7 +150,10 @@ class StatsJob:
         statistics on a corner cost more than a small fused call itself."""
         key: Any = (id(self.rec), getattr(yt, "dtype", None), yp.dtype, yp.ndim,
                     tuple(self.opts.items()), tuple(map(type, self.opts.values())))
-        return remembered(_stats_dtypes, key, lambda: [p.dtype for p in self._reference_stats(yt, yp, o)])
+        return remembered(_stats_dtypes, key, self._reference_dtypes, yt, yp, o)
+
+    def _reference_dtypes(self, yt, yp, o):
+        return [p.dtype for p in self._reference_stats(yt, yp, o)]
 
     # -- pass two: derivatives --------------------------------------------------------
     def differentiate(self, totals, ct, threads):

@@ -94,12 +94,13 @@ def tiled(shape: tuple[int, ...], free: Sequence[int], chunk: int, fused: bool) 
     """``(count, tiling, ref_step)``: the boxes of a call, memoised by its layout (a Tiling
     costs ~2 us, worth keeping for small calls): ``count`` boxes of the normal tiling, and the
     tiling and reference step :func:`widened` gives for a fused plan (``fused``)."""
-    def make() -> tuple[int, Tiling, int | None]:
-        tiling = Tiling(shape, free, chunk)
-        wide, ref_step = widened(tiling, free, chunk, True if fused and tiling.count else None)
-        return tiling.count, wide, ref_step
+    return remembered(_tiled, (shape, tuple(free), chunk, fused), _tilings, shape, free, chunk, fused)
 
-    return remembered(_tiled, (shape, tuple(free), chunk, fused), make)
+
+def _tilings(shape: tuple[int, ...], free: Sequence[int], chunk: int, fused: bool) -> tuple[int, Tiling, int | None]:
+    tiling = Tiling(shape, free, chunk)
+    wide, ref_step = widened(tiling, free, chunk, True if fused and tiling.count else None)
+    return tiling.count, wide, ref_step
 
 
 _tiled: dict = {}
