@@ -7,6 +7,9 @@ float32), ``x.grad = None`` then forward + backward of:
 - ``native``: ``F.mse_loss(x, y).backward()``;
 - ``bare_function``: a minimal ``autograd.Function`` with MSE's closed form, no checks, no
   options: the floor of any loss written as a custom autograd node;
+- ``held_gradient``: the same node as losskit's host route makes it, with nothing else: value
+  and gradient computed in one go by NumPy on the tensors' memory, the gradient held for the
+  backward, which scales it;
 - ``losskit``: ``lk.mean_squared_error(y, x)`` (``validate=True``) and with ``validate=False``.
 
 Run: ``python benchmarks/bench_autograd_floor.py [--rounds 7] [--calls 500]``. Prints the median
@@ -16,6 +19,7 @@ microseconds per step over the rounds and each as a ratio to native.
 import argparse
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -35,6 +39,18 @@ class _BareMSE(torch.autograd.Function):
         return g * (2.0 / x.numel()) * (x - y), None
 
 
+class _HeldMSE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        d = x.detach().numpy() - y.numpy()
+        ctx.grad = torch.from_numpy(d * np.float32(2.0 / d.size))
+        return torch.from_numpy(np.asarray(np.mean(d * d, dtype=np.float64), dtype=np.float32))
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.grad * g, None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -47,6 +63,7 @@ def main() -> None:
     losses = {
         "native": lambda: F.mse_loss(x, y),
         "bare_function": lambda: _BareMSE.apply(x, y),
+        "held_gradient": lambda: _HeldMSE.apply(x, y),
         "losskit": lambda: lk.mean_squared_error(y, x),
         "losskit validate=False": lambda: lk.mean_squared_error(y, x, validate=False),
     }
