@@ -320,7 +320,13 @@ def test_memoised_route_follows_what_decides_it(torch, lane):
     lane.clear()
     with engine.configure(compiled=False):  # the settings the box was chosen under changed
         assert torch.equal(lk.mse(y, x), lk.mse._run(y, x, {}, order=0))
+        assert torch.equal(lk.mse(y, x), lk.mse._run(y, x, {}, order=0))
     assert not lane
+    with engine.configure(chunk=1 << 16):  # other settings, the same route: memoised for them too
+        lk.mse(y, x)
+        lk.mse(y, x)
+    assert len(lane) == 2
+    lane.clear()
     with torch.no_grad():  # grad mode is part of the signature: the value alone
         out = lk.mse(y, x.clone().requires_grad_())
     assert out.grad_fn is None and len(lane) == 1

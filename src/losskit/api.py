@@ -238,13 +238,14 @@ class LossFunction:
         key = _host.signature(y_true, y_pred, kwargs)
         if key is None:
             return None
+        key = (key, _engine.raw_settings())  # (a route chosen under other engine settings is another)
         box = remembered(self._boxes, key, self._small_box, y_true, y_pred, kwargs, limit=64)
         if box is None:
             return None
-        (_, plan, n, route), cfg, xp, reduction, closed_form = box
+        (_, plan, n, route), xp, reduction, closed_form = box
         pair = _host.views(y_true, y_pred)
-        if pair is None or _engine.effective(max(pair[1].itemsize, 4)) is not cfg:
-            return None  # (the engine's settings changed since)
+        if pair is None:
+            return None
         out = _engine.one_box(plan, xp, *pair, reduction, int(closed_form), closed_form, n, route)
         if out is _engine.DECLINED:
             return None
@@ -256,14 +257,14 @@ class LossFunction:
 
     def _small_box(self, y_true: Array, y_pred: Array, kwargs: dict[str, Any]) -> tuple | None:
         """The route :meth:`_run` gives this value call, as :meth:`_small_call` memoises it: ``(one
-        fused box, engine settings, host namespace, reduction, closed-form node)``, or None."""
+        fused box's layout, host namespace, reduction, closed-form node)``, or None."""
         args = self._arguments(y_true, y_pred, kwargs)
         closed_form = _autograd.takes_torch(args[1], args[2], args[4], args[3])
         host = _host.args_of(args, closed_form, self._stays_on_torch)
         if host is None:
             return None
-        box = _engine.one_box_of(self.record, *host[:6])
-        return None if box is None else (*box, host[0], host[5], closed_form)
+        layout = _engine.one_box_of(self.record, *host[:6])
+        return None if layout is None else (layout, host[0], host[5], closed_form)
 
     def _stays_on_torch(self, host: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> bool:
         """Whether a call the host route could take (``host``: its NumPy views) stays on torch: the

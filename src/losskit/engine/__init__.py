@@ -71,12 +71,13 @@ import numpy as np
 from .. import fused as _fused
 from .._array.xp import is_numpy
 from .boxes import DECLINED, one_box, run_boxes, small_call, small_layout
-from .config import configure, current, effective, last_route, set_route, settings
+from .config import configure, current, effective, last_route, raw_settings, set_route, settings
 from .pool import tune_malloc
 from .stats import run_stats
 from .tiling import Decline, reduced_axes
 
-__all__ = ["configure", "settings", "last_route", "run", "accepts", "fuses", "one_box_of", "one_box", "DECLINED"]
+__all__ = ["configure", "settings", "raw_settings", "last_route", "run", "accepts", "fuses", "one_box_of", "one_box",
+           "DECLINED"]
 
 
 def accepts(xp: Any, y_pred: Any, rec: Any = None) -> bool:
@@ -101,11 +102,11 @@ def fuses(rec: Any, y_true: Any, y_pred: Any, opts: dict) -> bool:
 
 
 def one_box_of(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_weight: Any,
-               reduction: str) -> tuple[tuple, dict] | None:
-    """``(layout, settings)``: the one fused box :func:`run` evaluates this call in (a value, or a
-    value with its gradient: :func:`~losskit.engine.boxes.one_box` with the layout's plan, sample
-    count and route), and the effective settings that choice holds for; None where ``run`` would
-    take another way. For a memo of small calls' routes (``LossFunction._small_call``)."""
+               reduction: str) -> tuple | None:
+    """The layout of the one fused box :func:`run` evaluates this call in (a value, or a value
+    with its gradient: :func:`~losskit.engine.boxes.one_box` with the layout's plan, sample count
+    and route), or None where ``run`` would take another way. For a memo of small calls' routes
+    (``LossFunction._small_call``), which keys it by :func:`raw_settings` too."""
     if not accepts(xp, y_pred, rec) or not rec.streamable or sample_weight is not None or reduction == "none":
         return None
     if rec.weights_in_values is not None and rec.weights_in_values(opts):
@@ -114,8 +115,7 @@ def one_box_of(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_w
     if not cfg["compiled"]:
         return None
     tune_malloc()
-    layout = small_layout(rec, y_true, y_pred, opts, cfg)
-    return None if layout is None else (layout, cfg)
+    return small_layout(rec, y_true, y_pred, opts, cfg)
 
 
 def run(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_weight: Any, reduction: str,

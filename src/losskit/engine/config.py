@@ -17,7 +17,8 @@ from typing import Any, Literal
 from .. import fused as _fused
 from .._memo import remembered
 
-__all__ = ["configure", "settings", "effective", "last_route", "current", "set_route", "chunked_route", "compiled_note"]
+__all__ = ["configure", "settings", "effective", "raw_settings", "last_route", "current", "set_route", "chunked_route",
+           "compiled_note"]
 
 # Bytes of y_pred processed together in one box: 640 KiB (160K float32 or 80K float64
 # elements). A box costs ~50 us of Python (prepare, checks, ~1-2 us per NumPy call, run under
@@ -73,6 +74,11 @@ def settings(itemsize: int = 4) -> dict:
     ``enabled``, ``threads``, ``chunk``, ``threshold`` and ``compiled`` (True when the fused
     kernels are on and numba is installed)."""
     return dict(effective(itemsize))
+
+
+def raw_settings() -> tuple:
+    """The raw settings as a tuple: what a memo of choices made under them keys on."""
+    return tuple(current.values())
 
 
 def effective(itemsize: int) -> dict:
