@@ -10,8 +10,15 @@ False). :func:`require` settles a check according to :func:`~losskit._array.xp.v
   it: the block's checks are then settled by one host read (``all`` of the collected
   ``ok``s), and only on failure are their explanations run, in order, for the message;
 - on a torch accelerator, a device-side assertion with the check's summary (no sync);
-- skip it where there are no values: JAX tracing, Dask graphs, ``meta`` tensors,
+- while JAX stages a program (``jit``, ``scan``), a ``checkify.debug_check`` with the check's
+  summary: compiled away, unless the program is wrapped in ``checkify.checkify``, whose error
+  then carries losskit's message;
+- skip it where there are no values: eager JAX transforms, Dask graphs, ``meta`` tensors,
   ``torch.compile`` tracing.
+
+A deferred check ("assert", "checkify") needs an exact ``ok`` (no false alarm to clear), and
+only a device assertion is sure to run: a kernel that may rely on checked inputs asks
+:func:`enforced`.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ __all__ = [
     "check_rows_sum_to_one",
     "check_flag",
     "check_mode",
+    "enforced",
     "finite_ok",
     "on_host",
     "bounds_ok",
@@ -120,9 +128,20 @@ class _Pending(list):
 _PENDING: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar("losskit_pending_checks", default=None)
 
 
+_DEFERRED = ("assert", "checkify")  # modes whose checks are settled later, elsewhere: exact oks only
+
+
+def enforced(mode: str | None) -> bool:
+    """Whether checks in ``mode`` stop a call on bad values (read now or later, or a device
+    assertion), so kernels may rely on checked inputs: not when skipped, nor as
+    ``checkify.debug_check`` (a no-op unless the user's program is checkified)."""
+    return mode is not None and mode != "checkify"
+
+
 def check_mode(x) -> str | None:
     """``"read"`` (settle now), ``"collect"`` (inside :class:`one_read`), ``"assert"`` (device
-    assertion) or ``None`` (skip) for value checks of ``x``."""
+    assertion), ``"checkify"`` (a ``checkify.debug_check`` while JAX stages a program) or
+    ``None`` (skip) for value checks of ``x``."""
     mode = value_check_mode(x)
     if mode == "read" and _PENDING.get() is not None:
         return "collect"
@@ -135,7 +154,7 @@ def require(ok, explain: Callable[[], None], summary: str, *, mode: str | None) 
     rare data); a device assertion (``"assert"``) needs an exact ``ok``."""
     if mode is None or ok is np.True_:  # a NumPy view's check that passed: nothing left to settle
         return
-    if mode != "assert":
+    if mode not in _DEFERRED:
         ok = _known_now(ok)
         if ok is np.True_:
             return
@@ -145,6 +164,12 @@ def require(ok, explain: Callable[[], None], summary: str, *, mode: str | None) 
         pending.append((ok, explain))
     elif mode == "assert":
         sys.modules["torch"]._assert_async(ok, f"losskit: {summary}")
+    elif mode == "checkify":
+        from jax.experimental import checkify
+
+        debug_check = getattr(checkify, "debug_check", None)  # (JAX 0.4.17 on)
+        if debug_check is not None:
+            debug_check(ok, "losskit: " + summary.replace("{", "{{").replace("}", "}}"))  # (a format string)
     elif not bool(ok):
         explain()
 
@@ -285,7 +310,7 @@ def check_finite(x, *, xp, name):
             return
     elif not xp.isdtype(x.dtype, "real floating") or _is_empty(x):
         return
-    ok = finite_ok(x, xp=xp, exact=mode == "assert")
+    ok = finite_ok(x, xp=xp, exact=mode in _DEFERRED)
     if ok is np.True_:  # settled on the host: passed
         return
     require(ok, lambda: _explain_finite(x, xp, name), f"{name} must be finite", mode=mode)
@@ -368,7 +393,7 @@ def check_integer_labels(y, n_classes, *, xp, name, ignore_index=None):
         ok = ~xp.any(outside())
     if floating:
         ok = ok & xp.all(y == xp.round(y))
-    require(ok, explain, f"{name} must hold integer class ids in [0, {n_classes}){extra}", mode=mode)
+    require(ok, explain, f"{name} must hold class ids in [0, {n_classes}){extra}", mode=mode)  # (the eager message's start)
 
 
 def check_rows_sum_to_one(p, axis, *, xp, name, tol, hint):

@@ -321,10 +321,15 @@ def value_check_mode(x) -> str | None:
     - ``"assert"``: a torch tensor on an accelerator, where each read would be a host
       synchronisation stalling every training step: the check becomes a device-side
       assertion (``torch._assert_async``) that never synchronises;
-    - ``None``: no values to check: a JAX tracer or any array while JAX traces (jit, grad,
-      vmap, scan), a lazy Dask graph, a torch ``meta`` tensor, or any tensor while
-      ``torch.compile`` traces (a read would break the graph) or a ``torch.func`` transform
-      (grad, vmap, jacrev, ...) is active (its wrapped tensors have no storage to read)."""
+    - ``"checkify"``: a JAX array while JAX stages a program (``jit``, ``scan``, ``checkify``'s own
+      trace; :func:`_jax_staging`): the check is recorded as a ``checkify.debug_check``, which
+      compiles to nothing (its operations with it) unless the program is wrapped in
+      ``jax.experimental.checkify.checkify``, which then reports losskit's message;
+    - ``None``: no values to check: any JAX array while an eager JAX transform runs (``grad``,
+      ``vmap`` without ``jit``: a check's operations would run op by op), a lazy Dask graph, a
+      torch ``meta`` tensor, or any tensor while ``torch.compile`` traces (a read would break
+      the graph) or a ``torch.func`` transform (grad, vmap, jacrev, ...) is active (its wrapped
+      tensors have no storage to read)."""
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(x, torch.Tensor):  # first: the training loop's case
         if torch_compiling() or torch_transforming():  # (compiling first: before any call Dynamo would not trace)
@@ -338,7 +343,7 @@ def value_check_mode(x) -> str | None:
         core = sys.modules.get("jax.core")
         tracer = getattr(core, "Tracer", None) if core is not None else None
         if (tracer is not None and isinstance(x, tracer)) or _jax_tracing():
-            return None
+            return "checkify" if _jax_staging() else None
     return "read"
 
 
@@ -397,6 +402,20 @@ def _never() -> bool:
 
 
 _IS_COMPILING: list = []  # torch.compiler.is_compiling, once torch is imported
+
+
+def _jax_staging() -> bool:
+    """True while JAX stages a program: a ``DynamicJaxprTrace`` (jit, scan, cond, checkify, ...)
+    below the current trace, so an operation is recorded, never run now. False under eager
+    transforms alone (``grad``, ``vmap`` without ``jit``), and where JAX's trace stack is not
+    the one this reads (another JAX version: the checks are then skipped, as before)."""
+    core = sys.modules.get("jax._src.core")
+    trace = getattr(getattr(core, "trace_ctx", None), "trace", None)
+    while trace is not None:
+        if type(trace).__name__ == "DynamicJaxprTrace":
+            return True
+        trace = getattr(trace, "parent_trace", None)
+    return False
 
 
 def _jax_tracing() -> bool:

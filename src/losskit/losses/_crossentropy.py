@@ -19,6 +19,7 @@ from .._array.validate import (
     check_real,
     check_rows_sum_to_one,
     check_same_shape,
+    enforced,
     require,
 )
 from .._array.xp import as_array, compute_dtype, device_of
@@ -171,8 +172,9 @@ def prepare_rows(xp, y_true, y_pred, opts, validate, *, sparse, flags=True):
 def values_read(xp, y_pred, validate):
     """Whether validation reads ``y_pred``'s values in this call (finite, probability rows checked):
     a value that gathers ``p_y`` alone then needs no pass over its rows to show a NaN
-    (``_ce_math.nan_of_rows``); validate=False, tracing and lazy arrays do not read them."""
-    return bool(validate) and check_mode(y_pred) is not None
+    (``_ce_math.nan_of_rows``); validate=False, tracing and lazy arrays do not read them (nor
+    do the ``checkify.debug_check``s of a staged JAX program: they stop nothing unchecked)."""
+    return bool(validate) and enforced(check_mode(y_pred))
 
 
 def smoothed(y_true, opts, n):

@@ -35,6 +35,7 @@ from .._array.validate import (
     check_real,
     check_rows_sum_to_one,
     check_shape,
+    enforced,
     on_host,
     require,
 )
@@ -73,7 +74,7 @@ def _check_signed_labels(xp, y_true, y_pred, signed) -> bool:
     label is -1, 0 or 1, hence finite, so ``y_true``'s own finiteness pass is skipped. When
     that fails, the explanation runs the checks in the order and with the messages of the
     exact path. Returns True when the values are checked: labels in ``{-1, 1}`` and finite
-    scores (false where there are no values to check)."""
+    scores (false where there are no values to check, or the checks do not stop the call)."""
     mode = check_mode(y_true)
     if mode is None or math.prod(y_true.shape) == 0:
         check_finite(y_pred, xp=xp, name="y_pred")
@@ -95,7 +96,7 @@ def _check_signed_labels(xp, y_true, y_pred, signed) -> bool:
     require(bounds_ok(labels * labels, 1.0, 1.0, xp=lxp), explain,
             "y_true must hold binary labels in {-1, 1} or {0, 1}", mode=mode)
     check_finite(y_pred, xp=xp, name="y_pred")  # after the labels: a failure explains them first
-    return True
+    return enforced(mode)
 
 
 # Margins up to this size cannot turn ``margin - y s`` (finite y in {-1, 1}, finite s) into
