@@ -46,11 +46,10 @@ class LossFunction:
         self.bound = dict(bound or {})
         self.__name__ = record.name
         self.__qualname__ = record.name
-        self.__doc__ = f"{signature_doc(record)}\n\n{inspect.cleandoc(record.doc or '')}"  # help(): the call first
+        # help(): the call first; with the options' kinds (a number or not, for the boundary's
+        # conversion: typing calls that torch.compile cannot trace), worked out once per record
+        _, self.__doc__, self._kinds = remembered(_RECORD_PARTS, id(record), _record_parts, record)
         self.__module__ = "losskit"
-        # what each option means (a number or not), for the boundary's conversion: typing calls that
-        # torch.compile cannot trace, so worked out once here
-        self._kinds = {k: option_kind(k, v) for k, v in record.options.items()}
         self._key = _autograd.compiled_key(self)  # what a compiled call passes (compiled_value)
         self._checked: dict = {}  # the option checks' outcomes by the options (_arguments)
         self._boxes: dict = {}  # the fused boxes of small tensor calls by their signature (_small_call)
@@ -387,6 +386,14 @@ class LossFunction:
             return _host.to_torch(grad_of(cotangent.detach().numpy()))
 
         return on_torch
+
+
+_RECORD_PARTS: dict = {}  # id(record) -> (record, doc, option kinds): the record kept alive, its id its own
+
+
+def _record_parts(record: Loss) -> tuple[Loss, str, dict[str, Any]]:
+    doc = f"{signature_doc(record)}\n\n{inspect.cleandoc(record.doc or '')}"
+    return record, doc, {k: option_kind(k, v) for k, v in record.options.items()}
 
 
 @dataclasses.dataclass(frozen=True)
