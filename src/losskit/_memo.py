@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = ["remembered"]
 
+
 def remembered(store: dict, key: Any, make: Callable[..., Any], *args: Any, limit: int = 256) -> Any:
     """``store[key]``, filled by ``make(*args)`` on a miss (arguments rather than a closure: a
     hit, most calls, then costs a dict lookup and this call). The store is emptied when it holds

@@ -212,8 +212,7 @@ class LossFunction:
         args = self._arguments(y_true, y_pred, kwargs)
         if type(args[2]) is np.ndarray:  # no autograd, host or JAX route to look for
             return self._plain(args, order, with_value)
-        closed_form = order == 0 and _autograd.takes_torch(args[1], args[2], args[4], args[3])
-        host = _host.args_of(args, closed_form, self._stays_on_torch)  # small CPU tensors: NumPy on their memory
+        closed_form, host = self._torch_routes(args, order)
         if closed_form:
             # a torch forward for training: one autograd node whose backward is the closed form
             if host is not None:
@@ -257,13 +256,19 @@ class LossFunction:
     def _small_box(self, y_true: Array, y_pred: Array, kwargs: dict[str, Any]) -> tuple | None:
         """The route :meth:`_run` gives this value call, as :meth:`_small_call` memoises it: ``(one
         fused box's layout, host namespace, reduction, closed-form node)``, or None."""
-        args = self._arguments(y_true, y_pred, kwargs)
-        closed_form = _autograd.takes_torch(args[1], args[2], args[4], args[3])
-        host = _host.args_of(args, closed_form, self._stays_on_torch)
+        closed_form, host = self._torch_routes(self._arguments(y_true, y_pred, kwargs), 0)
         if host is None:
             return None
         layout = _engine.one_box_of(self.record, *host[:6])
         return None if layout is None else (layout, host[0], host[5], closed_form)
+
+    def _torch_routes(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool],
+                      order: int) -> tuple[bool, Any]:
+        """``(closed_form, host)`` of a call: whether it goes through the closed-form autograd
+        node (a value call on a torch ``y_pred`` that requires grad), and its host-route arguments
+        (small CPU tensors: NumPy views of them; None stays on torch)."""
+        closed_form = order == 0 and _autograd.takes_torch(args[1], args[2], args[4], args[3])
+        return closed_form, _host.args_of(args, closed_form, self._stays_on_torch)
 
     def _stays_on_torch(self, host: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> bool:
         """Whether a call the host route could take (``host``: its NumPy views) stays on torch: the

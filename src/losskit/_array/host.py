@@ -79,15 +79,11 @@ def signature(y_true: Any, y_pred: Any, kwargs: dict) -> tuple | None:
     torch = sys.modules.get("torch")
     if torch is None:
         return None
-    tensor, param = torch.Tensor, torch.nn.Parameter
-    kind_pred, kind_true = type(y_pred), type(y_true)
-    if (kind_pred is not tensor and kind_pred is not param) or (kind_true is not tensor and kind_true is not param):
-        return None
-    if not (y_pred.is_cpu and y_true.is_cpu) or y_pred.numel() > ELEMENTS:
+    if not (_plain(torch, y_pred) and _plain(torch, y_true)) or y_pred.numel() > ELEMENTS:
         return None
     if torch_compiling() or torch_transforming() or torch_forward_ad() or (kwargs and not plain_options(kwargs)):
         return None
-    return (kind_pred, kind_true, y_pred.dtype, y_true.dtype, y_pred.shape, y_true.shape, y_pred.requires_grad,
+    return (type(y_pred), type(y_true), y_pred.dtype, y_true.dtype, y_pred.shape, y_true.shape, y_pred.requires_grad,
             y_true.requires_grad, torch.is_grad_enabled(), tuple(kwargs.items()), tuple(map(type, kwargs.values())))
 
 

@@ -107,15 +107,28 @@ def one_box_of(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_w
     with its gradient: :func:`~losskit.engine.boxes.one_box` with the layout's plan, sample count
     and route), or None where ``run`` would take another way. For a memo of small calls' routes
     (``LossFunction._small_call``), which keys it by :func:`raw_settings` too."""
-    if not accepts(xp, y_pred, rec) or not rec.streamable or sample_weight is not None or reduction == "none":
-        return None
-    if rec.weights_in_values is not None and rec.weights_in_values(opts):
+    if not accepts(xp, y_pred, rec) or _declined(rec, opts) is not None:
         return None
     cfg = effective(max(y_pred.itemsize, 4))
-    if not cfg["compiled"]:
+    if not _one_box_route(sample_weight, reduction, cfg):
         return None
     tune_malloc()
     return small_layout(rec, y_true, y_pred, opts, cfg)
+
+
+def _declined(rec: Any, opts: dict) -> str | None:
+    """Why :func:`run` declines ``rec`` with these options whatever the inputs, or None."""
+    if not rec.streamable:
+        return "loss is not streamable"
+    if rec.weights_in_values is not None and rec.weights_in_values(opts):
+        return "values that hold their own class weights"  # the plain path keeps the two weights apart
+    return None
+
+
+def _one_box_route(sample_weight: Any, reduction: str, cfg: dict) -> bool:
+    """Whether :func:`run` tries one fused box first for a value or gradient call
+    (:func:`~losskit.engine.boxes.small_call`)."""
+    return sample_weight is None and reduction != "none" and cfg["compiled"]
 
 
 def run(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_weight: Any, reduction: str,
@@ -125,12 +138,11 @@ def run(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_weight: 
     ``(value, derivatives)`` from the same boxes (one pass, one validation). ``None`` to decline."""
     try:
         tune_malloc()
-        if not rec.streamable:
-            raise Decline("loss is not streamable")
-        if rec.weights_in_values is not None and rec.weights_in_values(opts):
-            raise Decline("values that hold their own class weights")  # the plain path keeps the two weights apart
+        reason = _declined(rec, opts)
+        if reason is not None:
+            raise Decline(reason)
         cfg = effective(max(y_pred.itemsize, 4))
-        if order < 2 and sample_weight is None and reduction != "none" and cfg["compiled"]:
+        if order < 2 and _one_box_route(sample_weight, reduction, cfg):
             out = small_call(rec, xp, y_true, y_pred, opts, reduction, order, with_value, cfg)
             if out is not DECLINED:
                 return out

@@ -84,9 +84,7 @@ def raw_settings() -> tuple:
 def effective(itemsize: int) -> dict:
     """:func:`settings`, memoised by the raw settings (each call of the engine reads them, and
     working them out costs ~1 us): a shared dict, not to be changed."""
-    s = current
-    key = (itemsize, s["enabled"], s["threads"], s["chunk"], s["threshold"], s["compiled"])
-    return remembered(_effective, key, _settings, itemsize)
+    return remembered(_effective, (itemsize, *raw_settings()), _settings, itemsize, limit=64)
 
 
 _effective: dict = {}
