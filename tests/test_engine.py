@@ -439,6 +439,59 @@ def test_a_call_in_one_box_gives_the_jobs_bits(name, opts, kind, dtype):
             np.testing.assert_allclose(v, _plain(f, y, p, reduction=red), **_tol(dtype))
 
 
+GLOBAL_ONE_BOX = [({"activation": "softmax"}, "onehot"), ({"activation": "softmax", "smooth": 0.0}, "onehot"),
+                  ({}, "mask"), ({"squared_pred": True, "smooth_nr": 0.5, "smooth_dr": 2.0}, "soft")]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opts,kind", GLOBAL_ONE_BOX, ids=[k for _, k in GLOBAL_ONE_BOX])
+def test_a_global_call_in_one_box_gives_the_stats_routes_bits(opts, kind, dtype):
+    """A small global Dice call (its rows in one box of the fused plan) skips the statistics
+    job: its value, gradient and value-and-gradient are run_stats' for that box, bit for bit,
+    and within rounding of the plain path."""
+    pytest.importorskip("numba")
+    from losskit.engine.stats import run_stats
+
+    rng = np.random.default_rng(13)
+    if kind == "onehot":
+        y, p = np.eye(6)[rng.integers(0, 6, 50)], rng.normal(size=(50, 6)) * 3
+    else:
+        p = rng.uniform(size=(30, 4, 5))
+        y = (rng.uniform(size=p.shape) > 0.6) * 1.0 if kind == "mask" else rng.uniform(size=p.shape)
+    y, p = y.astype(dtype), p.astype(dtype)
+    f = lk.get("dice", **opts)
+    with engine.configure(compiled=True, threshold=None, chunk=None):
+        cfg = engine.settings(p.itemsize)
+        for red in ("mean", "sum", "sum_over_batch_size"):
+            v = f(y, p, reduction=red)
+            assert engine.last_route() == "stats: 1 boxes, 1 thread(s), compiled"
+            g = f.grad(y, p, reduction=red)
+            vv, gv = f.value_and_grad(y, p, reduction=red)
+            assert engine.last_route() == "stats: 1 boxes, 1 thread(s), compiled, two passes"
+            args = f._arguments(y, p, {"reduction": red})[:6]
+            want_v = run_stats(f.record, *args[:5], red, True, cfg)
+            want_v2, want_g = run_stats(f.record, *args[:5], red, True, cfg, 1, True)
+            for got, want in ((v, want_v), (vv, want_v2), (g, want_g), (gv, want_g)):
+                assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
+                np.testing.assert_array_equal(got, want)
+            np.testing.assert_allclose(v, _plain(f, y, p, reduction=red), **_tol(dtype))
+            want_plain = _plain(f.grad, y, p, reduction=red)
+            np.testing.assert_allclose(g, want_plain, rtol=_tol(dtype)["rtol"] * 10,
+                                       atol=1e-6 * np.abs(want_plain).max())
+        for bad in (np.nan, 1.5):  # outside the kernel's domain: the plain path's error
+            q, t = p.copy(), y.copy()
+            if "activation" in opts:
+                t[3, 2] = bad
+            else:
+                q[3, 2, 1] = bad
+            for fn in (f, f.grad):
+                with pytest.raises(lk.LossInputError) as got_error:
+                    fn(t, q)
+                with pytest.raises(lk.LossInputError) as plain_error:
+                    _plain(fn, t, q)
+                assert str(got_error.value) == str(plain_error.value)
+
+
 def test_a_call_in_one_box_outside_the_domain_gets_the_reference():
     """A one-box call the fused kernel declines runs the reference kernels: their values, or
     the plain path's error."""

@@ -113,7 +113,7 @@ def one_box_of(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_w
     if not _one_box_route(sample_weight, reduction, cfg):
         return None
     tune_malloc()
-    return small_layout(rec, y_true, y_pred, opts, cfg)
+    return small_layout(rec, xp, y_true, y_pred, opts, cfg)
 
 
 def _declined(rec: Any, opts: dict) -> str | None:

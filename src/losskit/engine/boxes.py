@@ -34,6 +34,7 @@ from .._memo import remembered
 from . import tiling as _tiling
 from .config import chunked_route, compiled_note, set_route
 from .pool import for_each
+from .stats import OneBox, one_box_layout
 from .tiling import Decline, axes, drop, free_axes, tiled, true_slicer, values_shape, weight_slicer
 
 __all__ = ["run_boxes", "small_call", "one_box", "DECLINED", "Job", "FusedKernel", "ReferenceKernel"]
@@ -75,9 +76,13 @@ def one_box(plan, xp, y_true, y_pred, reduction, order, with_value, n, route):
     """A call (order 0 or 1, unweighted, reduced) whose ``n`` samples fit one box of a fused
     plan: what :class:`Job` computes for that box, bit for bit (the box is the whole array and
     its part the only one: ``math.fsum`` of one total is that total), without the job, box
-    kernels and thread pool around it (~15 us of a 1e3-element MSE). ``DECLINED`` when the plan
-    declines the box (an element outside its domain): the job then runs it through the
+    kernels and thread pool around it (~15 us of a 1e3-element MSE); or, ``plan`` a
+    :class:`~losskit.engine.stats.OneBox`, the statistics route's one box. ``DECLINED`` when the
+    plan declines the box (an element outside its domain): the job then runs it through the
     reference kernels."""
+    if isinstance(plan, OneBox):
+        out = plan.run(xp, y_true, y_pred, reduction, order, with_value, route)
+        return DECLINED if out is None else out
     dtype = y_pred.dtype
     if order == 0:
         total = plan.value(y_true, y_pred)
@@ -106,35 +111,40 @@ def small_call(rec, xp, y_true, y_pred, opts, reduction, order, with_value, cfg)
     """:func:`one_box` for a call (order 0 or 1, unweighted, reduced, compiled kernels on)
     whose layout (:func:`small_layout`) is one box of a fused plan; ``DECLINED`` for any other,
     which then takes :func:`run_boxes`' way."""
-    layout = small_layout(rec, y_true, y_pred, opts, cfg)
+    layout = small_layout(rec, xp, y_true, y_pred, opts, cfg)
     if layout is None:
         return DECLINED
     return one_box(layout[1], xp, y_true, y_pred, reduction, order, with_value, layout[2], layout[3])
 
 
-def small_layout(rec, y_true, y_pred, opts, cfg):
-    """``(record, plan, n, route)`` of a call whose samples fit one box of a fused plan, or None:
-    worked out as ``run`` and :func:`run_boxes` would, once per signature (the record, the
-    arrays' types, dtypes and shapes, the options by type and value, and the box size)."""
+def small_layout(rec, xp, y_true, y_pred, opts, cfg):
+    """``(record, plan, n, route)`` of a call whose samples fit one box of a fused plan (a global
+    loss's: a :class:`~losskit.engine.stats.OneBox` as the plan), or None: worked out as ``run``
+    and :func:`run_boxes` (or :func:`~losskit.engine.stats.run_stats`) would, once per signature
+    (the record, the arrays' types, dtypes and shapes, the options by type and value, and the
+    box size)."""
     yt = y_true
     key = (id(rec), type(y_pred), y_pred.dtype, y_pred.shape,
            None if yt is None else (type(yt), yt.dtype, yt.shape),
            tuple(opts.items()), tuple(map(type, opts.values())), cfg["chunk"])
-    return remembered(_layouts, key, _small_layout, rec, y_true, y_pred, opts, cfg["chunk"])
+    return remembered(_layouts, key, _small_layout, rec, xp, y_true, y_pred, opts, cfg["chunk"])
 
 
 _layouts: dict = {}  # small_call's layouts: (record, plan, n, route), or None
 
 
-def _small_layout(rec, y_true, y_pred, opts, chunk):
+def _small_layout(rec, xp, y_true, y_pred, opts, chunk):
     if not rec.streamable or y_pred.ndim == 0:
         return None
     try:
         reduced = axes(rec, y_pred.ndim, opts)
     except Exception:  # noqa: BLE001 - axes from prepared options: run's way
         return None
+    if len(reduced) == y_pred.ndim:  # one sample: the statistics route
+        layout = one_box_layout(rec, xp, y_true, y_pred, opts, chunk)
+        return None if layout is None else (rec, layout[0], 1, layout[1])
     plan = _fused.plan(rec, y_true, y_pred, opts)
-    if plan is None or len(reduced) == y_pred.ndim:
+    if plan is None:
         return None
     count, tiling, _ = tiled(y_pred.shape, free_axes(rec, y_pred.ndim, reduced, opts), chunk, True)
     if count < 1 or tiling.count != 1:

@@ -48,7 +48,99 @@ def run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate,
     return (value, derivs) if with_value else derivs
 
 
-_stats_dtypes: dict = {}  # StatsJob._stats_dtypes' answers
+def one_box_layout(rec, xp, y_true, y_pred, opts, chunk):
+    """``(OneBox, route)`` for a call :func:`run_stats` evaluates in one box its fused plan takes
+    (order 0 or 1, compiled kernels on), or None: worked out once per signature by
+    :func:`~losskit.engine.boxes.small_layout`, so its prepared options must not hold arrays."""
+    if rec.stats is None or rec.from_stats is None or not (rec.stats_grad and rec.vjp):
+        return None
+    if y_true is not None and (y_true.ndim == 0 or y_true.shape[0] != y_pred.shape[0]):
+        return None
+    plan = _fused.plan(rec, y_true, y_pred, opts)
+    if plan is None or plan.stats is None or plan.stats_grad is None:
+        return None
+    tiling, _ = widened(Tiling(y_pred.shape, [0], chunk), [0], chunk, plan)
+    if tiling.count != 1:
+        return None
+    try:
+        o, _, dtypes = corner_prepared(rec, xp, y_true, y_pred, opts)
+    except Exception:  # noqa: BLE001 - run's way: the plain path raises its own error
+        return None
+    if any(isinstance(v, (dict, list)) or hasattr(v, "shape") for v in o.values()):
+        return None  # (prepared from this call's values: not the signature's)
+    return OneBox(rec, plan, o, dtypes), "stats: 1 boxes, 1 thread(s)" + compiled_note(plan, [0], 1)
+
+
+KEPT_ELEMENTS = 1 << 16  # a fused plan's shared work kept between the passes up to this size (512 KiB)
+
+
+class OneBox:
+    """A global loss's call in one box of its fused plan: :func:`run_stats` on that box, bit for
+    bit (the same kernels, casts and reductions), without the job around it (a small Dice
+    step's Python was twice its kernels)."""
+
+    __slots__ = ("rec", "plan", "opts", "dtypes")
+
+    def __init__(self, rec, plan, opts, dtypes):
+        self.rec, self.plan, self.opts, self.dtypes = rec, plan, opts, dtypes
+
+    def run(self, xp, y_true, y_pred, reduction, order, with_value, route):
+        """The reduced value (order 0), the gradient (1) or both (``with_value``); ``DECLINED``
+        (``None`` here) where the plan declines the box: run_stats then takes it to the reference."""
+        plan = self.plan
+        # work the two passes share (a softmax), kept where one float64 copy is small
+        kept = np.empty(y_pred.size) if plan.keeps and order and y_pred.size <= KEPT_ELEMENTS else None
+        sums = plan.stats(y_true, y_pred) if kept is None else plan.stats(y_true, y_pred, kept)
+        if sums is None:
+            return None
+        totals = tuple(xp.astype(np.asarray(s), dt) for s, dt in zip(sums, self.dtypes))
+        values = self.rec.from_stats(xp, totals, **self.opts)
+        value = _red.reduce(xp, values, None, reduction)
+        if not order:
+            set_route(route)
+            return value
+        scale = _red.derivative_scale(xp, values, None, reduction)
+        write = plan.stats_grad(totals, xp.broadcast_to(xp.asarray(scale, dtype=values.dtype), values.shape))
+        g = np.empty(y_pred.shape, dtype=y_pred.dtype)
+        if write is None or not (write(y_true, y_pred, g) if kept is None else write(y_true, y_pred, g, kept)):
+            return None
+        set_route(route + ", two passes")
+        return (value, g) if with_value else g
+
+
+def _reference_stats(rec, xp, yt, yp, o):
+    if rec.implicit_weight is not None and rec.implicit_weight(xp, yt, yp, **o) is not None:
+        raise Decline("a global loss with implicit weights")
+    return rec.stats(xp, yt, yp, **o)
+
+
+def corner_prepared(rec, xp, y_true, y_pred, opts):
+    """``(prepared options, prepared y_pred corner, statistics' dtypes)`` of a call whose every
+    box the fused plan takes (its float64 sums carry no dtype): the record's ``prepare`` (no
+    checks) on one sample, a softmax's coupled class axis whole."""
+    coupled = {int(a) % y_pred.ndim for a in rec.coupled_axes(y_pred.ndim, opts)}
+
+    def corner(a):
+        return a[tuple(slice(None) if k in coupled else slice(0, 1) for k in range(a.ndim))]
+
+    yt, like, o = rec.prepare(xp, None if y_true is None else corner(y_true), corner(y_pred), dict(opts), False)
+    return o, like, _stats_dtypes(rec, xp, opts, yt, like, o)
+
+
+def _stats_dtypes(rec, xp, opts, yt, yp, o):
+    """The dtypes of the record's statistics for prepared inputs like ``yt, yp`` (a corner),
+    memoised by the record, the inputs' dtypes and ranks and the options: the reference
+    statistics on a corner cost more than a small fused call itself."""
+    key: Any = (id(rec), getattr(yt, "dtype", None), yp.dtype, yp.ndim,
+                tuple(opts.items()), tuple(map(type, opts.values())))
+    return remembered(_dtypes, key, _reference_dtypes, rec, xp, yt, yp, o)
+
+
+def _reference_dtypes(rec, xp, yt, yp, o):
+    return [p.dtype for p in _reference_stats(rec, xp, yt, yp, o)]
+
+
+_dtypes: dict = {}  # _stats_dtypes' answers
 
 
 class StatsJob:
@@ -92,12 +184,6 @@ class StatsJob:
     def _pieces(self, i):
         return _tiling.pieces(self.tiling.box(i), 0, self.y_pred.shape, self.ref_step)
 
-    def _reference_stats(self, yt, yp, o):
-        rec, xp = self.rec, self.xp
-        if rec.implicit_weight is not None and rec.implicit_weight(xp, yt, yp, **o) is not None:
-            raise Decline("a global loss with implicit weights")
-        return rec.stats(xp, yt, yp, **o)
-
     # -- pass one: statistics ---------------------------------------------------------
     def stats_box(self, i):
         """Box ``i``'s statistics, through the plan's kernel or the reference one where it declines."""
@@ -113,7 +199,7 @@ class StatsJob:
         parts = []
         for sl in self._pieces(i):
             _, yt, yp, o = self._prepared(sl, self.validate)
-            parts.append(self._reference_stats(yt, yp, o))
+            parts.append(_reference_stats(self.rec, self.xp, yt, yp, o))
             if i == 0 and len(parts) == 1:
                 self.first = o, yp, [s.dtype for s in parts[0]]
         if len(parts) == 1:
@@ -127,15 +213,7 @@ class StatsJob:
         if self.first is not None:
             o, like, dtypes = self.first
         else:  # every box fused (float64 sums): options and dtypes from the record on one element
-            coupled = {int(a) % self.y_pred.ndim for a in self.rec.coupled_axes(self.y_pred.ndim, self.opts)}
-
-            def corner(a):  # (one sample of a softmax: its coupled class axis whole)
-                return a[tuple(slice(None) if k in coupled else slice(0, 1) for k in range(a.ndim))]
-
-            y_true = self.y_true
-            yt, like, o = self.rec.prepare(xp, None if y_true is None else corner(y_true), corner(self.y_pred),
-                                           dict(self.opts), False)
-            dtypes = self._stats_dtypes(yt, like, o)
+            o, like, dtypes = corner_prepared(self.rec, xp, self.y_true, self.y_pred, self.opts)
         if len(parts) == 1:  # one box (a small call): its float64 sums as they are, cast
             return tuple(xp.astype(np.asarray(s), dt) for s, dt in zip(parts[0], dtypes)), o, like
         totals = tuple(
@@ -143,17 +221,6 @@ class StatsJob:
             for k in range(len(dtypes))
         )
         return totals, o, like
-
-    def _stats_dtypes(self, yt, yp, o):
-        """The dtypes of the record's statistics for prepared inputs like ``yt, yp`` (a corner),
-        memoised by the record, the inputs' dtypes and ranks and the options: the reference
-        statistics on a corner cost more than a small fused call itself."""
-        key: Any = (id(self.rec), getattr(yt, "dtype", None), yp.dtype, yp.ndim,
-                    tuple(self.opts.items()), tuple(map(type, self.opts.values())))
-        return remembered(_stats_dtypes, key, self._reference_dtypes, yt, yp, o)
-
-    def _reference_dtypes(self, yt, yp, o):
-        return [p.dtype for p in self._reference_stats(yt, yp, o)]
 
     # -- pass two: derivatives --------------------------------------------------------
     def differentiate(self, totals, ct, threads):

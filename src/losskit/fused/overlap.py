@@ -134,11 +134,13 @@ def _softmax_row(x, start, c, q, u):
 
 
 @jit
-def _softmax_dice_stats(t, x, c):
+def _softmax_dice_stats(t, x, c, kept):
     """``(sum y q, sum err)`` over the rows in float64, ``q`` the softmax of each row of ``c`` logits
-    and ``err = q (1 - y) + y (1 - q)``; NaN when a logit is not finite or a ``y`` is outside [0, 1]."""
+    and ``err = q (1 - y) + y (1 - q)``; NaN when a logit is not finite or a ``y`` is outside [0, 1].
+    A ``kept`` of x's size (float64; empty: none) receives ``q`` for the gradient pass."""
     q = np.empty(c)
     u = np.empty(c)
+    keep = kept.size > 0
     s_tp = 0.0
     s_err = 0.0
     for start in range(0, x.size, c):
@@ -150,20 +152,28 @@ def _softmax_dice_stats(t, x, c):
                 return np.nan, np.nan
             s_tp += y * q[k]
             s_err += q[k] * (1.0 - y) + y * u[k]
+            if keep:
+                kept[start + k] = q[k]
     return s_tp, s_err
 
 
 @jit
-def _softmax_dice_grad(t, x, g, c, r, inv, ct):
+def _softmax_dice_grad(t, x, g, c, r, inv, ct, kept):
     """``g = q (gT - sum(q gT))`` per row, the softmax Jacobian applied to the hard terms ``gT = ct
     (R inv - 2 y inv)`` of :func:`_dice_grad`, in float64, written in ``g``'s dtype; as the
     reference's ``project``: ``q ((gT - w) + sum(q (w - gT)))`` with ``w`` the ``gT`` of the row's
-    largest ``q`` (no cancellation at a confident class)."""
+    largest ``q`` (no cancellation at a confident class). ``q`` from ``kept`` when the statistics
+    pass kept it (the same numbers: the exponentials once per call, not twice)."""
     q = np.empty(c)
     u = np.empty(c)
     gt = np.empty(c)
+    keep = kept.size > 0
     for start in range(0, x.size, c):
-        _softmax_row(x, start, c, q, u)
+        if keep:
+            for k in range(c):
+                q[k] = kept[start + k]
+        else:
+            _softmax_row(x, start, c, q, u)
         top = 0
         for k in range(c):
             gt[k] = ct * (r * inv - 2.0 * float(t[start + k]) * inv)
@@ -180,6 +190,9 @@ def _softmax_dice_grad(t, x, g, c, r, inv, ct):
 # ---------------------------------------------------------------------------------------
 # the planner
 # ---------------------------------------------------------------------------------------
+
+_NONE_KEPT = np.empty(0)  # no softmax kept between the passes
+
 
 _DICE_DEFAULTS = {  # options that must hold exactly these values (else the reference runs)
     "axis": None,
@@ -220,14 +233,14 @@ def _dice_planner(y_true, y_pred, opts):
         return None
     one, two = dtype.type(1), dtype.type(2)
 
-    def stats(yt, yp):
+    def stats(yt, yp, kept=_NONE_KEPT):
         if yt.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
             return None
         views = flat(yt, yp)
         if views is None:
             return None
         if softmax:
-            s_tp, s_err = _softmax_dice_stats(views[0], views[1], c)
+            s_tp, s_err = _softmax_dice_stats(views[0], views[1], c, kept)
         else:
             s_tp, s_err = _dice_stats(views[0], views[1], one, squared)
         if not (math.isfinite(s_tp) and math.isfinite(s_err)):
@@ -260,14 +273,14 @@ def _dice_planner(y_true, y_pred, opts):
             ct = ct.reshape(-1)[0]
         r, iv = R.reshape(-1)[0], inv.reshape(-1)[0]
 
-        def write(yt, yp, g):
+        def write(yt, yp, g, kept=_NONE_KEPT):
             if yt.shape != yp.shape or g.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
                 return False
             views = flat(yt, yp, g)
             if views is None:
                 return False
             if softmax:
-                _softmax_dice_grad(views[0], views[1], views[2], c, float(r), float(iv), float(ct))
+                _softmax_dice_grad(views[0], views[1], views[2], c, float(r), float(iv), float(ct), kept)
             elif squared:
                 _dice_grad_squared(views[0], views[1], views[2], one, two, r, iv, ct)
             else:
@@ -276,7 +289,7 @@ def _dice_planner(y_true, y_pred, opts):
 
         return write
 
-    return Plan(stats=stats, stats_grad=stats_grad)
+    return Plan(stats=stats, stats_grad=stats_grad, keeps=softmax)
 
 
 # kernel key (the ``fused`` trait of the records these kernels compute) -> planner
