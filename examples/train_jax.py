@@ -4,8 +4,9 @@
 The loss goes into a ``jax.jit``-compiled optax step in the two usual ways: the labels passed
 in as an argument of the step (one compiled step for every batch), and the labels closed over
 (the loss written for one fixed dataset). Both train. Inside ``jit`` the value checks are
-recorded as ``checkify`` checks, which compile away: the data is validated once, eagerly,
-before training, and ``checkify.checkify`` shows a check carried out of a jitted function.
+skipped: the data is validated once, eagerly, before training; with ``validate="checkify"``
+they are recorded as ``checkify`` checks, and ``checkify.checkify`` shows one carried out of a
+jitted function.
 
     python examples/train_jax.py            # ~5 s on one CPU core; exits 1 if it learned too little
 """
@@ -86,10 +87,11 @@ def main():
     x = (digits.data / 16.0).astype(np.float32)
     x_tr, x_te, y_tr, y_te = train_test_split(x, digits.target, test_size=0.3, random_state=0,
                                               stratify=digits.target)
-    # validate once, eagerly (inside jit the checks compile away): labels in [0, 10), finite inputs
+    # validate once, eagerly (inside jit the checks are skipped): labels in [0, 10), finite inputs
     loss_fn(y_tr, np.zeros((len(y_tr), 10), np.float32))
     # or let checkify carry them out of a jitted function: a label 10 among 10 classes
-    err, _ = checkify.checkify(jax.jit(lambda z, t: loss_fn(t, z)))(jnp.zeros((2, 10)), jnp.asarray([3, 10]))
+    checked = jax.jit(lambda z, t: loss_fn(t, z, validate="checkify"))
+    err, _ = checkify.checkify(checked)(jnp.zeros((2, 10)), jnp.asarray([3, 10]))
     print(f"checkify, a label 10: {err.get()}")
     ok = err.get() is not None and "class ids in [0, 10)" in err.get()
     for closed_over in (False, True):

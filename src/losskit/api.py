@@ -27,7 +27,15 @@ from . import autograd as _autograd
 from . import engine as _engine
 from . import reductions as _red
 from ._array import host as _host
-from ._array.validate import LossInputError, check_flag, check_option_dtype, numeric, one_read, scalar_option
+from ._array.validate import (
+    LossInputError,
+    check_option_dtype,
+    checkify_checks,
+    numeric,
+    one_read,
+    scalar_option,
+    validate_option,
+)
 from ._array.xp import as_array, compute_dtype, device_of, is_numpy, namespace, torch_compiling, value_check_mode
 from ._memo import remembered
 from .spec import COMMON_OPTIONS, SQUARED_OPTIONS, ArrayLike, Loss, option_kind, option_type
@@ -130,7 +138,7 @@ class LossFunction:
         return self._bound(self._arguments(y_true, y_pred, kwargs))
 
     def _arguments(self, y_true: Array, y_pred: Array,
-                   kwargs: Mapping[str, Any]) -> tuple[Any, Array, Array, dict[str, Any], Any, str, bool]:
+                   kwargs: Mapping[str, Any]) -> _autograd.Args:
         """``(xp, y_true, y_pred, opts, sample_weight, reduction, validate)``: options split
         and checked, inputs as arrays of their namespace (not yet prepared)."""
         rec = self.record
@@ -169,7 +177,7 @@ class LossFunction:
                 check_option_dtype(opts[k], name=k, finfo=info, squared=k in SQUARED_OPTIONS)
         return xp, y_true, y_pred, opts, sample_weight, reduction, validate
 
-    def _common_options(self, merged: Mapping[str, Any]) -> tuple[str, bool, tuple[str, ...], dict[str, Any]]:
+    def _common_options(self, merged: Mapping[str, Any]) -> tuple[str, bool | str, tuple[str, ...], dict[str, Any]]:
         """``(reduction, validate, names of the common options given, the loss options converted
         at the boundary)``, all options checked: a scalar meant as a number is a finite float or
         an int64 (:func:`~losskit._array.validate.scalar_option`), never a bool."""
@@ -180,16 +188,17 @@ class LossFunction:
             out = scalar_option(v, name=k, kind=self._kinds[k])
             if out is not v:
                 fixed[k] = out
-        return reduction, check_flag(common.get("validate", True), "validate"), tuple(common), fixed
+        return reduction, validate_option(common.get("validate", True)), tuple(common), fixed
 
-    def _bound(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool],
+    def _bound(self, args: _autograd.Args,
                value: Any = None) -> BoundCall:
         """:meth:`bind` from :meth:`_arguments`' tuple (the per-sample values from ``value``, a
         kernel like the record's own, when given)."""
         rec = self.record
         xp, y_true, y_pred, opts, sample_weight, reduction, validate = args
         # every value check of the call settled by one host read (NumPy's reads are free: eager)
-        with one_read(validate and not is_numpy(xp) and value_check_mode(y_pred) == "read"):
+        with one_read(validate and not is_numpy(xp) and value_check_mode(y_pred) == "read"), \
+                checkify_checks(validate == "checkify"):
             y_true, y_pred, opts = rec.prepare(xp, y_true, y_pred, opts, validate)
             weight = _red.weight_array(xp, sample_weight, dtype=y_pred.dtype, like=y_pred)
             if validate and weight is not None:
@@ -262,7 +271,7 @@ class LossFunction:
         layout = _engine.one_box_of(self.record, *host[:6])
         return None if layout is None else (layout, host[0], host[5], closed_form)
 
-    def _torch_routes(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool],
+    def _torch_routes(self, args: _autograd.Args,
                       order: int) -> tuple[bool, Any]:
         """``(closed_form, host)`` of a call: whether it goes through the closed-form autograd
         node (a value call on a torch ``y_pred`` that requires grad), and its host-route arguments
@@ -270,7 +279,7 @@ class LossFunction:
         closed_form = order == 0 and _autograd.takes_torch(args[1], args[2], args[4], args[3])
         return closed_form, _host.args_of(args, closed_form, self._stays_on_torch)
 
-    def _stays_on_torch(self, host: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> bool:
+    def _stays_on_torch(self, host: _autograd.Args) -> bool:
         """Whether a call the host route could take (``host``: its NumPy views) stays on torch: the
         record's ``stays_on_torch`` trait says its torch kernels are the leaner for these options,
         and no fused kernel takes the call (one compiled pass beats both)."""
@@ -279,7 +288,7 @@ class LossFunction:
             return False
         return not _engine.fuses(self.record, host[1], host[2], host[3])
 
-    def _plain(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool], order: int,
+    def _plain(self, args: _autograd.Args, order: int,
                with_value: bool) -> Any:
         """The call on the plain path, or the NumPy engine where it takes the call."""
         if _engine.accepts(args[0], args[2], self.record):  # large NumPy input (or a fused kernel): chunked, threaded
@@ -313,11 +322,11 @@ class LossFunction:
             xp, dscale, rec.reduced_axes(y_pred.ndim, opts), y_pred.ndim)  # a scalar: no axes to restore
         return _autograd.times(kernel(xp, y_true, y_pred, **opts), scale, y_true, y_pred, values)
 
-    def _value(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> Array:
+    def _value(self, args: _autograd.Args) -> Array:
         """The reduced value of the call on the plain path (the JAX route's primal)."""
         return self._bound(args).reduced()
 
-    def _forward(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool],
+    def _forward(self, args: _autograd.Args,
                  y_pred: Array) -> tuple[Array, Any]:
         """The autograd route's forward: the reduced value of the call and its backward, the
         closed-form gradient times the incoming gradient. The backward reuses the forward's
@@ -359,8 +368,8 @@ class LossFunction:
 
         return c.reduced(), backward
 
-    def _host_forward(self, args: tuple[Any, Array, Array, dict[str, Any], Any, str, bool],
-                      host: tuple[Any, Array, Array, dict[str, Any], Any, str, bool]) -> tuple[Array, Any]:
+    def _host_forward(self, args: _autograd.Args,
+                      host: _autograd.Args) -> tuple[Array, Any]:
         """:meth:`_forward` on the host route: NumPy computes on the views ``host`` of the torch
         call ``args``, results are handed back as tensors. A reduced value comes with its gradient
         from one pass (:meth:`value_and_grad`, a fused kernel where one exists; small arrays), and

@@ -43,7 +43,8 @@ from ._array.xp import is_concrete, torch_compiling, torch_forward_ad, torch_tra
 __all__ = ["takes_torch", "torch_value", "records", "times", "compiled_key", "compiled_value", "concrete_numbers",
            "takes_jax", "jax_value"]
 
-Args = tuple[Any, Any, Any, dict[str, Any], Any, str, bool]  # (xp, y_true, y_pred, opts, sample_weight, reduction, validate)
+# (xp, y_true, y_pred, opts, sample_weight, reduction, validate: True, False or "checkify")
+Args = tuple[Any, Any, Any, dict[str, Any], Any, str, bool | str]
 Backward = Callable[[Any, Any], Any]
 
 

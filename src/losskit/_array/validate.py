@@ -10,9 +10,10 @@ False). :func:`require` settles a check according to :func:`~losskit._array.xp.v
   it: the block's checks are then settled by one host read (``all`` of the collected
   ``ok``s), and only on failure are their explanations run, in order, for the message;
 - on a torch accelerator, a device-side assertion with the check's summary (no sync);
-- while JAX stages a program (``jit``, ``scan``), a ``checkify.debug_check`` with the check's
-  summary: compiled away, unless the program is wrapped in ``checkify.checkify``, whose error
-  then carries losskit's message;
+- while JAX stages a program (``jit``, ``scan``): skipped, or with ``validate="checkify"``
+  (:class:`checkify_checks`) a ``checkify.debug_check`` with the check's summary: compiled
+  away, unless the program is wrapped in ``checkify.checkify``, whose error then carries
+  losskit's message;
 - skip it where there are no values: eager JAX transforms, Dask graphs, ``meta`` tensors,
   ``torch.compile`` tracing.
 
@@ -36,6 +37,8 @@ from .xp import _is_array, host_view, namespace, torch_compiling, value_check_mo
 
 __all__ = [
     "LossInputError",
+    "checkify_checks",
+    "validate_option",
     "check_same_shape",
     "check_shape",
     "check_finite",
@@ -138,13 +141,37 @@ def enforced(mode: str | None) -> bool:
     return mode is not None and mode != "checkify"
 
 
+_CHECKIFY: contextvars.ContextVar[bool] = contextvars.ContextVar("losskit_checkify", default=False)
+
+
+class checkify_checks:
+    """``with checkify_checks(active):`` records the block's value checks in a staged JAX program
+    as ``checkify.debug_check``s (``validate="checkify"``). Off by default: a check gives the
+    program an error effect, and JAX dispatches a program with effects on its slow path (about
+    70 us more per jitted call on a CPU), although the compiled program is the same."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+
+    def __enter__(self) -> checkify_checks:
+        if self.active:
+            self._token = _CHECKIFY.set(True)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.active:
+            _CHECKIFY.reset(self._token)
+
+
 def check_mode(x) -> str | None:
     """``"read"`` (settle now), ``"collect"`` (inside :class:`one_read`), ``"assert"`` (device
-    assertion), ``"checkify"`` (a ``checkify.debug_check`` while JAX stages a program) or
-    ``None`` (skip) for value checks of ``x``."""
+    assertion), ``"checkify"`` (a ``checkify.debug_check`` while JAX stages a program, inside
+    :class:`checkify_checks`; skipped outside) or ``None`` (skip) for value checks of ``x``."""
     mode = value_check_mode(x)
     if mode == "read" and _PENDING.get() is not None:
         return "collect"
+    if mode == "checkify" and not _CHECKIFY.get():
+        return None
     return mode
 
 
@@ -417,6 +444,16 @@ def check_rows_sum_to_one(p, axis, *, xp, name, tol, hint):
             )
 
     require(ok, explain, f"{name} must sum to 1 along axis {axis}", mode=mode)
+
+
+def validate_option(value):
+    """The ``validate`` option: True, False, or ``"checkify"`` (True, and inside a staged JAX
+    program each value check recorded as a ``checkify.debug_check``; see :func:`checkify_checks`)."""
+    if isinstance(value, str) and value == "checkify":
+        return value
+    if not isinstance(value, (bool, np.bool_)):
+        raise LossInputError(f"validate must be True, False or 'checkify'; got {value!r}")
+    return bool(value)
 
 
 def check_flag(value, name):

@@ -322,9 +322,10 @@ def value_check_mode(x) -> str | None:
       synchronisation stalling every training step: the check becomes a device-side
       assertion (``torch._assert_async``) that never synchronises;
     - ``"checkify"``: a JAX array while JAX stages a program (``jit``, ``scan``, ``checkify``'s own
-      trace; :func:`_jax_staging`): the check is recorded as a ``checkify.debug_check``, which
-      compiles to nothing (its operations with it) unless the program is wrapped in
-      ``jax.experimental.checkify.checkify``, which then reports losskit's message;
+      trace; :func:`_jax_staging`): the check is skipped, or with ``validate="checkify"`` recorded
+      as a ``checkify.debug_check``, which compiles to nothing (its operations with it) unless the
+      program is wrapped in ``jax.experimental.checkify.checkify``, which then reports losskit's
+      message;
     - ``None``: no values to check: any JAX array while an eager JAX transform runs (``grad``,
       ``vmap`` without ``jit``: a check's operations would run op by op), a lazy Dask graph, a
       torch ``meta`` tensor, or any tensor while ``torch.compile`` traces (a read would break
