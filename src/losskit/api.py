@@ -197,7 +197,7 @@ class LossFunction:
         rec = self.record
         xp, y_true, y_pred, opts, sample_weight, reduction, validate = args
         # every value check of the call settled by one host read (NumPy's reads are free: eager)
-        with one_read(validate and not is_numpy(xp) and value_check_mode(y_pred) == "read"), \
+        with one_read(bool(validate) and not is_numpy(xp) and value_check_mode(y_pred) == "read"), \
                 checkify_checks(validate == "checkify"):
             y_true, y_pred, opts = rec.prepare(xp, y_true, y_pred, opts, validate)
             weight = _red.weight_array(xp, sample_weight, dtype=y_pred.dtype, like=y_pred)

@@ -132,7 +132,7 @@ def _one_box_route(sample_weight: Any, reduction: str, cfg: dict) -> bool:
 
 
 def run(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_weight: Any, reduction: str,
-        validate: bool, order: int, with_value: bool = False) -> Any:
+        validate: bool | str, order: int, with_value: bool = False) -> Any:
     """Evaluate ``rec`` chunk-wise: the reduced value (order 0), the gradient (1) or
     ``(gradient, Hessian)`` (2), exactly as ``LossFunction`` would; ``with_value`` returns
     ``(value, derivatives)`` from the same boxes (one pass, one validation). ``None`` to decline."""
