@@ -440,15 +440,17 @@ def test_a_call_in_one_box_gives_the_jobs_bits(name, opts, kind, dtype):
 
 
 GLOBAL_ONE_BOX = [({"activation": "softmax"}, "onehot"), ({"activation": "softmax", "smooth": 0.0}, "onehot"),
-                  ({}, "mask"), ({"squared_pred": True, "smooth_nr": 0.5, "smooth_dr": 2.0}, "soft")]
+                  ({}, "mask"), ({"squared_pred": True, "smooth_nr": 0.5, "smooth_dr": 2.0}, "soft"),
+                  ({"smooth": 0.0}, "empty")]  # (an empty target and prediction: D = 0, the loss 0)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("opts,kind", GLOBAL_ONE_BOX, ids=[k for _, k in GLOBAL_ONE_BOX])
 def test_a_global_call_in_one_box_gives_the_stats_routes_bits(opts, kind, dtype):
     """A small global Dice call (its rows in one box of the fused plan) skips the statistics
-    job: its value, gradient and value-and-gradient are run_stats' for that box, bit for bit,
-    and within rounding of the plain path."""
+    job (and works out the loss from the totals in NumPy scalars, not arrays): its value,
+    gradient and value-and-gradient are run_stats' for that box, bit for bit, and within
+    rounding of the plain path."""
     pytest.importorskip("numba")
     from losskit.engine.stats import run_stats
 
@@ -458,6 +460,8 @@ def test_a_global_call_in_one_box_gives_the_stats_routes_bits(opts, kind, dtype)
     else:
         p = rng.uniform(size=(30, 4, 5))
         y = (rng.uniform(size=p.shape) > 0.6) * 1.0 if kind == "mask" else rng.uniform(size=p.shape)
+        if kind == "empty":
+            y, p = 0.0 * y, 0.0 * p
     y, p = y.astype(dtype), p.astype(dtype)
     f = lk.get("dice", **opts)
     with engine.configure(compiled=True, threshold=None, chunk=None):

@@ -122,6 +122,32 @@ def test_dice_grad_cotangents(dtype):
         np.testing.assert_array_equal(g, want.astype(dtype), err_msg=repr(ct))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dice_value_and_grad_from_random_totals(dtype):
+    """``stats_value`` (NumPy scalars) equals the record's ``from_stats`` (arrays) bit for bit, and
+    ``stats_grad``'s writer the reference gradient, on totals across magnitudes (a confident
+    prediction's tiny error sum, huge counts, D = 0) and smoothings: the scalars round alike."""
+    rng = np.random.default_rng(21)
+    y, p = _inputs("soft", (4, 5), dtype)
+    for smooth in [{}, {"smooth": 0.0}, {"smooth_nr": 0.0, "smooth_dr": 1e-7}, {"smooth_nr": 0.3, "smooth_dr": 1.7},
+                   {"smooth_nr": 1e-5, "smooth_dr": 1e-5}]:
+        opts = _opts(**smooth)
+        plan = PLANNERS["dice"](y, p, opts)
+        yt, yp, o = REC.prepare(np, y, p, opts, True)
+        cases = [(0.0, 0.0), (1e-30, 0.0), (2.0, 1e-9)]
+        cases += [tuple(10.0 ** rng.uniform(-12, 9, size=2) * rng.uniform(size=2)) for _ in range(300)]
+        for s_num, s_err in cases:
+            totals = tuple(np.full((1, 1), v).astype(dtype) for v in (s_num, s_err))
+            want = REC.from_stats(np, totals, **o)
+            got = plan.stats_value(totals)
+            assert type(got) is np.dtype(dtype).type
+            np.testing.assert_array_equal(got, want, err_msg=f"{smooth} {s_num} {s_err}")
+            g = np.empty_like(p)
+            assert plan.stats_grad(totals, np.asarray(1.0, dtype=dtype))(y, p, g)
+            np.testing.assert_array_equal(g, REC.grad(np, yt, yp, cotangent=np.asarray(1.0, dtype=dtype),
+                                                      stats=totals, **o).astype(dtype))
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the reference's (and the totals') NaN/inf arithmetic
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("squared", [False, True])

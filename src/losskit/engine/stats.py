@@ -94,13 +94,16 @@ class OneBox:
         if sums is None:
             return None
         totals = tuple(xp.astype(np.asarray(s), dt) for s, dt in zip(sums, self.dtypes))
-        values = self.rec.from_stats(xp, totals, **self.opts)
-        value = _red.reduce(xp, values, None, reduction)
+        value = plan.stats_value(totals) if plan.stats_value is not None else None
+        if value is None:
+            values = self.rec.from_stats(xp, totals, **self.opts)
+            value = _red.reduce(xp, values, None, reduction)
+        # else one sample, unweighted: every reduction but "none" (not taken here) is its value
         if not order:
             set_route(route)
             return value
-        scale = _red.derivative_scale(xp, values, None, reduction)
-        write = plan.stats_grad(totals, xp.broadcast_to(xp.asarray(scale, dtype=values.dtype), values.shape))
+        # d(reduced)/d(value) of the one sample: 1, in the values' dtype (derivative_scale's)
+        write = plan.stats_grad(totals, np.asarray(1.0, dtype=np.asarray(value).dtype))
         g = np.empty(y_pred.shape, dtype=y_pred.dtype)
         if write is None or not (write(y_true, y_pred, g) if kept is None else write(y_true, y_pred, g, kept)):
             return None

@@ -28,7 +28,9 @@ engine cuts it for that box):
   of that sum into ``g`` (a view shaped like ``yp``; partial writes are fine on ``None``);
 - global overlap losses: ``stats(yt, yp) -> tuple | None`` (float64 sums, the record's
   ``stats`` order) and ``stats_grad(totals, cotangent) -> write | None``, where
-  ``write(yt, yp, g) -> bool`` writes one box's gradient. With ``keeps``, both take a ``kept``
+  ``write(yt, yp, g) -> bool`` writes one box's gradient; ``stats_value(totals)``: the loss of
+  one sample from its totals (the record's ``from_stats``, bit for bit, in NumPy scalars). With
+  ``keeps``, ``stats`` and ``write`` take a ``kept``
   array (float64, the box's size) too: the first pass writes work into it (a softmax) that the
   second then reads instead of doing it again.
 """

@@ -248,19 +248,27 @@ def _dice_planner(y_true, y_pred, opts):
         shape = (1,) * yp.ndim
         return np.full(shape, 2.0 * s_tp), np.full(shape, s_err)  # sum(2 t) = 2 sum(t), exactly
 
+    def stats_value(totals):
+        """The loss from these totals (one sample): ``ratio_from_stats``' ``E / D`` (0 where
+        ``D`` is 0) in NumPy scalars of the totals' dtype, the same roundings as its arrays'."""
+        pair = scalars(totals)
+        if pair is None:
+            return None
+        s_num, s_err = pair
+        D = s_num + s_err + dr  # _ratio_totals
+        return (s_err + (dr - nr)) / D if D != 0 else D.dtype.type(0)
+
     def stats_grad(totals, cotangent):
         """The box writer for these totals and cotangent (their scalars computed once per
         call, not per box: NumPy's scalar operations hold the GIL), or None."""
-        if len(totals) != 2:
+        pair = scalars(totals)
+        if pair is None:
             return None
-        s_num, s_err = (np.asarray(s) for s in totals)
-        if s_num.size != 1 or s_err.size != 1 or s_num.dtype.kind != "f" or s_err.dtype.kind != "f":
-            return None
+        s_num, s_err = pair
         # _ratio_totals and the guard of _ratio_derivs, in the totals' dtype
         N = s_num + nr
         D = s_num + s_err + dr
-        ok = np.abs(D) > flat_below(np, D.dtype)
-        inv = np.where(ok, 1.0 / np.where(ok, D, np.ones_like(D)), np.zeros_like(D))
+        inv = 1.0 / D if abs(D) > flat_below(np, D.dtype) else D.dtype.type(0)  # (NaN: 0, as np.where)
         R = N * inv
         if cotangent is None:
             ct = one  # the reference's w1 = 1.0: G = gT, and 1 * gT is gT
@@ -271,7 +279,7 @@ def _dice_planner(y_true, y_pred, opts):
             if ct.size != 1 or ct.dtype.kind != "f":
                 return None
             ct = ct.reshape(-1)[0]
-        r, iv = R.reshape(-1)[0], inv.reshape(-1)[0]
+        r, iv = R, inv
 
         def write(yt, yp, g, kept=_NONE_KEPT):
             if yt.shape != yp.shape or g.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
@@ -289,7 +297,17 @@ def _dice_planner(y_true, y_pred, opts):
 
         return write
 
-    return Plan(stats=stats, stats_grad=stats_grad, keeps=softmax)
+    return Plan(stats=stats, stats_grad=stats_grad, stats_value=stats_value, keeps=softmax)
+
+
+def scalars(totals):
+    """Two float totals of one element each as NumPy scalars of their dtype, or None."""
+    if len(totals) != 2:
+        return None
+    s_num, s_err = (np.asarray(s) for s in totals)
+    if s_num.size != 1 or s_err.size != 1 or s_num.dtype.kind != "f" or s_err.dtype.kind != "f":
+        return None
+    return s_num.reshape(-1)[0], s_err.reshape(-1)[0]
 
 
 # kernel key (the ``fused`` trait of the records these kernels compute) -> planner

@@ -18,6 +18,7 @@ class Plan:
     value_grad: Callable | None = None
     stats: Callable | None = None
     stats_grad: Callable | None = None
+    stats_value: Callable | None = None
     keeps: bool = False  # stats and write take ``kept``: a float64 array of the box's size, work the passes share
 
 
