@@ -68,13 +68,12 @@ def targets(xp, y_true, y_pred, *, class_axis, ignore_index, validate, binary=Fa
             keep = y_true != ignore_index
             valid = xp.astype(keep, dtype)
             y = xp.where(keep, y, xp.zeros_like(y))
-        if validate:
+        if validate and binary:
             check_finite(y, xp=xp, name="y_true")
-            if binary:
-                _check_binary(xp, y, valid, validate=validate)
-            else:
-                check_range(y, 0.0, 1.0, xp=xp, name="y_true",
-                            what="targets in [0, 1] (masks or probabilities; pass validate=False to skip)")
+            _check_binary(xp, y, valid, validate=validate)
+        elif validate:  # (one min and max settle finiteness too, with its own message)
+            check_range(y, 0.0, 1.0, xp=xp, name="y_true", finite=True,
+                        what="targets in [0, 1] (masks or probabilities; pass validate=False to skip)")
         return y, valid, None
     if not ids_allowed or ndim == 0:
         raise LossInputError(f"y_true must have y_pred's shape {pshape}; got {tshape}")
