@@ -54,6 +54,7 @@ OPTION_TYPES: dict[str, Any] = {
     "sample_weight": ArrayLike | None,
     "smooth_dr": float | None,
     "smooth_nr": float | None,
+    "validate": bool | Literal["checkify"],  # (the torch and Keras objects take a bool)
     "var": float | ArrayLike,
     "w_type": Literal["square", "simple", "uniform"],
     "weight": ArrayLike | None,
