@@ -74,17 +74,24 @@ def _torch_unit_stats(torch, y, q, o, e, f):
     to a few ulp: it is at least ``(q + y) / 3`` there, so the sum cancels little. At the largest
     (one per row; a tie's twin is at most 1/2 too) ``1 - q`` is the sum of the row's other
     entries, summed with that one zeroed, and its ``err`` is scattered in."""
-    ca, dims, a = o["class_axis"], tuple(o["axes"]), o["coef"][0]
+    ca = o["class_axis"]
     qm, top = torch.max(q, dim=ca, keepdim=True)
     others = torch.sum(e.copy_(q).scatter_(ca, top, 0.0), dim=ca, keepdim=True)  # 1 - qm, accurate
     yq = torch.mul(y, q, out=f)
     yt = torch.gather(y, ca, top)
     err = torch.add(q, y, out=e).sub_(yq, alpha=2.0).scatter_(ca, top, qm * (1.0 - yt) + yt * others)
+    return _summed_stats(torch, y, err, yq, others + qm, o)
+
+
+def _summed_stats(torch, y, err, yq, q_rows, o):
+    """``(stats, rows)`` of :func:`_torch_softmax_stats` from the per-element ``err`` and ``y q``
+    terms and ``q_rows``, the sums of ``q`` along the class axis."""
+    ca, dims, a = o["class_axis"], tuple(o["axes"]), o["coef"][0]
     s_err = torch.sum(err, dim=dims, keepdim=True) if dims else err
     s_num, rows = yq, None
     if ca in dims:
         s_num = torch.sum(s_num, dim=ca, keepdim=True)
-        rows = (s_num, others + qm)  # sum(q y), sum(q) per row
+        rows = (s_num, q_rows)
     if dims:
         s_num = torch.sum(s_num, dim=dims, keepdim=True)
     stats = [s_num.mul_(a) if a != 1.0 else s_num, s_err]
@@ -103,8 +110,8 @@ def _torch_softmax_stats(torch, y, q, o, e, f):
     sum(q))`` along the class axis when it is summed (for :func:`_torch_softmax_grad`), else None.
     (``b = c = 1``: :func:`_torch_unit_stats`; this way with weights, where ``(b q + c y) - (b + c)
     y q`` could cancel every digit of a small ``c y (1 - q)``.)"""
-    ca, axes = o["class_axis"], o["axes"]
-    a, b, c = o["coef"]
+    ca = o["class_axis"]
+    _, b, c = o["coef"]
     if b == 1.0 and c == 1.0:
         return _torch_unit_stats(torch, y, q, o, e, f)
     qm = torch.amax(q, dim=ca, keepdim=True)
@@ -120,19 +127,7 @@ def _torch_softmax_stats(torch, y, q, o, e, f):
     if b != 1.0:
         err.mul_(b)
     err.addcmul_(y, qc, value=c)
-    dims = tuple(axes)
-    s_err = torch.sum(err, dim=dims, keepdim=True) if dims else err
-    s_num = torch.mul(y, q, out=qc)
-    rows = None
-    if ca in dims:
-        s_num = torch.sum(s_num, dim=ca, keepdim=True)
-        rows = (s_num, total.mul_(qm))  # sum(q) = sum(e) max(q)
-    if dims:
-        s_num = torch.sum(s_num, dim=dims, keepdim=True)
-    stats = [s_num.mul_(a) if a != 1.0 else s_num, s_err]
-    if o["kind"] == "generalized_dice":
-        stats.append(torch.sum(y, dim=dims, keepdim=True) if dims else y)
-    return tuple(stats), rows
+    return _summed_stats(torch, y, err, torch.mul(y, q, out=qc), total.mul_(qm), o)  # sum(q) = sum(e) max(q)
 
 
 def _summed_blocks(torch, x, o):
