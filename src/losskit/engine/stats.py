@@ -35,8 +35,7 @@ def run_stats(rec, xp, y_true, y_pred, opts, sample_weight, reduction, validate,
     values = rec.from_stats(xp, totals, **o)
     weight = _red.prepare_weight(xp, sample_weight, values.shape, dtype=values.dtype, like=like, validate=validate)
     value = _red.reduce(xp, values, weight, reduction)
-    route = f"stats: {job.tiling.count} boxes, {min(cfg['threads'], job.tiling.count)} thread(s)"
-    route += compiled_note(job.plan, job.handled, job.tiling.count)
+    route = _route(job.tiling.count, cfg["threads"], job.plan, job.handled)
     if not order:
         set_route(route)
         return value
@@ -68,7 +67,12 @@ def one_box_layout(rec, xp, y_true, y_pred, opts, chunk):
         return None
     if any(isinstance(v, (dict, list)) or hasattr(v, "shape") for v in o.values()):
         return None  # (prepared from this call's values: not the signature's)
-    return OneBox(rec, plan, o, dtypes), "stats: 1 boxes, 1 thread(s)" + compiled_note(plan, [0], 1)
+    return OneBox(rec, plan, o, dtypes), _route(1, 1, plan, [0])
+
+
+def _route(count, threads, plan, handled):
+    """The statistics route's text (:func:`~losskit.engine.config.last_route`) before its second pass."""
+    return f"stats: {count} boxes, {min(threads, count)} thread(s)" + compiled_note(plan, handled, count)
 
 
 KEPT_ELEMENTS = 1 << 16  # a fused plan's shared work kept between the passes up to this size (512 KiB)

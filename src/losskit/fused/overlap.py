@@ -279,7 +279,6 @@ def _dice_planner(y_true, y_pred, opts):
             if ct.size != 1 or ct.dtype.kind != "f":
                 return None
             ct = ct.reshape(-1)[0]
-        r, iv = R, inv
 
         def write(yt, yp, g, kept=_NONE_KEPT):
             if yt.shape != yp.shape or g.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
@@ -288,11 +287,11 @@ def _dice_planner(y_true, y_pred, opts):
             if views is None:
                 return False
             if softmax:
-                _softmax_dice_grad(views[0], views[1], views[2], c, float(r), float(iv), float(ct), kept)
+                _softmax_dice_grad(views[0], views[1], views[2], c, float(R), float(inv), float(ct), kept)
             elif squared:
-                _dice_grad_squared(views[0], views[1], views[2], one, two, r, iv, ct)
+                _dice_grad_squared(views[0], views[1], views[2], one, two, R, inv, ct)
             else:
-                _dice_grad(views[0], views[2], one, two, r, iv, ct)
+                _dice_grad(views[0], views[2], one, two, R, inv, ct)
             return True
 
         return write
