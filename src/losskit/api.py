@@ -258,9 +258,8 @@ class LossFunction:
             return None
         if not closed_form:
             return _host.to_torch(out)
-        value, grad = _host.to_torch(out[0]), out[1]
-        backward = self._host_backward(lambda: self._arguments(y_true, y_pred, kwargs), lambda ct: grad * ct)
-        return _autograd.torch_value(y_pred, lambda _: (value, backward))
+        return _autograd.torch_held(y_pred, np.asarray(out[0]), out[1],
+                                    lambda yp, ct: self._recorded(self._arguments(y_true, y_pred, kwargs), yp, ct))
 
     def _small_box(self, y_true: Array, y_pred: Array, kwargs: dict[str, Any]) -> tuple | None:
         """The route :meth:`_run` gives this value call, as :meth:`_small_call` memoises it: ``(one
@@ -396,10 +395,16 @@ class LossFunction:
 
         def on_torch(saved: Array, cotangent: Array) -> Array:
             if _autograd.records(saved):
-                return self._forward(torch_args()[:6] + (False,), saved)[1](saved, cotangent)
+                return self._recorded(torch_args(), saved, cotangent)
             return _host.to_torch(grad_of(cotangent.detach().numpy()))
 
         return on_torch
+
+    def _recorded(self, args: _autograd.Args, saved: Array, cotangent: Array) -> Array:
+        """A host-route backward that torch records (``create_graph=True``): the torch kernels'
+        closed form on the call ``args`` (its checks already ran), so that a second backward
+        differentiates them."""
+        return self._forward(args[:6] + (False,), saved)[1](saved, cotangent)
 
 
 _RECORD_PARTS: dict = {}  # id(record) -> (record, doc, option kinds): the record kept alive, its id its own

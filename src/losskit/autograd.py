@@ -7,6 +7,8 @@ the forward without recording a graph and gives autograd one node whose backward
 record's ``grad`` kernel times the incoming gradient. The backward's own operations are
 recorded when autograd asks for a graph (``create_graph=True``), so double backward
 differentiates the closed-form gradient: Hessian-vector products and Hessian diagonals work.
+A small CPU call whose value and gradient the host route computed in one pass gives autograd
+the leaner :func:`torch_held` node, which only hands that gradient over.
 
 The route is only taken where it is exact (:func:`takes_torch`): ``y_true``, a tensor
 ``sample_weight`` and tensor options must not require grad (their gradients come from the
@@ -38,9 +40,11 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from ._array.xp import is_concrete, torch_compiling, torch_forward_ad, torch_transforming
 
-__all__ = ["takes_torch", "torch_value", "records", "times", "compiled_key", "compiled_value", "concrete_numbers",
+__all__ = ["takes_torch", "torch_value", "torch_held", "records", "times", "compiled_key", "compiled_value", "concrete_numbers",
            "takes_jax", "jax_value"]
 
 # (xp, y_true, y_pred, opts, sample_weight, reduction, validate: True, False or "checkify")
@@ -98,6 +102,43 @@ def torch_value(y_pred: Any, forward: Callable[[Any], tuple[Any, Callable[[Any, 
     """``forward(y_pred) -> (value, backward)`` run without a graph; ``backward(y_pred,
     cotangent)`` (the saved ``y_pred``, d output) gives d loss / d y_pred times the cotangent."""
     return _function().apply(y_pred, forward)
+
+
+def torch_held(y_pred: Any, value: Any, grad: Any, recorded: Backward) -> Any:
+    """``value`` (a NumPy array, handed back as a tensor on its memory) of a forward on a CPU
+    ``y_pred`` that already computed its gradient ``grad`` (a fresh NumPy array): the backward
+    scales ``grad`` in place by the incoming gradient and hands it over, with no closures around
+    it (a 256 x 10 training step's loss call is mostly such overhead). A backward that torch
+    records (``create_graph=True``), or a second one (``retain_graph=True``), runs
+    ``recorded(y_pred, cotangent)`` instead, the torch kernels, so that a second backward
+    differentiates them. Not inside ``torch.func`` transforms (:func:`~losskit._array.host.signature`
+    declines there)."""
+    return _held_apply()(y_pred, value, grad, recorded)
+
+
+@functools.lru_cache(maxsize=1)
+def _held_apply() -> Any:
+    import torch
+
+    class HeldGradient(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, y_pred, value, grad, recorded):
+            ctx.grad, ctx.recorded = grad, recorded
+            ctx.save_for_backward(y_pred)
+            return torch.from_numpy(value)  # (made here: an input handed back would become a view)
+
+        @staticmethod
+        def backward(ctx, cotangent):
+            grad, ctx.grad = ctx.grad, None  # handed over once: autograd may keep it as .grad
+            if grad is None or torch.is_grad_enabled():  # retain_graph's second, or create_graph=True
+                (y_pred,) = ctx.saved_tensors
+                return ctx.recorded(y_pred, cotangent), None, None, None
+            np.multiply(grad, cotangent.numpy(), out=grad)
+            return torch.from_numpy(grad), None, None, None
+
+    # Function.apply's Python layer (~2 us) only prepares functorch transforms' tensors, which
+    # never come here: the C apply beneath it takes the call.
+    return super(torch.autograd.Function, HeldGradient).apply
 
 
 @functools.lru_cache(maxsize=1)

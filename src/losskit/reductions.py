@@ -166,7 +166,7 @@ def _refuse_overflowed_total(denom: Any) -> None:
         )
 
 
-def _unit_scale(reduction: str, n: int | tuple[int, ...]) -> float:
+def unit_scale(reduction: str, n: int | tuple[int, ...]) -> float:
     """d(reduced value) / d(value) of an unweighted sample among ``n`` (or the values' shape):
     1 for ``"none"`` and ``"sum"``, ``1/n`` for the means (0 when there are no samples)."""
     if reduction in ("none", "sum"):
@@ -202,9 +202,16 @@ def _sum64(x: np.ndarray) -> float:
 
 def _as(total: float, dtype: Any) -> Any:
     """A float64 total as a NumPy scalar of the values' dtype, the way :func:`_sum` returns it
-    on the NumPy path (whose ``xp.astype`` is this ``astype``, behind ~2 us of dispatch)."""
-    t = np.float64(total)
-    return t if dtype == np.float64 else t.astype(dtype)
+    on the NumPy path (its ``astype``: one rounding from float64, which the scalar type's
+    constructor does without ``astype``'s dispatch)."""
+    return np.dtype(dtype).type(total)
+
+
+def finish_unweighted(total: float, n: int, reduction: str, dtype: Any) -> Any:
+    """``Totals(total, None, n).finish(reduction, dtype)`` without the record: the reduced value
+    of ``n`` unweighted samples summing to ``total`` (a small call's, where the record is most
+    of the cost)."""
+    return _finish(np, reduction, _as(total, dtype), None, n)
 
 
 def reduce(xp: Any, values: Array, weight: Array | None, reduction: str, norm: Array | None = None) -> Array:
@@ -233,7 +240,7 @@ def weighted_into(values: np.ndarray, weight: np.ndarray | None, out: np.ndarray
 
 def derivative_scale(xp: Any, values: Array, weight: Array | None, reduction: str, norm: Array | None = None) -> Any:
     """d(reduced value) / d(per-sample value): broadcastable to ``values`` (``norm`` as in :func:`reduce`)."""
-    unit = _unit_scale(reduction, tuple(values.shape))
+    unit = unit_scale(reduction, tuple(values.shape))
     if not needs_total_weight(reduction) or (weight is None and norm is None):
         return unit if weight is None else _weighted_scale(weight, unit, reduction)
     denom = _weight_total(xp, weight if norm is None else norm, tuple(values.shape))
@@ -310,7 +317,7 @@ class Totals(NamedTuple):
         piece's weights (a NumPy array broadcastable to its values, or None when unweighted)
         returning d(reduced value) / d(per-sample value) of the whole batch. A weighted mean
         divides by ``sum_w`` cast to ``dtype``; ``sum_wl`` is not read."""
-        unit = _unit_scale(reduction, self.n)
+        unit = unit_scale(reduction, self.n)
         if not needs_total_weight(reduction):
             return lambda w: unit if w is None else _weighted_scale(w, unit, reduction)
         denom = None if self.sum_w is None else _as(self.sum_w, dtype)

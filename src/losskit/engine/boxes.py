@@ -89,14 +89,14 @@ def one_box(plan, xp, y_true, y_pred, reduction, order, with_value, n, route):
         if total is None:
             return DECLINED
         set_route(route)
-        return _red.Totals(total, None, n).finish(reduction, dtype, xp)
-    unit = _red.Totals(n=n).derivative_scale(reduction, dtype)(None)
+        return _red.finish_unweighted(total, n, reduction, dtype)
+    unit = _red.unit_scale(reduction, n)
     g = np.empty(y_pred.shape, dtype=dtype)
     total = plan.value_grad(y_true, y_pred, g, unit)
     if total is None:
         return DECLINED
     set_route(route)
-    return (_red.Totals(total, None, n).finish(reduction, dtype, xp), g) if with_value else g
+    return (_red.finish_unweighted(total, n, reduction, dtype), g) if with_value else g
 
 
 def _one_box_layout(y_true, y_pred, reduced, tiling):
