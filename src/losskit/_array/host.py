@@ -90,13 +90,13 @@ def signature(y_true: Any, y_pred: Any, kwargs: dict) -> tuple | None:
 def views(y_true: Any, y_pred: Any) -> tuple[Any, Any] | None:
     """``(y_true, y_pred)`` as NumPy views, or None when either has none, for a call whose
     :func:`signature` found a memo of the host route: both are then plain CPU tensors of dtypes
-    with views, and only what the signature leaves out is asked here (:func:`~losskit._array.xp.host_view`
-    asks it all, at twice the cost of a small training step's view)."""
+    with views, and only their layout is left to ask (:func:`~losskit._array.xp.host_view` asks
+    it all, at twice the cost of a small training step's views). ``force``: no detach first, and
+    a tensor with a conjugate or negative bit is resolved into a copy rather than refused."""
     strided = sys.modules["torch"].strided
-    for t in (y_true, y_pred):
-        if t.layout is not strided or t.is_conj() or t.is_neg():
-            return None
-    return (y_true.detach() if y_true.requires_grad else y_true).numpy(), y_pred.detach().numpy()
+    if y_true.layout is not strided or y_pred.layout is not strided:
+        return None
+    return y_true.numpy(force=True), y_pred.numpy(force=True)
 
 
 def _view(torch: Any, a: Any, tracked: bool) -> Any:
