@@ -91,21 +91,6 @@ def test_sparse_cce_from_logits_within_4_ulp(backend, labels):
     assert ulp_error(got, exact).max() <= MAX_ULP
 
 
-@pytest.mark.parametrize("labels", [[0, 0, 1, 1, 0, 0], [1, 2, 0, 0, 2, 2]])
-def test_sparse_cce_from_logits_on_a_jax_without_put_along_axis(labels, monkeypatch):
-    """A JAX without ``jnp.put_along_axis`` leaves the label's term out with a label mask instead
-    of a scatter: the same accuracy (under jit as well)."""
-    jnp = load_backend("jax")
-    import jax
-
-    monkeypatch.delattr(jnp, "put_along_axis")
-    labels = np.array(labels)
-    exact = [_lse(r) - _mp(r[k]) for r, k in zip(ROWS, labels)]
-    f = lambda y, x: lk.sparse_categorical_cross_entropy(y, x, from_logits=True, reduction="none")  # noqa: E731
-    for run in (f, jax.jit(f)):
-        assert ulp_error(to_numpy(run(jnp.asarray(labels), jnp.asarray(ROWS))), exact).max() <= MAX_ULP
-
-
 def test_cce_from_logits_with_soft_targets_within_4_ulp(backend):
     targets = np.array([[1.0, 0, 0], [0.75, 0.25, 0], [0, 0.5, 0.5], [0, 0.5, 0.5], [0.5, 0.5, 0], [1.0, 0, 0]])
     got = on(backend, lk.categorical_cross_entropy, targets, ROWS, from_logits=True, reduction="none")
