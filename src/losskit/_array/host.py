@@ -62,6 +62,7 @@ def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[tuple], bo
 _DECLINE = object()
 
 _CONSTANTS = (bool, int, float, str, type(None))
+_CONSTANT_TYPES = frozenset(_CONSTANTS)
 
 
 def plain_options(options: Any) -> bool:
@@ -81,10 +82,11 @@ def signature(y_true: Any, y_pred: Any, kwargs: dict) -> tuple | None:
         return None
     if not (_plain(torch, y_pred) and _plain(torch, y_true)) or y_pred.numel() > ELEMENTS:
         return None
-    if torch_compiling() or torch_transforming() or torch_forward_ad() or (kwargs and not plain_options(kwargs)):
+    types = tuple(map(type, kwargs.values()))
+    if not _CONSTANT_TYPES.issuperset(types) or torch_compiling() or torch_transforming() or torch_forward_ad():
         return None
     return (type(y_pred), type(y_true), y_pred.dtype, y_true.dtype, y_pred.shape, y_true.shape, y_pred.requires_grad,
-            y_true.requires_grad, torch.is_grad_enabled(), tuple(kwargs.items()), tuple(map(type, kwargs.values())))
+            y_true.requires_grad, torch.is_grad_enabled(), tuple(kwargs.items()), types)
 
 
 def views(y_true: Any, y_pred: Any) -> tuple[Any, Any] | None:
