@@ -9,7 +9,7 @@ float32), ``x.grad = None`` then forward + backward of:
   options: the floor of any loss written as a custom autograd node;
 - ``held_gradient``: the same node as losskit's host route makes it, with nothing else: value
   and gradient computed in one go by NumPy on the tensors' memory, the gradient held for the
-  backward, which scales it;
+  backward, which scales it in place and hands it over;
 - ``losskit``: ``lk.mean_squared_error(y, x)`` (``validate=True``) and with ``validate=False``.
 
 Run: ``python benchmarks/bench_autograd_floor.py [--rounds 7] [--calls 500]``. Prints the median
@@ -42,13 +42,15 @@ class _BareMSE(torch.autograd.Function):
 class _HeldMSE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, y):
-        d = x.detach().numpy() - y.numpy()
-        ctx.grad = torch.from_numpy(d * np.float32(2.0 / d.size))
+        d = x.numpy(force=True) - y.numpy()
+        ctx.grad = d * np.float32(2.0 / d.size)
         return torch.from_numpy(np.asarray(np.mean(d * d, dtype=np.float64), dtype=np.float32))
 
     @staticmethod
     def backward(ctx, g):
-        return ctx.grad * g, None
+        grad, ctx.grad = ctx.grad, None  # scaled in place and handed over, as losskit's node does
+        np.multiply(grad, g.numpy(), out=grad)
+        return torch.from_numpy(grad), None
 
 
 def main() -> None:
