@@ -35,7 +35,7 @@ REDUCTIONS = ("mean", "sum", "none", "sum_over_batch_size")
 __all__ = [
     "REDUCTIONS", "Totals", "check_reduction", "prepare_weight", "weight_array", "fit_weight", "check_weight_values",
     "weight_shape", "needs_total_weight",
-    "combine_weights", "reduce", "weighted_into", "derivative_scale", "expand_axes",
+    "combine_weights", "reduce", "weighted_into", "derivative_scale", "unit_scale", "finish_unweighted", "expand_axes",
 ]
 
 Array = Any  # an array of any supported namespace
