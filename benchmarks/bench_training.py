@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """What a loss costs inside a training step: losskit on torch tensors and JAX arrays against the
-native implementations (torch.nn.functional, optax), float32, one thread.
+native implementations (torch.nn.functional, optax), float32, one thread (torch's, XLA's and
+losskit's engine's).
 
 Sections (all on the CPU):
 
@@ -62,6 +63,7 @@ GRAD_RTOL = 1e-4  # max |g_losskit - g_native| / max |g_native|
 SECTIONS = ("eager", "compile", "ops", "memory", "jax", "numpy")
 
 torch.set_num_threads(1)
+lk.engine.configure(threads=1)  # losskit's own engine (the host route's fused kernels): one thread too
 
 
 # ---------------------------------------------------------------------------------------
@@ -601,7 +603,7 @@ def machine():
     return {
         "platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
         "usable cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "memory": mem, "torch threads": torch.get_num_threads(),
+        "memory": mem, "torch threads": torch.get_num_threads(), "losskit engine threads": lk.engine.settings()["threads"],
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
     }
 

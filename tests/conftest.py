@@ -36,6 +36,7 @@ def _torch_kernels(request, monkeypatch):
         from losskit._array import host
 
         monkeypatch.setattr(host, "ELEMENTS", 0)
+        monkeypatch.setattr(host, "AT_SCALE", False)
 
 
 def load_backend(name):

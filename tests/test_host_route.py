@@ -40,20 +40,22 @@ def routes(monkeypatch):
     monkeypatch.setattr(host, "to_torch", spy(host.to_torch))
     monkeypatch.setattr(autograd, "torch_held", spy(autograd.torch_held))
 
-    elements = host.ELEMENTS
-
     def run(fn):
         taken.clear()
         on_host = fn()
         used = any(taken)
-        monkeypatch.setattr(host, "ELEMENTS", 0)
-        try:
+        with pytest.MonkeyPatch.context() as mp:
+            _route_off(mp)
             on_torch = fn()
-        finally:
-            monkeypatch.setattr(host, "ELEMENTS", elements)
         return on_host, on_torch, used
 
     return run
+
+
+def _route_off(mp):
+    """The host route off: every call on the torch kernels."""
+    mp.setattr(host, "ELEMENTS", 0)
+    mp.setattr(host, "AT_SCALE", False)
 
 
 def _tensors(torch, case, dtype):
@@ -128,6 +130,54 @@ def test_small_cpu_tensors_take_the_host_route(torch, routes):
     np.testing.assert_allclose(grad.numpy(), 2 * (x.detach() - y).numpy() / x.numel(), rtol=1e-6)
 
 
+def _large_inputs(torch, name, dtype):
+    """``(y_true, y_pred, options)`` of 100 x 100 (past ELEMENTS) for a loss with ``fused_at_scale``."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(100, 100))
+    bits = (rng.random((100, 100)) > 0.5).astype(np.float64)
+    cases = {
+        "mean_squared_error": (rng.normal(size=(100, 100)), x, {}),
+        "binary_cross_entropy": (bits, 3 * x, {"from_logits": True}),
+        "hinge": (2 * bits - 1, x, {}),
+        "categorical_cross_entropy": (np.exp(x.T) / np.exp(x.T).sum(1, keepdims=True), x, {"from_logits": True}),
+        "sparse_categorical_cross_entropy": (rng.integers(0, 100, size=100), x, {"from_logits": True}),
+    }
+    y, p, opts = cases[name]
+    ty = torch.as_tensor(y.astype(dtype) if y.dtype.kind == "f" else y)
+    return ty, torch.as_tensor(p.astype(dtype)).requires_grad_(), opts
+
+
+FUSED_AT_SCALE = ["mean_squared_error", "binary_cross_entropy", "hinge", "categorical_cross_entropy",
+                  "sparse_categorical_cross_entropy"]
+
+
+def test_fused_at_scale_losses_are_the_tested_ones():
+    assert sorted(n for n in lk.available(aliases=False) if lk.get(n).record.fused_at_scale) == sorted(FUSED_AT_SCALE)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", FUSED_AT_SCALE)
+def test_large_calls_of_fused_at_scale_losses(torch, routes, name, dtype):
+    """Past ELEMENTS a loss whose fused kernels beat its torch kernels takes the host route (when
+    numba is there): value, gradient through the held node and a second backward agree with the
+    torch kernels; BCE on probabilities as well."""
+    ty, tp, opts = _large_inputs(torch, name, dtype)
+    f = lk.get(name, **opts)
+    calls = [(f, tp)]
+    if name == "binary_cross_entropy":
+        calls.append((lk.binary_cross_entropy, torch.sigmoid(tp.detach()).requires_grad_()))
+    rtol = 1e-12 if dtype == "float64" else 2e-5
+    for loss, p in calls:
+        def step(loss=loss, p=p):  # the held gradient, then (retain_graph) the torch kernels', scaled
+            value = loss(ty, p)
+            (g,) = torch.autograd.grad(value, p, retain_graph=True)
+            (g2,) = torch.autograd.grad(3.0 * value, p)
+            return value, g, g2
+        on_host, on_torch, used = routes(step)
+        assert used == fused.available()
+        _same(on_host, on_torch, rtol)
+
+
 def test_backward_twice_accumulates(torch):
     """``retain_graph=True``: each backward hands autograd a fresh gradient (autograd keeps the
     first as ``.grad`` and adds the others into it), scaled by its own cotangent (the first is
@@ -160,7 +210,12 @@ def test_declines_where_it_could_not_be_exact(torch, routes):
         return routes(fn)[2]
 
     assert used(lambda: lk.mse(y, x))
-    assert not used(lambda: lk.mse(torch.zeros(100, 100), torch.zeros(100, 100)))  # past ELEMENTS
+    big = torch.zeros(100, 100), torch.zeros(100, 100)  # past ELEMENTS: only where a fused kernel beats torch's
+    assert used(lambda: lk.mse(*big)) == fused.available()
+    assert not used(lambda: lk.mae(*big))  # no fused kernel
+    assert not used(lambda: lk.binary_focal_cross_entropy(*big, from_logits=True))  # torch's are leaner at scale
+    assert not used(lambda: lk.mse(*big, reduction="none"))  # reduced calls only
+    assert not used(lambda: lk.mse(*big, sample_weight=torch.ones(100)))  # unweighted ones only
     assert not used(lambda: lk.mse(y.requires_grad_(), x.clone().requires_grad_()))  # y_true's gradient
     y.requires_grad_(False)
     assert not used(lambda: lk.mse.grad(y, x.clone().requires_grad_()))  # a differentiable .grad
@@ -230,9 +285,10 @@ def test_integer_labels_and_boolean_masks(torch, routes):
     _same(on_host, on_torch, 1e-12)
     mask = torch.as_tensor(rng.random((6, 5)) > 0.5)
     messages = []
-    for elements in (host.ELEMENTS, 0):
+    for off in (False, True):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(host, "ELEMENTS", elements)
+            if off:
+                _route_off(mp)
             with pytest.raises(lk.LossInputError) as err:
                 lk.binary_cross_entropy(mask, logits, from_logits=True)
         messages.append(str(err.value))

@@ -225,7 +225,7 @@ class LossFunction:
         if closed_form:
             # a torch forward for training: one autograd node whose backward is the closed form
             if host is not None:
-                return _autograd.torch_value(args[2], lambda yp: self._host_forward(args, host))
+                return self._host_value(args, host)
             return _autograd.torch_value(args[2], lambda yp: self._forward(args, yp))
         if order == 0 and _autograd.takes_jax(args[2], args[3], args[5], per_sample_jvp=not rec.vjp):
             # JAX traces: a custom_jvp whose tangent is the closed-form gradient
@@ -276,16 +276,25 @@ class LossFunction:
         node (a value call on a torch ``y_pred`` that requires grad), and its host-route arguments
         (small CPU tensors: NumPy views of them; None stays on torch)."""
         closed_form = order == 0 and _autograd.takes_torch(args[1], args[2], args[4], args[3])
-        return closed_form, _host.args_of(args, closed_form, self._stays_on_torch)
+        host = _host.args_of(args, closed_form, self._stays_on_torch)
+        if host is not None and order == 2 and host[2].size > _host.ELEMENTS:
+            host = None  # (past ELEMENTS only the fused kernels' values and gradients)
+        return closed_form, host
 
-    def _stays_on_torch(self, host: _autograd.Args) -> bool:
-        """Whether a call the host route could take (``host``: its NumPy views) stays on torch: the
-        record's ``stays_on_torch`` trait says its torch kernels are the leaner for these options,
-        and no fused kernel takes the call (one compiled pass beats both)."""
-        trait = self.record.stays_on_torch
+    def _stays_on_torch(self, host: _autograd.Args, large: bool) -> bool:
+        """Whether a call the host route could take (``host``: its NumPy views) stays on torch. A
+        small one, where the record's ``stays_on_torch`` trait says its torch kernels are the
+        leaner for these options and no fused kernel takes the call (one compiled pass beats
+        both); a ``large`` one, unless it is reduced and unweighted and a fused kernel that beats
+        torch's at scale takes it (the ``fused_at_scale`` trait)."""
+        rec = self.record
+        if large:
+            return not (rec.fused_at_scale and host[4] is None and host[5] != "none"
+                        and _engine.fuses(rec, host[1], host[2], host[3]))
+        trait = rec.stays_on_torch
         if trait is None or not trait(host[3]):
             return False
-        return not _engine.fuses(self.record, host[1], host[2], host[3])
+        return not _engine.fuses(rec, host[1], host[2], host[3])
 
     def _plain(self, args: _autograd.Args, order: int,
                with_value: bool) -> Any:
@@ -367,26 +376,24 @@ class LossFunction:
 
         return c.reduced(), backward
 
-    def _host_forward(self, args: _autograd.Args,
-                      host: _autograd.Args) -> tuple[Array, Any]:
-        """:meth:`_forward` on the host route: NumPy computes on the views ``host`` of the torch
-        call ``args``, results are handed back as tensors. A reduced value comes with its gradient
-        from one pass (:meth:`value_and_grad`, a fused kernel where one exists; small arrays), and
-        the backward scales it; an unreduced one keeps the closed-form backward of its per-sample
-        cotangents. A backward that torch records (``create_graph=True``) runs the torch kernels,
-        so that a second backward differentiates them."""
+    def _host_value(self, args: _autograd.Args, host: _autograd.Args) -> Array:
+        """The closed-form node of a call on the host route: NumPy computes on the views ``host``
+        of the torch call ``args``, results are handed back as tensors. A reduced value comes with
+        its gradient from one pass (:meth:`value_and_grad`, a fused kernel where one takes the
+        call), which :func:`~losskit.autograd.torch_held`'s node holds for the backward; an
+        unreduced one keeps the closed-form backward of its per-sample cotangents."""
         if host[5] == "none":
-            value, backward = self._forward(host, host[2])
+            return _autograd.torch_value(args[2], lambda yp: self._host_unreduced(args, host))
+        value, grad = self._plain(host, 1, with_value=True)
+        if not (grad.flags.owndata and grad.flags.writeable):  # (the node scales it in place: its own)
+            grad = grad.copy()
+        return _autograd.torch_held(args[2], np.array(value), grad, lambda yp, ct: self._recorded(args, yp, ct))
 
-            def grad_of(cotangent: Array) -> Array:
-                return backward(host[2], cotangent)
-        else:
-            value, grad = self._plain(host, 1, with_value=True)
-
-            def grad_of(cotangent: Array) -> Array:
-                return grad * cotangent  # (a fresh array each time: autograd may keep and add to it)
-
-        return _host.to_torch(value), self._host_backward(lambda: args, grad_of)
+    def _host_unreduced(self, args: _autograd.Args, host: _autograd.Args) -> tuple[Array, Any]:
+        """:meth:`_forward` of an unreduced call on the host route: the values as tensors, and a
+        backward of the closed-form gradient of their cotangents on NumPy."""
+        value, backward = self._forward(host, host[2])
+        return _host.to_torch(value), self._host_backward(lambda: args, lambda ct: backward(host[2], ct))
 
     def _host_backward(self, torch_args: Any, grad_of: Any) -> Any:
         """The backward of a host-route forward: ``grad_of(cotangent)`` on NumPy, handed back as a

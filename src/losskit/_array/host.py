@@ -9,8 +9,9 @@ the same checks and messages; its results become tensors of the torch call's dty
 way (:meth:`losskit.api.LossFunction._run`).
 
 Only where that is exact and invisible: CPU tensors of the plain ``torch.Tensor`` type (or
-``nn.Parameter``) with NumPy views, ``y_pred`` floating and at most :data:`ELEMENTS` elements,
-no other tensor requiring grad, not while ``torch.compile`` traces, in a ``torch.func``
+``nn.Parameter``) with NumPy views, ``y_pred`` floating and at most :data:`ELEMENTS` elements
+(or any size, for a loss whose fused kernels beat its torch kernels at scale), no other tensor
+requiring grad, not while ``torch.compile`` traces, in a ``torch.func``
 transform or in forward-mode AD. Anything else declines (None) and stays on torch.
 """
 
@@ -24,25 +25,31 @@ import numpy as np
 
 from .xp import host_view, namespace, torch_compiling, torch_forward_ad, torch_transforming
 
-__all__ = ["ELEMENTS", "args_of", "to_torch", "signature", "views", "plain_options"]
+__all__ = ["ELEMENTS", "AT_SCALE", "args_of", "to_torch", "signature", "views", "plain_options"]
 
 # Up to this many elements of y_pred a call takes the host route. Forward + backward of every
 # registered loss against its torch kernels (two torch threads): at 2560 elements NumPy takes
 # 0.2-1.1x the time, at 8192 0.15-1.16x; at 60000 some losses' NumPy kernels (where-heavy ones:
 # Tversky, Lovasz, soft margin) take up to 2.3x, while torch's kernels start to use threads.
+# Larger calls take it only through a fused kernel that beats torch's at scale (the record
+# trait ``fused_at_scale``), while AT_SCALE is on. (The tests turn the route off, ELEMENTS = 0 and
+# AT_SCALE False, to run the torch kernels.)
 ELEMENTS = 1 << 13
+AT_SCALE = True
 
 
-def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[tuple], bool]) -> tuple | None:
+def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[tuple, bool], bool]) -> tuple | None:
     """The call ``args`` (``(xp, y_true, y_pred, opts, sample_weight, reduction, validate)``) with
     NumPy views in place of its torch tensors, or None to stay on torch. ``closed_form``: the call
     goes through the closed-form node (``y_pred`` may then require grad); ``stays_on_torch(host
-    args)``: whether the loss's torch kernels are the leaner for this call."""
+    args, large)``: whether the loss's torch kernels are the leaner for this call (``large``: more
+    than :data:`ELEMENTS` elements of ``y_pred``)."""
     xp, y_true, y_pred, opts, sample_weight, reduction, validate = args
     torch = sys.modules.get("torch")
     if torch is None or not isinstance(y_pred, torch.Tensor) or torch_compiling():
         return None  # (compiling before any other call: Dynamo then traces nothing more here)
-    if not _plain(torch, y_pred) or y_pred.numel() > ELEMENTS or not y_pred.is_floating_point():
+    large = y_pred.numel() > ELEMENTS
+    if not _plain(torch, y_pred) or not y_pred.is_floating_point() or (large and not AT_SCALE):
         return None
     if torch_transforming() or torch_forward_ad():
         return None
@@ -56,7 +63,7 @@ def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[tuple], bo
             v is _DECLINE for v in host_opts.values()):
         return None
     host = (namespace(host_pred), host_true, host_pred, host_opts, host_weight, reduction, validate)
-    return None if stays_on_torch(host) else host
+    return None if stays_on_torch(host, large) else host
 
 
 _DECLINE = object()

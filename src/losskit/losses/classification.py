@@ -144,6 +144,7 @@ BINARY_CROSS_ENTROPY = Loss(
     input_kind="probability",
     boosting=Boosting(start="log_odds", start_if_default=("pos_weight",)),
     fused="binary_cross_entropy",
+    fused_at_scale=True,
     aliases=("binary_crossentropy", "bce", "sigmoid_binary_cross_entropy"),
     value=bce_value,
     grad=bce_grad,

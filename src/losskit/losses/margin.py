@@ -187,6 +187,7 @@ HINGE = Loss(
         refused=Refusal("piecewise_linear", "use squared_hinge or binary_cross_entropy as a smooth surrogate"),
     ),
     fused="hinge",
+    fused_at_scale=True,
     aliases=("hinge_loss",),
     value=_hinge_value,
     grad=_hinge_grad,

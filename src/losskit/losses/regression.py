@@ -66,6 +66,7 @@ MEAN_SQUARED_ERROR = Loss(
     input_kind="prediction",
     boosting=Boosting(start="mean"),
     fused="mean_squared_error",
+    fused_at_scale=True,
     aliases=("mse", "squared_error", "l2"),
     value=_mse_value,
     grad=_mse_grad,
