@@ -178,6 +178,23 @@ def test_large_calls_of_fused_at_scale_losses(torch, routes, name, dtype):
         _same(on_host, on_torch, rtol)
 
 
+@pytest.mark.skipif(not fused.available(), reason="the fused kernels need numba")
+def test_large_calls_keep_to_torchs_threads(torch):
+    """A host-route call's engine boxes use at most torch's intra-op threads (and the engine's)."""
+    y, x = torch.randn(400, 100), torch.randn(400, 100, requires_grad=True)
+    threads = torch.get_num_threads()
+    try:
+        for torch_threads, engine_threads, used in ((1, 2, 1), (2, 1, 1), (2, 2, 2)):
+            torch.set_num_threads(torch_threads)
+            with engine.configure(threads=engine_threads, chunk=4000):
+                lk.mse(y, x).backward()
+                assert f", {used} thread(s)" in engine.last_route()
+                lk.mse(y, x.detach())
+                assert f", {used} thread(s)" in engine.last_route()
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_backward_twice_accumulates(torch):
     """``retain_graph=True``: each backward hands autograd a fresh gradient (autograd keeps the
     first as ``.grad`` and adds the others into it), scaled by its own cotangent (the first is

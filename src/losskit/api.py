@@ -230,8 +230,9 @@ class LossFunction:
         if order == 0 and _autograd.takes_jax(args[2], args[3], args[5], per_sample_jvp=not rec.vjp):
             # JAX traces: a custom_jvp whose tangent is the closed-form gradient
             return _autograd.jax_value(args, self._forward, self._value, rec.reduced_axes)
-        out = self._plain(args if host is None else host, order, with_value)
-        return out if host is None else _host.to_torch(out)
+        if host is None:
+            return self._plain(args, order, with_value)
+        return _host.to_torch(self._plain(host, order, with_value, threads=_host.torch_threads()))
 
     def _small_call(self, y_true: Array, y_pred: Array, kwargs: dict[str, Any]) -> Any:
         """A value call on small CPU tensors whose route, memoised by the call's signature
@@ -297,10 +298,11 @@ class LossFunction:
         return not _engine.fuses(rec, host[1], host[2], host[3])
 
     def _plain(self, args: _autograd.Args, order: int,
-               with_value: bool) -> Any:
-        """The call on the plain path, or the NumPy engine where it takes the call."""
+               with_value: bool, threads: int | None = None) -> Any:
+        """The call on the plain path, or the NumPy engine where it takes the call (on at most
+        ``threads`` workers: a host-route call's, torch's own setting)."""
         if _engine.accepts(args[0], args[2], self.record):  # large NumPy input (or a fused kernel): chunked, threaded
-            out = _engine.run(self.record, *args, order, with_value)
+            out = _engine.run(self.record, *args, order, with_value, threads)
             if out is not None:
                 return out
         c = self._bound(args)
@@ -384,7 +386,7 @@ class LossFunction:
         unreduced one keeps the closed-form backward of its per-sample cotangents."""
         if host[5] == "none":
             return _autograd.torch_value(args[2], lambda yp: self._host_unreduced(args, host))
-        value, grad = self._plain(host, 1, with_value=True)
+        value, grad = self._plain(host, 1, with_value=True, threads=_host.torch_threads())
         if not (grad.flags.owndata and grad.flags.writeable):  # (the node scales it in place: its own)
             grad = grad.copy()
         return _autograd.torch_held(args[2], np.array(value), grad, lambda yp, ct: self._recorded(args, yp, ct))

@@ -25,7 +25,7 @@ import numpy as np
 
 from .xp import host_view, namespace, torch_compiling, torch_forward_ad, torch_transforming
 
-__all__ = ["ELEMENTS", "AT_SCALE", "args_of", "to_torch", "signature", "views", "plain_options"]
+__all__ = ["ELEMENTS", "AT_SCALE", "args_of", "to_torch", "torch_threads", "signature", "views", "plain_options"]
 
 # Up to this many elements of y_pred a call takes the host route. Forward + backward of every
 # registered loss against its torch kernels (two torch threads): at 2560 elements NumPy takes
@@ -124,6 +124,12 @@ def _view(torch: Any, a: Any, tracked: bool) -> Any:
 def _plain(torch: Any, a: Any) -> bool:
     """A CPU tensor of torch's own type (no subclass: fake, distributed or wrapper tensors)."""
     return (type(a) is torch.Tensor or type(a) is torch.nn.Parameter) and a.is_cpu
+
+
+def torch_threads() -> int:
+    """Torch's intra-op threads: the most a host-route call's engine boxes may use (a torch call
+    stays within what the program allowed torch)."""
+    return sys.modules["torch"].get_num_threads()
 
 
 def to_torch(out: Any) -> Any:

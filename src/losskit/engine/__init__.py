@@ -132,16 +132,19 @@ def _one_box_route(sample_weight: Any, reduction: str, cfg: dict) -> bool:
 
 
 def run(rec: Any, xp: Any, y_true: Any, y_pred: Any, opts: dict, sample_weight: Any, reduction: str,
-        validate: bool | str, order: int, with_value: bool = False) -> Any:
+        validate: bool | str, order: int, with_value: bool = False, threads: int | None = None) -> Any:
     """Evaluate ``rec`` chunk-wise: the reduced value (order 0), the gradient (1) or
     ``(gradient, Hessian)`` (2), exactly as ``LossFunction`` would; ``with_value`` returns
-    ``(value, derivatives)`` from the same boxes (one pass, one validation). ``None`` to decline."""
+    ``(value, derivatives)`` from the same boxes (one pass, one validation). ``threads``: at most
+    that many workers (a torch call's: torch's own setting). ``None`` to decline."""
     try:
         tune_malloc()
         reason = _declined(rec, opts)
         if reason is not None:
             raise Decline(reason)
         cfg = effective(max(y_pred.itemsize, 4))
+        if threads is not None and threads < cfg["threads"]:
+            cfg = {**cfg, "threads": max(threads, 1)}  # (effective's dict is shared: a copy)
         if order < 2 and _one_box_route(sample_weight, reduction, cfg):
             out = small_call(rec, xp, y_true, y_pred, opts, reduction, order, with_value, cfg)
             if out is not DECLINED:
