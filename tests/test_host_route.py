@@ -342,7 +342,13 @@ def test_weights_cotangents_and_edge_shapes(torch, routes):
             b = lk.binary_cross_entropy(torch.sigmoid(y).round(), torch.sigmoid(p.T))
         return a, b
 
-    for call in (weighted_step, transposed_step, quiet,
+    def edge_step(shape):  # a training step on a 0-d or an empty y_pred
+        x = torch.full(shape, 2.0, dtype=torch.float64, requires_grad=True)
+        v = lk.mse(torch.full(shape, 0.5, dtype=torch.float64), x)
+        v.backward(torch.tensor(3.0, dtype=torch.float64))
+        return v, x.grad
+
+    for call in (weighted_step, transposed_step, quiet, lambda: edge_step(()), lambda: edge_step((0,)),
                  lambda: lk.mse(torch.zeros(0), torch.zeros(0)),
                  lambda: lk.mse.value_and_grad(torch.tensor(0.5), torch.tensor(2.0))):
         on_host, on_torch, used = routes(call)

@@ -387,8 +387,8 @@ class LossFunction:
         if host[5] == "none":
             return _autograd.torch_value(args[2], lambda yp: self._host_unreduced(args, host))
         value, grad = self._plain(host, 1, with_value=True, threads=_host.torch_threads())
-        if not (grad.flags.owndata and grad.flags.writeable):  # (the node scales it in place: its own)
-            grad = grad.copy()
+        if not (isinstance(grad, np.ndarray) and grad.flags.owndata and grad.flags.writeable):
+            grad = np.array(grad)  # (the node scales it in place: an array of its own)
         return _autograd.torch_held(args[2], np.array(value), grad, lambda yp, ct: self._recorded(args, yp, ct))
 
     def _host_unreduced(self, args: _autograd.Args, host: _autograd.Args) -> tuple[Array, Any]:
