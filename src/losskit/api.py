@@ -277,20 +277,17 @@ class LossFunction:
         node (a value call on a torch ``y_pred`` that requires grad), and its host-route arguments
         (small CPU tensors: NumPy views of them; None stays on torch)."""
         closed_form = order == 0 and _autograd.takes_torch(args[1], args[2], args[4], args[3])
-        host = _host.args_of(args, closed_form, self._stays_on_torch)
-        if host is not None and order == 2 and host[2].size > _host.ELEMENTS:
-            host = None  # (past ELEMENTS only the fused kernels' values and gradients)
-        return closed_form, host
+        return closed_form, _host.args_of(args, closed_form, lambda host, large: self._stays_on_torch(host, large, order))
 
-    def _stays_on_torch(self, host: _autograd.Args, large: bool) -> bool:
+    def _stays_on_torch(self, host: _autograd.Args, large: bool, order: int) -> bool:
         """Whether a call the host route could take (``host``: its NumPy views) stays on torch. A
         small one, where the record's ``stays_on_torch`` trait says its torch kernels are the
         leaner for these options and no fused kernel takes the call (one compiled pass beats
-        both); a ``large`` one, unless it is reduced and unweighted and a fused kernel that beats
-        torch's at scale takes it (the ``fused_at_scale`` trait)."""
+        both); a ``large`` one, unless it is a reduced and unweighted value or gradient (order 0
+        or 1) that a fused kernel beating torch's at scale takes (the ``fused_at_scale`` trait)."""
         rec = self.record
         if large:
-            return not (rec.fused_at_scale and host[4] is None and host[5] != "none"
+            return not (rec.fused_at_scale and order < 2 and host[4] is None and host[5] != "none"
                         and _engine.fuses(rec, host[1], host[2], host[3]))
         trait = rec.stays_on_torch
         if trait is None or not trait(host[3]):
@@ -393,21 +390,17 @@ class LossFunction:
 
     def _host_unreduced(self, args: _autograd.Args, host: _autograd.Args) -> tuple[Array, Any]:
         """:meth:`_forward` of an unreduced call on the host route: the values as tensors, and a
-        backward of the closed-form gradient of their cotangents on NumPy."""
+        backward of the closed-form gradient of their cotangents on NumPy, handed back as a tensor.
+        A backward that torch records (``create_graph=True``) runs the torch kernels on the call
+        ``args`` instead (:meth:`_recorded`)."""
         value, backward = self._forward(host, host[2])
-        return _host.to_torch(value), self._host_backward(lambda: args, lambda ct: backward(host[2], ct))
-
-    def _host_backward(self, torch_args: Any, grad_of: Any) -> Any:
-        """The backward of a host-route forward: ``grad_of(cotangent)`` on NumPy, handed back as a
-        tensor. A backward that torch records (``create_graph=True``) runs the torch kernels on
-        the call ``torch_args()`` instead, so that a second backward differentiates them."""
 
         def on_torch(saved: Array, cotangent: Array) -> Array:
             if _autograd.records(saved):
-                return self._recorded(torch_args(), saved, cotangent)
-            return _host.to_torch(grad_of(cotangent.detach().numpy()))
+                return self._recorded(args, saved, cotangent)
+            return _host.to_torch(backward(host[2], cotangent.detach().numpy()))
 
-        return on_torch
+        return _host.to_torch(value), on_torch
 
     def _recorded(self, args: _autograd.Args, saved: Array, cotangent: Array) -> Array:
         """A host-route backward that torch records (``create_graph=True``): the torch kernels'

@@ -7,8 +7,9 @@ the forward without recording a graph and gives autograd one node whose backward
 record's ``grad`` kernel times the incoming gradient. The backward's own operations are
 recorded when autograd asks for a graph (``create_graph=True``), so double backward
 differentiates the closed-form gradient: Hessian-vector products and Hessian diagonals work.
-A small CPU call whose value and gradient the host route computed in one pass gives autograd
-the leaner :func:`torch_held` node, which only hands that gradient over.
+A reduced call on the host route (NumPy kernels on CPU tensors' memory), whose value and
+gradient come from one pass, gives autograd the leaner :func:`torch_held` node, which only
+hands that gradient over.
 
 The route is only taken where it is exact (:func:`takes_torch`): ``y_true``, a tensor
 ``sample_weight`` and tensor options must not require grad (their gradients come from the
@@ -111,8 +112,8 @@ def torch_held(y_pred: Any, value: Any, grad: Any, recorded: Backward) -> Any:
     it (a 256 x 10 training step's loss call is mostly such overhead). A backward that torch
     records (``create_graph=True``), or a second one (``retain_graph=True``), runs
     ``recorded(y_pred, cotangent)`` instead, the torch kernels, so that a second backward
-    differentiates them. Not inside ``torch.func`` transforms (:func:`~losskit._array.host.signature`
-    declines there)."""
+    differentiates them. Not inside ``torch.func`` transforms (the host route declines there:
+    :func:`~losskit._array.host.args_of`, :func:`~losskit._array.host.signature`)."""
     return _held_apply()(y_pred, value, grad, recorded)
 
 

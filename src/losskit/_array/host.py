@@ -68,14 +68,13 @@ def args_of(args: tuple, closed_form: bool, stays_on_torch: Callable[[tuple, boo
 
 _DECLINE = object()
 
-_CONSTANTS = (bool, int, float, str, type(None))
-_CONSTANT_TYPES = frozenset(_CONSTANTS)
+_CONSTANTS = frozenset((bool, int, float, str, type(None)))
 
 
 def plain_options(options: Any) -> bool:
     """Whether every option value is a plain constant (a bool, number, string or None): what a
     memo of a call's route may key on (an array or tensor option may change in place)."""
-    return all(type(v) in _CONSTANTS for v in options.values())
+    return _CONSTANTS.issuperset(map(type, options.values()))
 
 
 def signature(y_true: Any, y_pred: Any, kwargs: dict) -> tuple | None:
@@ -90,7 +89,7 @@ def signature(y_true: Any, y_pred: Any, kwargs: dict) -> tuple | None:
     if not (_plain(torch, y_pred) and _plain(torch, y_true)) or y_pred.numel() > ELEMENTS:
         return None
     types = tuple(map(type, kwargs.values()))
-    if not _CONSTANT_TYPES.issuperset(types) or torch_compiling() or torch_transforming() or torch_forward_ad():
+    if not _CONSTANTS.issuperset(types) or torch_compiling() or torch_transforming() or torch_forward_ad():
         return None
     return (type(y_pred), type(y_true), y_pred.dtype, y_true.dtype, y_pred.shape, y_true.shape, y_pred.requires_grad,
             y_true.requires_grad, torch.is_grad_enabled(), tuple(kwargs.items()), types)
