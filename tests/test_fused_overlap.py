@@ -211,3 +211,119 @@ def test_dice_non_contiguous_boxes_are_not_handled():
     totals = plan.stats(y, p)
     assert plan.stats_grad(totals, None)(yt, pt, g) is False
     assert plan.stats_grad(totals, None)(y, p, np.empty((6, 8)).T) is False
+
+
+# --- softmax activation: rows of logits, classes on the last axis -------------------------
+# Oracle: the global softmax Dice and its gradient in 40-digit mpmath at the given inputs, with
+# ``q = softmax(x)`` per row, ``l = 1 - (2 TP + 1) / (sum y + sum q + 1)`` and, per row,
+# ``dl/dx = q (gq - sum(q gq))``, ``gq_j = -(2 y_j - R) / D``, ``R = (2 TP + 1) / D``.
+def _exact_softmax_dice(y, x):
+    import mpmath
+
+    with mpmath.workdps(40):
+        ys = [[mpmath.mpf(float(v)) for v in row] for row in y]
+        qs = []
+        for row in x:
+            e = [mpmath.exp(mpmath.mpf(float(v))) for v in row]
+            s = mpmath.fsum(e)
+            qs.append([v / s for v in e])
+        tp = mpmath.fsum(a * b for yr, qr in zip(ys, qs) for a, b in zip(yr, qr))
+        d = mpmath.fsum(map(mpmath.fsum, ys)) + mpmath.fsum(map(mpmath.fsum, qs)) + 1
+        r = (2 * tp + 1) / d
+        value = 1 - r
+        grad = []
+        for yr, qr in zip(ys, qs):
+            gq = [-(2 * a - r) / d for a in yr]
+            s = mpmath.fsum(a * b for a, b in zip(qr, gq))
+            grad.append([float(a * (b - s)) for a, b in zip(qr, gq)])
+        return float(value), np.array(grad)
+
+
+def _softmax_case(kind, rows, c, rng):
+    x = rng.normal(size=(rows, c)) * 3
+    labels = rng.integers(0, c, rows)
+    y = np.eye(c)[labels]
+    if kind == "confident":  # the labelled class 25 above the rest: a loss of ~1e-9
+        x = rng.normal(size=(rows, c))
+        x[np.arange(rows), labels] += 25.0
+    elif kind == "confident_wrong":  # another class 25 above
+        x = rng.normal(size=(rows, c))
+        x[np.arange(rows), (labels + 1) % c] += 25.0
+    elif kind == "ties":  # two equal maxima per row, the first or the second labelled
+        top = np.argmax(x, axis=1)
+        twin = (top + 1 + rng.integers(0, c - 1, rows)) % c
+        x[np.arange(rows), twin] = x[np.arange(rows), top]
+        y = np.eye(c)[np.where(rng.random(rows) < 0.5, top, twin)]
+    elif kind == "soft":
+        y = rng.dirichlet(np.ones(c), size=rows)
+    return y, x
+
+
+SOFTMAX_KINDS = ["random", "confident", "confident_wrong", "ties", "soft"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", [3, 40, 700])  # 700: a row longer than the kernels' block
+@pytest.mark.parametrize("kind", SOFTMAX_KINDS)
+def test_softmax_dice_kernels_against_mpmath(kind, c, dtype):
+    """Value and gradient of the softmax kernels (statistics on one and three boxes, the
+    exponentials kept in the gradient's array) against the 40-digit oracle at the same inputs:
+    the value to 2 float32 ulp / 1e-13 relative (a confident prediction's tiny loss included:
+    1 - q is never formed), the gradient elementwise to 1e-6 / 1e-12 relative plus that
+    fraction of its largest entry."""
+    rng = np.random.default_rng(c)
+    y, x = _softmax_case(kind, 7 if c < 700 else 3, c, rng)
+    y, x = y.astype(dtype), x.astype(dtype)
+    want_v, want_g = _exact_softmax_dice(y, x)
+    opts = _opts(activation="softmax", class_axis=-1)
+    plan = PLANNERS["dice"](y, x, opts)
+    assert plan.keeps
+    dt = np.dtype(dtype).type
+    rtol = 2.4e-7 if dtype == "float32" else 1e-13
+    for nboxes in (1, 3):
+        g = np.empty_like(x)
+        parts = [plan.stats(yb, xb, gb) for yb, xb, gb in zip(_boxes(y, nboxes), _boxes(x, nboxes), _boxes(g, nboxes))]
+        assert all(part is not None for part in parts)
+        totals = tuple(dt(sum(float(part[k][0, 0]) for part in parts)).reshape(1, 1) for k in range(2))
+        value = plan.stats_value(totals)
+        assert abs(float(value) - want_v) <= rtol * abs(want_v), (float(value), want_v)
+        write = plan.stats_grad(totals, np.asarray(1.0, dtype=dtype))
+        for yb, xb, gb in zip(_boxes(y, nboxes), _boxes(x, nboxes), _boxes(g, nboxes)):
+            assert write(yb, xb, gb) is True
+        tol = 1e-6 if dtype == "float32" else 1e-12
+        np.testing.assert_allclose(g, want_g, rtol=tol, atol=tol * np.abs(want_g).max())
+    if kind == "confident":  # every entry to its own relative accuracy, the tiny ones included
+        np.testing.assert_allclose(g, want_g, rtol=1e-5 if dtype == "float32" else 1e-12, atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_dice_out_of_domain_is_not_handled(dtype):
+    """A non-finite or huge logit (beyond 1e30 / 1e300) or a target outside [0, 1] declines the
+    box (the reference then validates it or computes it); -0.0 and 1 are inside."""
+    opts = _opts(activation="softmax", class_axis=-1)
+    huge = 1e31 if dtype == "float32" else 1e301
+    for where, bad in [("x", np.nan), ("x", np.inf), ("x", -np.inf), ("x", huge), ("x", -huge),
+                       ("y", np.nan), ("y", 1.5), ("y", -0.5), ("y", np.inf)]:
+        y, x = (a.astype(dtype) for a in _softmax_case("random", 9, 5, np.random.default_rng(3)))
+        (x if where == "x" else y)[7, 3] = bad
+        plan = PLANNERS["dice"](y, x, opts)
+        assert plan.stats(y, x) is None and plan.stats(y, x, np.empty_like(x)) is None, (where, bad)
+        parts = [plan.stats(yb, xb) for yb, xb in zip(_boxes(y, 3), _boxes(x, 3))]
+        assert [part is None for part in parts] == [False, False, True], (where, bad)
+    y, x = (a.astype(dtype) for a in _softmax_case("random", 4, 5, np.random.default_rng(4)))
+    y[y == 0] = -0.0
+    assert plan.stats(y, x) is not None
+
+
+def test_softmax_dice_gradient_needs_the_kept_exponentials():
+    """The gradient pass reads the exponentials the statistics pass kept in its array: an array
+    without them (a row with no 1, the row maximum's) is refused, and the engine then runs the
+    reference kernels on that box."""
+    y, x = _softmax_case("random", 6, 5, np.random.default_rng(5))
+    plan = PLANNERS["dice"](y, x, _opts(activation="softmax", class_axis=-1))
+    totals = plan.stats(y, x)
+    assert plan.stats_grad(totals, None)(y, x, np.zeros_like(x)) is False
+    g = np.empty_like(x)
+    plan.stats(y, x, g)
+    g[4] = 0.5
+    assert plan.stats_grad(totals, None)(y, x, g) is False

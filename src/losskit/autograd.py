@@ -108,7 +108,7 @@ def torch_value(y_pred: Any, forward: Callable[[Any], tuple[Any, Callable[[Any, 
 def torch_held(y_pred: Any, value: Any, grad: Any, recorded: Backward) -> Any:
     """``value`` (a NumPy array, handed back as a tensor on its memory) of a forward on a CPU
     ``y_pred`` that already computed its gradient ``grad`` (a fresh NumPy array): the backward
-    scales ``grad`` in place by the incoming gradient and hands it over, with no closures around
+    scales ``grad`` in place by the incoming gradient (unless it is 1) and hands it over, with no closures around
     it (a 256 x 10 training step's loss call is mostly such overhead). A backward that torch
     records (``create_graph=True``), or a second one (``retain_graph=True``), runs
     ``recorded(y_pred, cotangent)`` instead, the torch kernels, so that a second backward
@@ -134,7 +134,9 @@ def _held_apply() -> Any:
             if grad is None or torch.is_grad_enabled():  # retain_graph's second, or create_graph=True
                 (y_pred,) = ctx.saved_tensors
                 return ctx.recorded(y_pred, cotangent), None, None, None
-            np.multiply(grad, cotangent.numpy(), out=grad)
+            ct = cotangent.numpy()
+            if ct != 1.0:  # (loss.backward()'s 1 would be a pass over the gradient that changes no bit)
+                np.multiply(grad, ct, out=grad)
             return torch.from_numpy(grad), None, None, None
 
     # Function.apply's Python layer (~2 us) only prepares functorch transforms' tensors, which

@@ -75,9 +75,6 @@ def _route(count, threads, plan, handled):
     return f"stats: {count} boxes, {min(threads, count)} thread(s)" + compiled_note(plan, handled, count)
 
 
-KEPT_ELEMENTS = 1 << 16  # a fused plan's shared work kept between the passes up to this size (512 KiB)
-
-
 class OneBox:
     """A global loss's call in one box of its fused plan: :func:`run_stats` on that box, bit for
     bit (the same kernels, casts and reductions), without the job around it (a small Dice
@@ -92,9 +89,9 @@ class OneBox:
         """The reduced value (order 0), the gradient (1) or both (``with_value``); ``DECLINED``
         (``None`` here) where the plan declines the box: run_stats then takes it to the reference."""
         plan = self.plan
-        # work the two passes share (a softmax), kept where one float64 copy is small
-        kept = np.empty(y_pred.size) if plan.keeps and order and y_pred.size <= KEPT_ELEMENTS else None
-        sums = plan.stats(y_true, y_pred) if kept is None else plan.stats(y_true, y_pred, kept)
+        # work the two passes share (a softmax), kept in the gradient's array
+        g = np.empty(y_pred.shape, dtype=y_pred.dtype) if order else None
+        sums = plan.stats(y_true, y_pred, g) if plan.keeps and order else plan.stats(y_true, y_pred)
         if sums is None:
             return None
         totals = tuple(xp.astype(np.asarray(s), dt) for s, dt in zip(sums, self.dtypes))
@@ -108,8 +105,7 @@ class OneBox:
             return value
         # d(reduced)/d(value) of the one sample: 1, in the values' dtype (derivative_scale's)
         write = plan.stats_grad(totals, np.asarray(1.0, dtype=np.asarray(value).dtype))
-        g = np.empty(y_pred.shape, dtype=y_pred.dtype)
-        if write is None or not (write(y_true, y_pred, g) if kept is None else write(y_true, y_pred, g, kept)):
+        if write is None or not write(y_true, y_pred, g):
             return None
         set_route(route + ", two passes")
         return (value, g) if with_value else g
@@ -175,6 +171,8 @@ class StatsJob:
         self.write: Any = None
         self.domain: set[int] = set()
         self.out: list[Any] = [None, None]
+        if self.plan is not None and self.plan.keeps and order:  # pass one keeps work in the gradient's array
+            self.out[0] = np.empty(y_pred.shape, dtype=y_pred.dtype)
 
     # -- views of a box ---------------------------------------------------------------
     def _raw(self, sl):
@@ -195,8 +193,9 @@ class StatsJob:
     def stats_box(self, i):
         """Box ``i``'s statistics, through the plan's kernel or the reference one where it declines."""
         if self.plan is not None:
-            _, yt, yp = self._raw(self.tiling.box(i))
-            sums = self.plan.stats(yt, yp)  # type: ignore[misc]
+            sl, yt, yp = self._raw(self.tiling.box(i))
+            kept = self.out[0]
+            sums = self.plan.stats(yt, yp) if kept is None else self.plan.stats(yt, yp, kept[sl])  # type: ignore[misc]
             if sums is not None:
                 self.handled.append(i)
                 return sums
@@ -235,7 +234,8 @@ class StatsJob:
         and the cotangent ``ct`` of the values."""
         self.totals, self.ct = totals, ct
         if self.handled:  # fused boxes write the gradient in y_pred's dtype (the planners' only ones)
-            self.out[0] = np.empty(self.y_pred.shape, dtype=self.y_pred.dtype)
+            if self.out[0] is None:
+                self.out[0] = np.empty(self.y_pred.shape, dtype=self.y_pred.dtype)
             self.write = self.plan.stats_grad(totals, ct)  # type: ignore[union-attr, misc]
             self.domain = set(self.handled)  # boxes the fused stats took are in its domain
         # with the plan's writer the only output exists: no box need run first

@@ -30,9 +30,9 @@ engine cuts it for that box):
   ``stats`` order) and ``stats_grad(totals, cotangent) -> write | None``, where
   ``write(yt, yp, g) -> bool`` writes one box's gradient; ``stats_value(totals)``: the loss of
   one sample from its totals (the record's ``from_stats``, bit for bit, in NumPy scalars). With
-  ``keeps``, ``stats`` and ``write`` take a ``kept``
-  array (float64, the box's size) too: the first pass writes work into it (a softmax) that the
-  second then reads instead of doing it again.
+  ``keeps``, a gradient's first pass is ``stats(yt, yp, g)`` with the box's gradient array
+  ``g``: ``stats`` writes work into it (a softmax's exponentials) that ``write`` then reads
+  there instead of doing it again, and overwrites.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ The reference (losses/segmentation, ``ratio_stats`` / ``_ratio_derivs`` with ``a
 The kernels repeat these operations one for one in the same dtypes (the element terms of the
 statistics in the data's dtype, rounded exactly as NumPy rounds them, then summed in float64),
 so the statistics differ from the reference's only by the order of the float64 additions and
-the gradient is the reference's bit for bit.
+the gradient is the reference's bit for bit. The softmax kernels compute in float64 (the
+exponentials by :mod:`.fastmath`, ``1 - q`` never formed at a row's maximum) and agree with
+the exact values to a few ulp (tests/test_fused_overlap.py, against mpmath).
 
 Domain of ``stats``: every ``y`` and ``q`` in [0, 1] (NaN fails the comparisons), which is
 exactly what the reference's validation accepts for these options (finite, ``y_true`` and
@@ -33,11 +35,16 @@ from __future__ import annotations
 import math
 import numbers
 
+import numba as nb
 import numpy as np
 
 from ..losses.segmentation import flat_below, smoothing
-from .driver import BLOCK, block_sum, inline, jit
+from .distribution import _LOGIT_MAX, _Z_FLUSH
+from .driver import BLOCK, block_sum, jit
+from .logits import _softmax_rows
 from .plan import Plan, flag, flat
+from .rows import _count_outside
+from .rows import _helper as jit_helper
 
 # ---------------------------------------------------------------------------------------
 # kernels (``one``, ``two``: 1 and 2 in the data's dtype, so float32 data is computed in float32)
@@ -105,94 +112,113 @@ def _dice_grad_squared(t, p, g, one, two, r, inv, ct):
 # ---------------------------------------------------------------------------------------
 
 
-@inline
-def _softmax_row(x, start, c, q, u):
-    """``q = softmax(x[start:start + c])`` and ``u = 1 - q`` in float64 into ``q`` and ``u``; False
-    when a logit is not finite. Below the first maximum ``q <= 1/2`` and ``1 - q`` rounds once; at
-    it ``1 - q = rest / (1 + rest)`` with ``rest`` the sum of the other shifted exponentials (``1 -
-    q`` would lose every digit of a confident row)."""
-    m = x[start]
-    top = 0
-    for k in range(c):
-        v = x[start + k]
-        if not (abs(v) < np.inf):
-            return False
-        if v > m:
-            m = v
-            top = k
-    rest = 0.0
-    for k in range(c):
-        e = math.exp(float(x[start + k]) - float(m))
-        q[k] = e
-        if k != top:
-            rest += e
-    inv = 1.0 / (1.0 + rest)
-    for k in range(c):
-        q[k] = inv if k == top else q[k] * inv
-        u[k] = rest * inv if k == top else 1.0 - q[k]
-    return True
+@jit_helper
+def _first_top(e, c):
+    """The index of the row's first maximum, its first ``e == 1`` (an integer min: it vectorises)."""
+    top = c
+    for j in range(c):
+        top = min(top, j if e[j] == 1.0 else c)
+    return top
+
+
+# A row's sums may be reassociated (summed in vector lanes) as driver.block_sum's: their order is
+# fixed once compiled; the per-element terms are exact IEEE.
+@nb.njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc"})
+def _sums(e, t, m):
+    """``(sum y, sum y e, sum e)`` over ``m`` entries, in float64."""
+    sy = 0.0
+    sye = 0.0
+    se = 0.0
+    for j in range(m):
+        ej = np.float64(e[j])
+        y = np.float64(t[j])
+        sy += y
+        sye += y * ej
+        se += ej
+    return sy, sye, se
+
+
+@jit_helper
+def _row_sums(e, t, c):
+    """``(y_top, sum y, sum y e, sum e)``: the ``y`` of the row's first maximum (``e == 1``) and
+    :func:`_sums` over the other entries (two plain loops either side of it: no masks); NaN
+    ``y_top`` when no ``e`` is 1."""
+    top = _first_top(e, c)
+    if top == c:
+        return np.nan, 0.0, 0.0, 0.0
+    a = _sums(e[:top], t[:top], top)
+    b = _sums(e[top + 1:], t[top + 1:], c - top - 1)
+    return np.float64(t[top]), a[0] + b[0], a[1] + b[1], a[2] + b[2]
 
 
 @jit
-def _softmax_dice_stats(t, x, c, kept):
+def _softmax_dice_stats(t, x, kept, c, lmax, zmin):
     """``(sum y q, sum err)`` over the rows in float64, ``q`` the softmax of each row of ``c`` logits
-    and ``err = q (1 - y) + y (1 - q)``; NaN when a logit is not finite or a ``y`` is outside [0, 1].
-    A ``kept`` of x's size (float64; empty: none) receives ``q`` for the gradient pass."""
-    q = np.empty(c)
-    u = np.empty(c)
+    and ``err = q (1 - y) + y (1 - q)``; NaN when a logit is outside +-lmax (or NaN) or a ``y``
+    outside [0, 1]. ``kept`` (x's size; empty: none) receives ``e^(x - max)`` in x's dtype for
+    :func:`_softmax_dice_grad`. Rows go in blocks of about BLOCK entries (one long row at a
+    time). Per row, with ``inv = 1 / (1 + rest)``, ``rest`` the sum of the exponentials but the
+    first maximum's (its ``e`` is 1), and the sums of :func:`_row_sums` over those others (``q
+    <= 1/2``): there ``err = q + y - 2 y q`` is at least ``(q + y) / 3``, so its sum ``inv rest + Y
+    - 2 inv YE`` cancels little; at the maximum ``q = inv`` and ``1 - q = rest inv``."""
+    rows = x.size // c
+    rb = max(1, BLOCK // c)
+    zb, eb = np.empty(BLOCK), np.empty(BLOCK)
+    eg = np.empty(max(BLOCK, rb * c))
+    mx, rest, unused = np.empty(rb), np.empty(rb), np.empty(rb)
     keep = kept.size > 0
     s_tp = 0.0
     s_err = 0.0
-    for start in range(0, x.size, c):
-        if not _softmax_row(x, start, c, q, u):
+    for r0 in range(0, rows, rb):
+        nr = min(rb, rows - r0)
+        b0, n = r0 * c, nr * c
+        xb, tb = x[b0:b0 + n], t[b0:b0 + n]
+        if _count_outside(xb, n, -lmax, lmax) + _count_outside(tb, n, 0.0, 1.0):
             return np.nan, np.nan
-        for k in range(c):
-            y = float(t[start + k])
-            if not (y >= 0.0 and y <= 1.0):
-                return np.nan, np.nan
-            s_tp += y * q[k]
-            s_err += q[k] * (1.0 - y) + y * u[k]
-            if keep:
-                kept[start + k] = q[k]
+        # eg = e^(x - max), 1 at the maxima; rest: the sum of all but one 1
+        _softmax_rows(xb, xb, nr, c, zmin, zb, eb, eb, mx, rest, unused, unused, eg, True, False)
+        if keep:
+            kb = kept[b0:b0 + n]
+            for i in range(n):
+                kb[i] = eg[i]
+        for k in range(nr):
+            y_top, y_rest, ye_rest, _ = _row_sums(eg[k * c:(k + 1) * c], tb[k * c:(k + 1) * c], c)
+            inv = 1.0 / (1.0 + rest[k])
+            s_tp += inv * (ye_rest + y_top)
+            s_err += (inv * rest[k] + y_rest - 2.0 * (inv * ye_rest)) + inv * ((1.0 - y_top) + y_top * rest[k])
     return s_tp, s_err
 
 
 @jit
-def _softmax_dice_grad(t, x, g, c, r, inv, ct, kept):
+def _softmax_dice_grad(t, g, c, r, inv, ct):
     """``g = q (gT - sum(q gT))`` per row, the softmax Jacobian applied to the hard terms ``gT = ct
-    (R inv - 2 y inv)`` of :func:`_dice_grad`, in float64, written in ``g``'s dtype; as the
-    reference's ``project``: ``q ((gT - w) + sum(q (w - gT)))`` with ``w`` the ``gT`` of the row's
-    largest ``q`` (no cancellation at a confident class). ``q`` from ``kept`` when the statistics
-    pass kept it (the same numbers: the exponentials once per call, not twice)."""
-    q = np.empty(c)
-    u = np.empty(c)
-    gt = np.empty(c)
-    keep = kept.size > 0
-    for start in range(0, x.size, c):
-        if keep:
-            for k in range(c):
-                q[k] = kept[start + k]
-        else:
-            _softmax_row(x, start, c, q, u)
-        top = 0
-        for k in range(c):
-            gt[k] = ct * (r * inv - 2.0 * float(t[start + k]) * inv)
-            if q[k] > q[top]:
-                top = k
-        w = gt[top]
-        s = 0.0
-        for k in range(c):
-            s += q[k] * (w - gt[k])
-        for k in range(c):
-            g[start + k] = q[k] * ((gt[k] - w) + s)
+    (R inv - 2 y inv)`` of :func:`_dice_grad`, in float64, written in ``g``'s dtype over the
+    exponentials ``e^(x - max)`` :func:`_softmax_dice_stats` kept there (no second softmax;
+    float32 data: ``q`` from the float32 ``e``, within an ulp of the first pass's). As the
+    reference's ``project``, ``gT - w`` is taken against ``w``, the ``gT`` of the row's first
+    maximum: with ``b = 2 ct inv``, ``g = q (s - b (y - y_top))`` where ``s = b sum(q (y - y_top))
+    = b (YE - y_top E) / (1 + E)`` from the sums over the other entries (no cancellation at a
+    confident class). False (``g`` partly written) where a row holds no kept maximum."""
+    b = ct * (2.0 * inv)
+    for start in range(0, g.size, c):
+        er, tr = g[start:start + c], t[start:start + c]
+        y_top, _, ye_rest, e_rest = _row_sums(er, tr, c)
+        if y_top != y_top:
+            return False
+        qi = 1.0 / (1.0 + e_rest)
+        s = b * (qi * (ye_rest - y_top * e_rest))
+        bq = b * qi
+        for j in range(c):
+            e = np.float64(er[j])
+            er[j] = (e * qi) * s - (e * bq) * (np.float64(tr[j]) - y_top)
+    return True
 
 
 # ---------------------------------------------------------------------------------------
 # the planner
 # ---------------------------------------------------------------------------------------
 
-_NONE_KEPT = np.empty(0)  # no softmax kept between the passes
-
+_NOT_KEPT = {np.dtype(d): np.empty(0, dtype=d) for d in (np.float32, np.float64)}  # no kept array
 
 _DICE_DEFAULTS = {  # options that must hold exactly these values (else the reference runs)
     "axis": None,
@@ -227,20 +253,22 @@ def _dice_planner(y_true, y_pred, opts):
         if not -y_pred.ndim <= ca < y_pred.ndim or ca % y_pred.ndim != y_pred.ndim - 1:
             return None
         c = y_pred.shape[-1]
+        lmax, zmin = _LOGIT_MAX[dtype], _Z_FLUSH[dtype]
     try:  # the reference's own parsing (floats, >= 0); it raises its own error on bad values
         nr, dr = smoothing({k: opts.get(k) for k in ("smooth", "smooth_nr", "smooth_dr")})
     except Exception:  # noqa: BLE001 - the reference reports it
         return None
     one, two = dtype.type(1), dtype.type(2)
 
-    def stats(yt, yp, kept=_NONE_KEPT):
+    def stats(yt, yp, kept=None):
         if yt.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
             return None
-        views = flat(yt, yp)
+        views = flat(yt, yp) if kept is None else flat(yt, yp, kept)
         if views is None:
             return None
         if softmax:
-            s_tp, s_err = _softmax_dice_stats(views[0], views[1], c, kept)
+            s_tp, s_err = _softmax_dice_stats(views[0], views[1], views[2] if kept is not None else _NOT_KEPT[dtype],
+                                              c, lmax, zmin)
         else:
             s_tp, s_err = _dice_stats(views[0], views[1], one, squared)
         if not (math.isfinite(s_tp) and math.isfinite(s_err)):
@@ -280,15 +308,15 @@ def _dice_planner(y_true, y_pred, opts):
                 return None
             ct = ct.reshape(-1)[0]
 
-        def write(yt, yp, g, kept=_NONE_KEPT):
+        def write(yt, yp, g):
             if yt.shape != yp.shape or g.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
                 return False
             views = flat(yt, yp, g)
             if views is None:
                 return False
             if softmax:
-                _softmax_dice_grad(views[0], views[1], views[2], c, float(R), float(inv), float(ct), kept)
-            elif squared:
+                return _softmax_dice_grad(views[0], views[2], c, float(R), float(inv), float(ct))
+            if squared:
                 _dice_grad_squared(views[0], views[1], views[2], one, two, R, inv, ct)
             else:
                 _dice_grad(views[0], views[2], one, two, R, inv, ct)

@@ -19,7 +19,7 @@ class Plan:
     stats: Callable | None = None
     stats_grad: Callable | None = None
     stats_value: Callable | None = None
-    keeps: bool = False  # stats and write take ``kept``: a float64 array of the box's size, work the passes share
+    keeps: bool = False  # a gradient's stats take ``kept``, its gradient array, for work the second pass reads there
 
 
 def flag(value):

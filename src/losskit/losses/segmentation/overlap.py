@@ -86,6 +86,7 @@ def _ratio_record(name, aliases, kind, options, summary, doc):
         input_kind="probability",
         boosting=Boosting(refused=Refusal("coupled")),
         fused="dice" if kind == "dice" else None,
+        fused_at_scale=kind == "dice",
         stays_on_torch=softmax_activated,
         aliases=aliases,
         value=ratio_value,
