@@ -1,5 +1,5 @@
 """The in-place torch forms the closed-form autograd route takes (untracked torch tensors: hinge and
-perceptron, MSE, softmax Dice) give the numbers of the formulas, bit for bit where the formula is
+perceptron, MSE, the overlap losses on probabilities and softmax Dice) give the numbers of the formulas, bit for bit where the formula is
 exact, and keep the accuracy of the NumPy path near a perfect Dice score.
 
 Oracles: the elementwise formulas written here in NumPy (hinge, MSE), the NumPy path in float64
@@ -126,6 +126,51 @@ def test_softmax_dice_kernels(options, soft, blocks, c, monkeypatch):
     (native * w).sum().backward()
     ref = xn.grad.numpy()
     np.testing.assert_allclose(xt.grad.numpy(), ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
+
+
+OVERLAP_ON_PROBABILITIES = [("dice", {}, lambda tp, fp, fn, s: 1 - (2 * tp + s) / (2 * tp + fp + fn + s)),
+                            ("jaccard", {}, lambda tp, fp, fn, s: 1 - (tp + s) / (tp + fp + fn + s)),
+                            ("tversky", {"alpha": 0.3, "beta": 0.7},
+                             lambda tp, fp, fn, s: 1 - (tp + s) / (tp + 0.3 * fp + 0.7 * fn + s))]
+
+
+@pytest.mark.parametrize("options", [{}, {"axis": 1}, {"axis": 0}])
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("name,extra,formula", OVERLAP_ON_PROBABILITIES, ids=[c[0] for c in OVERLAP_ON_PROBABILITIES])
+def test_overlap_kernels_on_probabilities(name, extra, formula, options, soft, monkeypatch):
+    """The lean form on probabilities (hard terms): value against the float64 NumPy path, with
+    near-perfect rows (``1 - q`` of 1e-12) kept accurate; gradient against native autograd of the
+    formula, from the statistics the value kept (its terms computed once per step); inputs
+    untouched."""
+    from losskit.losses.segmentation import ratio
+
+    calls = []
+    stats = ratio._torch_prob_stats
+    monkeypatch.setattr(ratio, "_torch_prob_stats", lambda *a: calls.append(1) or stats(*a))
+    rng = np.random.default_rng(8)
+    n, c = 30, 6
+    y = np.eye(c)[rng.integers(0, c, size=n)]
+    if soft:
+        y = 0.9 * y + 0.1 * rng.dirichlet(np.ones(c), size=n)
+    p = rng.random((n, c))
+    p[::3] = np.where(y[::3] > 0.5, 1 - 1e-12, 1e-12)  # near-perfect rows
+    f = lk.get(name, **extra, **options)
+    yt, pt = torch.tensor(y), torch.tensor(p)
+    got = f(yt, pt, reduction="none").numpy()
+    np.testing.assert_allclose(got, f(y, p, reduction="none"), rtol=1e-12)
+    xt = torch.tensor(p, requires_grad=True)
+    w = torch.tensor(rng.random(np.shape(got)))
+    calls.clear()
+    (f(yt, xt, reduction="none") * w).sum().backward()
+    assert calls == [1]  # the backward took the forward's statistics
+    xn = torch.tensor(p, requires_grad=True)
+    axes = options.get("axis", (0, 1))
+    native = formula((yt * xn).sum(axes), (xn * (1 - yt)).sum(axes), (yt * (1 - xn)).sum(axes), 1.0)
+    (native * w).sum().backward()
+    ref = xn.grad.numpy()
+    np.testing.assert_allclose(xt.grad.numpy(), ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
+    np.testing.assert_array_equal(yt.numpy(), y)
+    np.testing.assert_array_equal(pt.numpy(), p)
 
 
 def test_softmax_dice_near_perfect_score_float32():

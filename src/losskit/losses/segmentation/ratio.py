@@ -55,17 +55,32 @@ def _term_derivs(xp, y, q, mode):
     return y, 1.0 - y, -y, None
 
 
-# torch, softmax, hard terms, no mask (untracked): the same sums from torch's fused softmax and
-# buffers updated in place (torch's ``where`` is a scalar loop on CPU, its ``exp`` is slower than
-# the softmax's own, and every fresh array is a pass of page faults). Large CPU inputs go block by
-# block through two block-sized buffers (in cache and in the heap). The forward keeps its softmax
-# for this call's gradient, as native autograd does: the backward then runs no exp.
+# torch, hard terms, no mask (untracked): the same sums from fewer passes. Probabilities: the terms
+# in place, no constant factors of 1; the statistics kept for this call's gradient, which is then
+# ``alpha + beta y`` (two passes, where the generic form recomputed the statistics and its ten
+# terms). Softmax: from torch's fused softmax and buffers updated in place (torch's ``where`` is a
+# scalar loop on CPU, its ``exp`` is slower than the softmax's own, and every fresh array is a pass
+# of page faults); large CPU inputs go block by block through two block-sized buffers (in cache and
+# in the heap). The forward keeps its softmax for this call's gradient, as native autograd does:
+# the backward then runs no exp.
 def _lean_torch(y, x, o):
-    """torch when ``(y, x)`` take the lean softmax path below (:func:`torch_untracked_pair`,
-    softmax activation, hard mode, no mask), else None."""
-    if o["activation"] != "softmax" or o["mode"] != "hard" or o["mask"] is not None:
+    """torch when ``(y, x)`` take the lean paths below (:func:`torch_untracked_pair`,
+    probabilities or a softmax activation, hard mode, no mask), else None."""
+    if o["activation"] not in (None, "softmax") or o["mode"] != "hard" or o["mask"] is not None:
         return None
     return torch_untracked_pair(y, x)
+
+
+def _torch_prob_stats(torch, y, q, o):
+    """:func:`ratio_stats` for :func:`_lean_torch`'s probabilities: ``b q (1 - y) + c y (1 - q)``
+    as :func:`_terms` forms it (``1 - q`` is exact from ``q = 1/2`` on: no cancellation near a
+    perfect score), factors of 1 left out."""
+    _, b, c = o["coef"]
+    err = torch.rsub(y, 1.0).mul_(q)
+    if b != 1.0:
+        err.mul_(b)
+    err.addcmul_(y, torch.rsub(q, 1.0), value=c)
+    return _summed_stats(torch, y, err, torch.mul(y, q), None, o)[0]
 
 
 def _torch_unit_stats(torch, y, q, o, e, f):
@@ -107,7 +122,7 @@ def _torch_softmax_stats(torch, y, q, o, e, f):
     is ``1 - f / (1 + rest)`` below the maxima (``q <= 1/2``) and ``rest / (1 + rest)`` at them,
     both accurate (``1 - q`` itself would lose every digit of a confident prediction). ``e``, ``f``:
     two buffers like ``q``, overwritten. Returns ``(stats, rows)``: ``rows`` is ``(sum(q y),
-    sum(q))`` along the class axis when it is summed (for :func:`_torch_softmax_grad`), else None.
+    sum(q))`` along the class axis when it is summed (for :func:`_torch_hard_grad`), else None.
     (``b = c = 1``: :func:`_torch_unit_stats`; this way with weights, where ``(b q + c y) - (b + c)
     y q`` could cancel every digit of a small ``c y (1 - q)``.)"""
     ca = o["class_axis"]
@@ -167,18 +182,22 @@ def _torch_blocked_stats(torch, y, x, o):
     return total, q, tuple(torch.cat(r, dim=dim) for r in zip(*rows))
 
 
-def _torch_softmax_grad(xp, torch, y, x, o, cotangent, stats):
-    """The gradient of :func:`_ratio_derivs` (order 1) for :func:`_lean_torch`'s case: with
-    hard terms ``gT = alpha + beta y`` per element (``alpha``, ``beta`` per sample), projected
-    through the softmax Jacobian into the output, block by block as :func:`_torch_blocked_stats`;
-    from the softmax and statistics of this call's value when it kept them. When a sample spans
-    the class axis, ``alpha`` and ``beta`` are constant along it and the projection's
-    ``sum(q gT)`` is ``alpha sum(q) + beta sum(q y)`` from the value's row sums: three passes."""
+def _torch_hard_grad(xp, torch, y, x, o, cotangent, stats):
+    """The gradient of :func:`_ratio_derivs` (order 1) for :func:`_lean_torch`'s case: with hard
+    terms ``gT = alpha + beta y`` per element (``alpha``, ``beta`` per sample); for probabilities
+    that is the gradient, through a softmax it is projected through its Jacobian into the output,
+    block by block as :func:`_torch_blocked_stats`. From the statistics (and softmax) of this
+    call's value when it kept them. When a sample spans the class axis, ``alpha`` and ``beta`` are
+    constant along it and the projection's ``sum(q gT)`` is ``alpha sum(q) + beta sum(q y)`` from
+    the value's row sums: three passes."""
     q = None
     memo = o.get("memo", {}).get("stats")
     if memo is not None and memo[0] is y and memo[1] is x and memo[2] == x._version:
         stats, q, rows = memo[3] if stats is None else stats, memo[4], memo[5]
-    if q is None:
+    softmax = o["activation"] == "softmax"
+    if q is None and not softmax:
+        stats = _torch_prob_stats(torch, y, x, o) if stats is None else stats
+    elif q is None:
         own, q, rows = _torch_blocked_stats(torch, y, x, o)
         stats = own if stats is None else stats
     N, D, E, _ = _ratio_totals(xp, stats, o)
@@ -190,6 +209,8 @@ def _torch_softmax_grad(xp, torch, y, x, o, cotangent, stats):
     ct = expand_cotangent(xp, cotangent, o["reduced"])
     if ct is not None:
         alpha, beta = alpha * ct, beta * ct
+    if not softmax:
+        return torch.mul(y, beta).add_(alpha)
     ca = o["class_axis"]
     out = torch.empty_like(x)
     if rows is not None:
@@ -214,7 +235,10 @@ def ratio_stats(xp, y_true, y_pred, *, q=None, **o):
     ``(sum a t, sum (b f + c n))`` and, for the generalised Dice, ``sum y`` per class."""
     torch = _lean_torch(y_true, y_pred, o) if q is None else None
     if torch is not None:
-        stats, q, rows = _torch_blocked_stats(torch, y_true, y_pred, o)
+        if o["activation"] is None:
+            stats, q, rows = _torch_prob_stats(torch, y_true, y_pred, o), y_pred, None
+        else:
+            stats, q, rows = _torch_blocked_stats(torch, y_true, y_pred, o)
         if "memo" in o:  # for the gradient of this call (see make_ratio_prepare)
             o["memo"]["stats"] = (y_true, y_pred, y_pred._version, stats, q, rows)
         return stats
@@ -327,7 +351,7 @@ def _ratio_derivs(xp, y_true, y_pred, o, cotangent, order, stats=None):
     act, ca = o["activation"], o["class_axis"]
     torch = _lean_torch(y_true, y_pred, o) if order == 1 and o["kind"] in _LEAN_KINDS else None
     if torch is not None:
-        return _torch_softmax_grad(xp, torch, y_true, y_pred, o, cotangent, stats), None
+        return _torch_hard_grad(xp, torch, y_true, y_pred, o, cotangent, stats), None
     q, dq, d2q = activate(xp, y_pred, act, ca, derivs=True)
     if stats is None:  # else the totals over the whole input (the engine's boxes of a global loss)
         stats = ratio_stats(xp, y_true, y_pred, q=q, **o)
