@@ -263,7 +263,7 @@ SOFTMAX_KINDS = ["random", "confident", "confident_wrong", "ties", "soft"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("c", [3, 40, 700])  # 700: a row longer than the kernels' block
+@pytest.mark.parametrize("c", [3, 40, 64, 700])  # from 64: one row at a time; 700: longer than a block
 @pytest.mark.parametrize("kind", SOFTMAX_KINDS)
 def test_softmax_dice_kernels_against_mpmath(kind, c, dtype):
     """Value and gradient of the softmax kernels (statistics on one and three boxes, the
