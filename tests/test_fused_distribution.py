@@ -358,3 +358,26 @@ def test_cce_binary_targets_that_are_not_one_hot_are_declined(C, row):
     assert _plan(CCE, t, p).value(t, p) is None
     with pytest.raises(lk.LossInputError):
         lk.get(CCE).record.prepare(np, t, p, _options(CCE, {}), True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_kl_row_sum_minus_one_to_a_rounding(dtype):
+    """``S - 1`` of a target row (KL's ``sum(t) - 1``, the whole value of nearly equal
+    distributions): float32 rows summed in vector lanes (exact from 2**-29 on, the smaller
+    entries apart), float64 rows compensated; against the exact rational sum, tiny and
+    subnormal entries included."""
+    from fractions import Fraction
+
+    from losskit.fused import rows
+
+    kernel = rows._sum_minus_one32 if dtype == "float32" else rows._sum_minus_one64
+    rng = np.random.default_rng(9)
+    tiny = np.finfo(dtype).smallest_subnormal
+    cases = [rng.dirichlet(np.ones(c)) for c in (1, 7, 100, 1000)]
+    cases += [np.concatenate([rng.dirichlet(np.ones(50)) * (1 - 1e-6), rng.random(200) * 1e-8, [3e-30, tiny]])]
+    cases += [np.full(10, 0.1), np.array([1.0]), np.array([0.5, 0.5 + 1e-7]), np.zeros(3)]
+    for row in cases:
+        t = row.astype(dtype)
+        exact = float(sum(Fraction(float(v)) for v in t) - 1)
+        got = kernel(t, t.size)
+        assert abs(got - exact) <= 1e-21 + 2 * np.spacing(abs(exact)), (row.size, got, exact)

@@ -142,6 +142,7 @@ def _large_inputs(torch, name, dtype):
         "categorical_cross_entropy": (np.exp(x.T) / np.exp(x.T).sum(1, keepdims=True), x, {"from_logits": True}),
         "sparse_categorical_cross_entropy": (rng.integers(0, 100, size=100), x, {"from_logits": True}),
         "dice": (np.eye(100)[rng.integers(0, 100, size=100)], 3 * x, {"activation": "softmax", "class_axis": -1}),
+        "kl_divergence": (np.exp(x.T) / np.exp(x.T).sum(1, keepdims=True), x, {"from_logits": True}),
     }
     y, p, opts = cases[name]
     ty = torch.as_tensor(y.astype(dtype) if y.dtype.kind == "f" else y)
@@ -149,7 +150,7 @@ def _large_inputs(torch, name, dtype):
 
 
 FUSED_AT_SCALE = ["mean_squared_error", "binary_cross_entropy", "hinge", "categorical_cross_entropy",
-                  "sparse_categorical_cross_entropy", "dice"]
+                  "sparse_categorical_cross_entropy", "dice", "kl_divergence"]
 
 
 def test_fused_at_scale_losses_are_the_tested_ones():
@@ -161,14 +162,14 @@ def test_fused_at_scale_losses_are_the_tested_ones():
 def test_large_calls_of_fused_at_scale_losses(torch, routes, name, dtype):
     """Past ELEMENTS a loss whose fused kernels beat its torch kernels takes the host route (when
     numba is there): value, gradient through the held node and a second backward agree with the
-    torch kernels; BCE and Dice on probabilities as well."""
+    torch kernels; BCE, Dice and KL on probabilities as well."""
     ty, tp, opts = _large_inputs(torch, name, dtype)
     f = lk.get(name, **opts)
     calls = [(f, tp)]
     if name == "binary_cross_entropy":
         calls.append((lk.binary_cross_entropy, torch.sigmoid(tp.detach()).requires_grad_()))
-    if name == "dice":
-        calls.append((lk.dice, torch.softmax(tp.detach(), -1).requires_grad_()))
+    if name in ("dice", "kl_divergence"):
+        calls.append((lk.get(name), torch.softmax(tp.detach(), -1).requires_grad_()))  # on probabilities
     rtol = 1e-12 if dtype == "float64" else 2e-5
     for loss, p in calls:
         def step(loss=loss, p=p):  # the held gradient, then (retain_graph) the torch kernels', scaled

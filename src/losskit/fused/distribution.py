@@ -63,7 +63,6 @@ import math
 import numba as nb
 import numpy as np
 
-from .._array.stable import BREGMAN_TERMS
 from ..losses._common import prob_epsilon, row_sum_tolerance
 from .driver import BLOCK, NAN, block_sum, finite_or_none, jit
 from .fastmath import log_for
@@ -484,8 +483,7 @@ def _kl_planner(y_true, y_pred, opts):
     if not isinstance(y_true, np.ndarray) or y_true.dtype != dt or y_true.shape != y_pred.shape:
         return None
     if flags[0]:
-        terms = BREGMAN_TERMS[dt.itemsize * 8]  # the reference's series length
-        return _make_plan(_kl_logits, dt, C, (_LOGIT_MAX[dt], _Z_FLUSH[dt], _half_tol(dt, C), terms), True)
+        return _make_plan(_kl_logits, dt, C, (_LOGIT_MAX[dt], _Z_FLUSH[dt], _half_tol(dt, C)), True)
     return _make_plan(_kl_prob, dt, C, (_floor(dt), _half_tol(dt, C)), True)
 
 

@@ -8,9 +8,7 @@ import numpy as np
 
 from .driver import BLOCK, NAN, block_sum, jit
 from .fastmath import exp_for, log_for
-from .rows import _G, _count_outside, _helper, _in_tol, _log1p_rest, _seg_sums
-
-_GA = np.array(_G)  # the Bregman series' coefficients (see .rows)
+from .rows import _count_outside, _helper, _in_tol, _log1p_rest, _seg_sums, bregman_g, sum_minus_one
 
 
 # ---------------------------------------------------------------------------------------
@@ -213,11 +211,31 @@ def _cce_logits(t, x, g, scale, C, lmax, zmin, tau, grad):
     return total
 
 
+@_helper
+def _kl_terms(tr, xr, er, gr, m, inv, mx, l1p, s, scale, buf, grad, like):
+    """KL's Bregman terms of ``m`` entries of a row into ``buf`` (and its gradient ``(S q - t)
+    scale`` into ``gr`` with ``grad``): see :func:`_kl_logits`. Branch-free, with the series
+    written out (:func:`.rows.bregman_g`): the loop vectorises."""
+    for i in range(m):
+        a = np.float64(tr[i])
+        q = er[i] * inv
+        lq = (np.float64(xr[i]) - mx) - l1p
+        d = a - q
+        u = d / (a + q if a + q > 0.0 else 1.0)
+        z = u * u
+        series = (d * u) * ((u + z) * bregman_g(z, like) + 1.0)
+        direct = (a * (log_for(a if a > 0.0 else 1.0, like) - lq) - a) + q
+        near = (a >= 0.5 * q) & (a <= 2.0 * q) & (q > 0.0)
+        buf[i] = series if near else direct
+        if grad:
+            gr[i] = (s * q - a) * scale
+
+
 @jit
-def _kl_logits(t, x, g, scale, C, lmax, zmin, tau, terms, grad):
+def _kl_logits(t, x, g, scale, C, lmax, zmin, tau, grad):
     """KL(t || q) on logits, q = softmax(x): per row sum_c B(t_c, q_c) + (S - 1), S = sum_c t_c,
-    with the Bregman terms B(t, q) = t (log t - log q) - t + q >= 0 (0 log 0 = 0), the series of
-    ``terms`` terms near t = q (q/2 <= t <= 2q), log q = (x - max) - log1p(rest) and q =
+    with the Bregman terms B(t, q) = t (log t - log q) - t + q >= 0 (0 log 0 = 0), the series
+    (to the reference's length for the dtype) near t = q (q/2 <= t <= 2q), log q = (x - max) - log1p(rest) and q =
     e^(x - max) / (1 + rest) (_math.bregman_kl with log_b, as _divergence._kl_value); gradient
     S q_c - t_c (_math.scaled_softmax_minus). Domain: finite logits within +-lmax, t in [0, 1],
     rows of t summing to 1."""
@@ -247,35 +265,13 @@ def _kl_logits(t, x, g, scale, C, lmax, zmin, tau, terms, grad):
             ok += _in_tol(ssum[k], tau)
         if ok != nr:
             return NAN
-        for k in range(nr):
+        for k in range(nr):  # row views: indices from range(m) are >= 0, so the loop vectorises
             inv = 1.0 / (1.0 + rest[k])
             l1p = _log1p_rest(rest[k], like)
-            s = ssum[k]
-            s1 = -1.0  # S - 1 with its rounding errors (TwoSum) carried in s1c: a row of nearly
-            s1c = 0.0  # equal distributions is of the size of that rounding (as _sum_minus_one)
             for j0 in range(k * C, (k + 1) * C, BLOCK):
                 m = min(BLOCK, (k + 1) * C - j0)
-                for i in range(m):
-                    j = j0 + i
-                    a = np.float64(tb[j])
-                    sa = s1 + a
-                    bb = sa - s1
-                    s1c += (s1 - (sa - bb)) + (a - bb)
-                    s1 = sa
-                    q = ea[j] * inv
-                    lq = (np.float64(xb[j]) - mx[k]) - l1p
-                    d = a - q
-                    u = d / (a + q if a + q > 0.0 else 1.0)
-                    z = u * u
-                    c = _GA[terms - 1]
-                    for h in range(terms - 2, -1, -1):
-                        c = c * z + _GA[h]
-                    series = (d * u) * ((u + z) * c + 1.0)
-                    direct = (a * (log_for(a if a > 0.0 else 1.0, like) - lq) - a) + q
-                    near = (a >= 0.5 * q) & (a <= 2.0 * q) & (q > 0.0)
-                    buf[i] = series if near else direct
-                    if grad:
-                        g[b0 + j] = (s * q - a) * scale
+                _kl_terms(tb[j0:j0 + m], xb[j0:j0 + m], ea[j0:j0 + m], g[b0 + j0:b0 + j0 + m] if grad else g,
+                          m, inv, mx[k], l1p, ssum[k], scale, buf, grad, like)
                 total += block_sum(buf, m)
-            total += s1 + s1c
+            total += sum_minus_one(tb[k * C:(k + 1) * C], C, like)
     return total

@@ -11,6 +11,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from .._array.stable import BREGMAN_TERMS
 from .driver import block_sum, inline
 from .fastmath import log as fast_log
 from .fastmath import log1p_for, log64, log_for
@@ -77,21 +78,24 @@ def _bregman32(t, q, inv):
     return series if abs(u) <= 0.0078125 else direct
 
 
-# Float64 data: too long for LLVM to inline, so numba inlines it, which it does only for code
-# without branches or conditional expressions (they trip its SSA check): both forms are
-# computed and one kept by an exact blend b x + (1 - b) y for a 0/1 b (1 x + 0 y is x, the
-# other term a signed zero of a finite value). Inlined, the loop vectorises: float64 KL
-# 12.5 -> 7.6 ns per element measured (called, it stayed scalar).
 @inline
-def _bregman64(t, q):
-    # as _math.bregman_kl: the series for q/2 <= t <= 2q (18 terms), else the direct form,
-    # plus the rounding error of t - q
-    d = t - q
-    bb = d - t
-    err = (t - (d - bb)) + (-q - bb)  # TwoSum: t - q == d + err exactly
-    u = d / (t + q)
-    z = u * u
-    g = _G[17]  # Horner, written out: a loop here would stay a loop in the vectorised one
+def _horner8(z):
+    """The first 8 terms of the Bregman series' G(z) (float32 data), Horner written out: a loop
+    here would stay a loop in the vectorised one."""
+    g = _G[7]
+    g = g * z + _G[6]
+    g = g * z + _G[5]
+    g = g * z + _G[4]
+    g = g * z + _G[3]
+    g = g * z + _G[2]
+    g = g * z + _G[1]
+    return g * z + _G[0]
+
+
+@inline
+def _horner18(z):
+    """The 18 terms of G(z) (float64 data), as :func:`_horner8`."""
+    g = _G[17]
     g = g * z + _G[16]
     g = g * z + _G[15]
     g = g * z + _G[14]
@@ -108,7 +112,34 @@ def _bregman64(t, q):
     g = g * z + _G[3]
     g = g * z + _G[2]
     g = g * z + _G[1]
-    g = g * z + _G[0]
+    return g * z + _G[0]
+
+
+def bregman_g(z, like):
+    """G(z) of the Bregman series to the reference's length for the data's dtype
+    (``_array.stable.BREGMAN_TERMS``: 8 terms for float32 data, 18 for float64)."""
+
+
+assert BREGMAN_TERMS == {32: 8, 64: 18}, "bregman_g's lengths are the reference's"
+overload(bregman_g, inline="always")(
+    lambda z, like: (lambda z, like: _horner8(z)) if _f32(like) else (lambda z, like: _horner18(z)))
+
+
+# Float64 data: too long for LLVM to inline, so numba inlines it, which it does only for code
+# without branches or conditional expressions (they trip its SSA check): both forms are
+# computed and one kept by an exact blend b x + (1 - b) y for a 0/1 b (1 x + 0 y is x, the
+# other term a signed zero of a finite value). Inlined, the loop vectorises: float64 KL
+# 12.5 -> 7.6 ns per element measured (called, it stayed scalar).
+@inline
+def _bregman64(t, q):
+    # as _math.bregman_kl: the series for q/2 <= t <= 2q (18 terms), else the direct form,
+    # plus the rounding error of t - q
+    d = t - q
+    bb = d - t
+    err = (t - (d - bb)) + (-q - bb)  # TwoSum: t - q == d + err exactly
+    u = d / (t + q)
+    z = u * u
+    g = _horner18(z)
     series = (d * u) * ((u + z) * g + 1.0)
     # t / q is subnormal below t ~ 1e-150 (q >= e^-100): t is scaled by 2**600 there first;
     # t = 0 takes the normal 1e-300 (t log(.) is then 0, and the term q)
@@ -145,6 +176,48 @@ def _sum_diffs_ov(buf, m, like):
             s = t
         return s + c
     return neumaier
+
+
+def sum_minus_one(t, m, like):
+    """``sum(t[:m]) - 1`` for targets ``t >= 0`` summing to about 1, to within a rounding of the
+    result (a row of nearly equal distributions is of the size of its targets' own rounding)."""
+
+
+_EXACT32 = 2.0 ** -29  # float32 values from here on are multiples of 2**-52: their sums below 2 are exact
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc"})
+def _sum_minus_one32(t, m):
+    # float32 targets of at least 2**-29 sum exactly in float64, in any order (partial sums below
+    # 2 are multiples of 2**-52), so the lanes may reassociate; the smaller ones, below 2e-6 in
+    # all, err by ~1e-22. big - 1 is exact (Sterbenz), then one rounding.
+    big = 0.0
+    small = 0.0
+    for j in range(m):
+        a = np.float64(t[j])
+        exact = a >= _EXACT32
+        big += a if exact else 0.0
+        small += 0.0 if exact else a
+    return (big - 1.0) + small
+
+
+@_helper
+def _sum_minus_one64(t, m):
+    # float64 targets: a compensated sum (TwoSum, its error terms carried apart), serial
+    s = -1.0
+    c = 0.0
+    for j in range(m):
+        a = t[j]
+        sa = s + a
+        bb = sa - s
+        c += (s - (sa - bb)) + (a - bb)
+        s = sa
+    return s + c
+
+
+overload(sum_minus_one, inline="always")(
+    lambda t, m, like: (lambda t, m, like: _sum_minus_one32(t, m)) if _f32(like)
+    else (lambda t, m, like: _sum_minus_one64(t, m)))
 
 
 @inline

@@ -179,6 +179,7 @@ KL_DIVERGENCE = Loss(
     input_kind="probability",
     boosting=Boosting(refused=Refusal("target_distribution")),
     fused="kl_divergence",
+    fused_at_scale=True,
     aliases=("kld", "kl_div", "kullback_leibler_divergence"),
     value=_kl_value,
     grad=_kl_grad,
