@@ -142,10 +142,9 @@ def _sums(e, t, m):
 
 
 @nb.njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc"})
-def _exp_sums(x, t, m, mx, zmin, kept, keep):
-    """:func:`_sums` of ``e = e^(x - mx)`` (0 below ``zmin``) over ``m`` entries, ``e`` written to
-    ``kept`` in its dtype with ``keep``."""
-    like = x[0]
+def _exp_sums(x, t, m, mx, zmin, kept, keep, like):
+    """:func:`_sums` of ``e = e^(x - mx)`` (0 below ``zmin``) over ``m`` entries (possibly none),
+    ``e`` written to ``kept`` in its dtype with ``keep``; ``like``: a value of the data."""
     se = 0.0
     sy = 0.0
     sye = 0.0
@@ -182,8 +181,8 @@ def _long_row(x, t, kept, keep, c, zmin):
     m = _long_max(x, c)
     top = _first_equal(x, c, m)
     mx = np.float64(m)
-    a = _exp_sums(x[:top], t[:top], top, mx, zmin, kept[:top], keep)
-    b = _exp_sums(x[top + 1:], t[top + 1:], c - top - 1, mx, zmin, kept[top + 1:], keep)
+    a = _exp_sums(x[:top], t[:top], top, mx, zmin, kept[:top], keep, m)
+    b = _exp_sums(x[top + 1:], t[top + 1:], c - top - 1, mx, zmin, kept[top + 1:], keep, m)
     if keep:
         kept[top] = 1.0
     return np.float64(t[top]), a[0] + b[0], a[1] + b[1], a[2] + b[2]
