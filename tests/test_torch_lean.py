@@ -336,3 +336,37 @@ def test_bce_logits_torch_forms_within_a_few_ulp(dtype, pos_weight):
     hard = (y == 0) | (y == 1)  # one side only: that side's sigmoid, relative to itself
     g, w = xt.grad.numpy()[hard], (terms[0] - terms[1])[hard]
     assert (np.abs(g - w) <= 4 * eps * np.abs(w)).all()
+
+
+def test_softplus_pair_while_torch_records():
+    """While autograd records ``x`` (torch.compile, a double backward) the pair is formed without a
+    ``where`` (relu, and ``-|x|`` as ``x - 2 relu(x)``): the array-API form's values bit for bit
+    for finite ``x``, extremes included, and BCE's at infinite logits; its derivatives at 0 to third order (both pieces take one branch
+    there: softplus'(0) = 1/2, softplus''(0) = 1/4, softplus'''(0) = 0)."""
+    from losskit._array import stable
+
+    x0 = torch.cat([torch.randn(2000, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * 30,
+                    torch.tensor([0.0, -0.0, 1e-300, -1e-300, 36.7, -36.7, 700.0, -700.0, 1e308, -1e308],
+                                 dtype=torch.float64)])
+    for dtype in (torch.float64, torch.float32):
+        x = x0.to(dtype)
+        x = x[torch.isfinite(x)].requires_grad_()  # (+inf: NaN here, (inf, NaN) there; BCE NaN in both)
+        got = stable.softplus_pair(x, xp=None)
+        want = stable._softplus_from(x, *stable._exp_neg_abs(x, xp=torch), xp=torch)
+        for g, w in zip(got, want):
+            assert torch.equal(g.detach(), w.detach())
+
+    def derivatives(pair):
+        z = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+        sp, sp_neg = pair(z)
+        g, = torch.autograd.grad((sp + 0.3 * sp_neg).sum(), z, create_graph=True)
+        h, = torch.autograd.grad(g.sum(), z, create_graph=True)
+        t, = torch.autograd.grad(h.sum(), z)
+        return float(g), float(h), float(t)
+
+    assert derivatives(lambda z: stable.softplus_pair(z, xp=None)) == pytest.approx((0.35, 0.325, 0.0), rel=1e-15, abs=1e-300)
+    inf = torch.tensor([float("inf"), -float("inf"), 0.0], dtype=torch.float64)
+    y = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
+    got = lk.binary_cross_entropy(y, inf.clone().requires_grad_(), from_logits=True, reduction="none", validate=False)
+    want = lk.binary_cross_entropy(y.numpy(), inf.numpy(), from_logits=True, reduction="none", validate=False)
+    np.testing.assert_array_equal(got.detach().numpy(), want)

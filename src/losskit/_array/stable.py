@@ -610,12 +610,24 @@ def _softplus_pair_torch(torch, x):
     return torch.clamp_min(x, 0.0).add_(l1), torch.clamp_max(x, 0.0).neg_().add_(l1)
 
 
+def _softplus_pair_tracked(torch, x):
+    """:func:`softplus_pair` while torch records ``x`` (``torch.compile``, a double backward), the
+    same values without a ``where``: ``relu`` (derivative 0 at 0) and ``-|x|`` as ``x - 2 relu(x)``,
+    so both pieces take the ``x <= 0`` formula at 0 and autodiff is exact there to every order.
+    (Inductor compiles a ``where`` to slower CPU code: BCE's compiled forward 13-14 ms with them,
+    6.5-11 with ``abs``, in side-by-side runs at 4096 x 1000.) At ``x = +inf`` both are NaN (``inf -
+    inf``), where the ``where`` form gives ``(inf, NaN)``: BCE, the caller, is NaN there either way."""
+    relu = torch.relu(x)
+    l1 = torch.log1p(torch.exp(x - 2.0 * relu))
+    return relu + l1, (relu - x) + l1
+
+
 def softplus_pair(x, *, xp):
     """``(softplus(x), softplus(-x))`` from one ``e = exp(-|x|)`` and one log1p: stable like
     :func:`softplus` (``max(x, 0) - x`` is exactly ``max(-x, 0)``)."""
-    torch = torch_untracked(x)
+    torch = torch_of(x)
     if torch is not None:
-        return _softplus_pair_torch(torch, x)
+        return _softplus_pair_torch(torch, x) if torch_untracked(x) is not None else _softplus_pair_tracked(torch, x)
     pos, e = _exp_neg_abs(x, xp=xp)
     return _softplus_from(x, pos, e, xp=xp)
 
