@@ -1,5 +1,5 @@
-"""The block-by-block torch kernels (large untracked tensors: KL from logits, BCE and focal from
-logits, softmax Dice) give the numbers of the NumPy path and the gradients of the native torch losses.
+"""The block-by-block torch kernels (large untracked tensors: KL from logits and on probabilities,
+BCE and focal from logits, softmax Dice) give the numbers of the NumPy path and the gradients of the native torch losses.
 
 Small inputs never reach the blocks (they start above 2^19 elements): here the block size is
 lowered so that these inputs take many blocks, with extremes placed inside them: zero targets,
@@ -51,6 +51,41 @@ def test_kl_from_logits_blocks(dtype):
     xn = torch.tensor(x, requires_grad=True)
     F.kl_div(F.log_softmax(xn, -1), torch.tensor(t), reduction="batchmean").backward()
     np.testing.assert_allclose(xt.grad.numpy(), xn.grad.numpy(), rtol=1e-5, atol=1e-6 / N)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kl_on_probabilities_blocks(dtype):
+    """KL on probabilities (its Bregman terms and the sum of the differences block by block):
+    the NumPy path's values on the same inputs, zero and tiny targets and nearly equal rows
+    included; with validate=False, ratios past the floats (a tiny epsilon) and a negative target
+    take the NumPy path's forms too; the gradient is native autograd's."""
+    t, x = _rows(np.random.default_rng(1))
+    q = np.exp(x - x.max(1, keepdims=True))
+    q /= q.sum(1, keepdims=True)
+    t[::7] = q[::7] * (1 + 1e-5 * np.random.default_rng(2).normal(size=q[::7].shape))  # the series
+    t[::7] /= t[::7].sum(1, keepdims=True)
+    t[2, :3] = [1e-30, 1e-200, 0.0]
+    t[2] /= t[2].sum()
+    t, q = t.astype(dtype), q.astype(dtype)
+    got = lk.kl_divergence(torch.tensor(t), torch.tensor(q), reduction="none").numpy()
+    want = lk.kl_divergence(t, q, reduction="none")
+    np.testing.assert_allclose(got, want, rtol=1e-12 if dtype == "float64" else 2e-6, atol=0)
+    # unchecked: t / q beyond the floats (epsilon below 1 / max) and a negative target
+    big = 1e300 if dtype == "float64" else 1e30
+    tb, qb = t.copy(), q.copy()
+    tb[4, 0], qb[4, 0], tb[5, 2] = big, np.finfo(dtype).tiny, -0.25
+    eps = float(np.finfo(dtype).tiny)
+    got = lk.kl_divergence(torch.tensor(tb), torch.tensor(qb), reduction="none", validate=False, epsilon=eps).numpy()
+    want = lk.kl_divergence(tb, qb, reduction="none", validate=False, epsilon=eps)
+    assert np.isfinite(want[4]) and np.isfinite(want[5])
+    np.testing.assert_allclose(got, want, rtol=1e-12 if dtype == "float64" else 2e-6, atol=0)
+    rows = (q > 1e-30).all(1)  # (a q of 0 is floored by losskit, -t/q = -inf natively)
+    t, q = t[rows], q[rows]
+    qt = torch.tensor(q, requires_grad=True)
+    lk.kl_divergence(torch.tensor(t), qt).backward()
+    qn = torch.tensor(q, requires_grad=True)
+    F.kl_div(torch.log(qn), torch.tensor(t), reduction="batchmean").backward()
+    np.testing.assert_allclose(qt.grad.numpy(), qn.grad.numpy(), rtol=1e-5, atol=0)
 
 
 @pytest.mark.parametrize("pos_weight", [None, 2.5, "per_class"])

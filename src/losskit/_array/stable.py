@@ -31,6 +31,7 @@ __all__ = [
     "softmax",
     "xlogy",
     "bregman_kl",
+    "bregman_kl_sums",
     "kl_logits_sums",
     "clamp",
     "logistic_parts",
@@ -506,6 +507,41 @@ def bregman_kl(a, b, *, xp, log_a=None, log_b=None):
     return xp.where(near, series, (a_s * (la - lb) - a) + b)
 
 
+def bregman_kl_sums(a, b, axis=-1, *, xp):
+    """``sum(bregman_kl(a, b))`` along ``axis`` (``b > 0``). On an untracked torch pair (same
+    shape) the same numbers, as :func:`kl_logits_sums` does them: block by block, both forms
+    evaluated everywhere on bounded inputs and one exact blend, ``log(a/b)`` with one rounding
+    of the ratio (``log a - log b`` only where the ratio leaves the floats)."""
+    torch = torch_untracked_pair(a, b)
+    if torch is None:
+        return xp.sum(bregman_kl(a, b, xp=xp), axis=axis)
+    return torch.squeeze(torch_row_blocks(torch, _bregman_row_sums, axis, a, b, reduced=True), dim=axis)
+
+
+def _bregman_row_sums(torch, a, b, axis):
+    fi = torch.finfo(b.dtype)
+    a_s = torch.where(a > 0, a, 1.0)  # a <= 0: its ratio term a log(1/b), as bregman_kl's
+    lr = torch.div(a_s, b).log_()
+    lr = torch.where(torch.isfinite(lr), lr, torch.log(a_s).sub_(torch.log(b)))
+    direct = lr.mul_(a).sub_(a).add_(b)  # (a log(a/b) - a) + b
+    d = torch.sub(a, b)
+    u = torch.add(a, b).clamp_min_(fi.tiny)
+    u = torch.div(d, u, out=u)
+    near = torch.abs(u).le_(1.0 / 3.0)  # 1.0 where b/2 <= a <= 2b (up to rounding at the ends)
+    return torch.sum(direct.lerp_(_bregman_series_torch(torch, d, u.clamp_(-_U_BOUND, _U_BOUND), fi), near),
+                     dim=axis, keepdim=True)
+
+
+def _bregman_series_torch(torch, d, u, fi):
+    """:func:`_bregman_series` in place (``d`` and ``u`` overwritten), Horner step by step."""
+    coeffs = _BREGMAN_G[: BREGMAN_TERMS.get(fi.bits, len(_BREGMAN_G))]
+    z = u * u
+    g = torch.mul(z, coeffs[-1]).add_(coeffs[-2])
+    for c in reversed(coeffs[:-2]):
+        g.mul_(z).add_(c)
+    return g.mul_(z.add_(u)).add_(1.0).mul_(d.mul_(u))
+
+
 def kl_logits_sums(t, x, axis=-1, *, xp):
     """``sum(bregman_kl(t, q, log_b=log q))`` along ``axis`` with ``q = softmax(x)``: the
     Bregman part of ``KL(t || q)`` from logits, one value per row. On an untracked torch pair
@@ -559,13 +595,7 @@ def _kl_logits_terms_torch(torch, t, x, axis, grad=None):
     u = torch.div(d, u, out=u)
     near = torch.abs(u, out=q).le_(1.0 / 3.0)  # 1.0 where q/2 <= t <= 2q (up to rounding at the ends)
     u.clamp_(-_U_BOUND, _U_BOUND)
-    coeffs = _BREGMAN_G[: BREGMAN_TERMS.get(fi.bits, len(_BREGMAN_G))]
-    z = u * u
-    g = torch.mul(z, coeffs[-1]).add_(coeffs[-2])  # _bregman_series' Horner steps, in place
-    for c in reversed(coeffs[:-2]):
-        g.mul_(z).add_(c)
-    series = g.mul_(z.add_(u)).add_(1.0).mul_(d.mul_(u))
-    return direct.lerp_(series, near)
+    return direct.lerp_(_bregman_series_torch(torch, d, u, fi), near)
 
 
 def _exp_neg_abs(x, *, xp):

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 
-from .._array.lean import torch_untracked_pair
+from .._array.lean import torch_row_blocks, torch_untracked_pair
 from .._array.stable import (
     bregman_kl,
+    bregman_kl_sums,
     inv_above,
     kl_logits_sums,
     kl_logits_value_grad,
@@ -78,6 +79,9 @@ def _sum_hi_lo(d, axis, *, xp):
 def _sum_diff(a, b, axis, *, xp):
     """``sum(a - b)`` along ``axis`` to nearly full relative accuracy, even when the sum is
     far smaller than its terms (normalised rows: it is 0 up to the rows' rounding)."""
+    torch = torch_untracked_pair(a, b)
+    if torch is not None:  # the same numbers block by block, in place
+        return torch.squeeze(torch_row_blocks(torch, _sum_diff_rows, axis, a, b, reduced=True), dim=axis)
     s = a - b
     bb = s - a  # TwoSum (Knuth): s + err == a - b exactly, err = (a - (s - bb)) + (-b - bb)
     n = s.shape[axis]
@@ -86,6 +90,18 @@ def _sum_diff(a, b, axis, *, xp):
     hi = (sigma + s) - sigma  # as _sum_hi_lo; its remainder s - hi joins err (both second order)
     rest = (s - hi) + ((a - (s - bb)) - (b + bb))
     return xp.sum(hi, axis=axis) + xp.sum(rest, axis=axis)
+
+
+def _sum_diff_rows(torch, a, b, axis):
+    """:func:`_sum_diff` of untracked torch rows (kept axis), its operations one for one in three
+    buffers."""
+    s = torch.sub(a, b)
+    bb = torch.sub(s, a)
+    sigma = torch.amax(torch.abs(s), dim=axis, keepdim=True).mul_(4.0 * s.shape[axis])
+    hi = torch.add(sigma, s).sub_(sigma)
+    err = torch.sub(s, bb).neg_().add_(a).sub_(bb.add_(b))  # (a - (s - bb)) - (b + bb)
+    rest = s.sub_(hi).add_(err)
+    return torch.sum(hi, dim=axis, keepdim=True) + torch.sum(rest, dim=axis, keepdim=True)
 
 
 def _sum_minus_one(t, axis, *, xp):
@@ -146,7 +162,7 @@ def _kl_value(xp, y_true, y_pred, *, axis, from_logits, epsilon):
     if from_logits:
         return kl_logits_sums(t, y_pred, axis, xp=xp) + _sum_minus_one(t, axis, xp=xp)
     q = xp.clip(y_pred, min=epsilon)
-    return xp.sum(bregman_kl(t, q, xp=xp), axis=axis) + _sum_diff(t, q, axis, xp=xp)
+    return bregman_kl_sums(t, q, axis, xp=xp) + _sum_diff(t, q, axis, xp=xp)
 
 
 def _kl_grad(xp, y_true, y_pred, *, axis, from_logits, epsilon):
