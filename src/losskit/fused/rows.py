@@ -79,10 +79,10 @@ def _bregman32(t, q, inv):
 
 
 @inline
-def _horner8(z):
-    """The first 8 terms of the Bregman series' G(z) (float32 data), Horner written out: a loop
-    here would stay a loop in the vectorised one."""
-    g = _G[7]
+def _horner_low(g, z):
+    """``g z^8 + G_7 z^7 + ... + G_0``: the last eight Horner steps of the Bregman series' G(z),
+    written out (a loop here would stay a loop in the vectorised one)."""
+    g = g * z + _G[7]
     g = g * z + _G[6]
     g = g * z + _G[5]
     g = g * z + _G[4]
@@ -93,8 +93,14 @@ def _horner8(z):
 
 
 @inline
+def _horner8(z):
+    """The first 8 terms of G(z) (float32 data): 0 z + G_7 is G_7 for the finite z = u^2 <= 1."""
+    return _horner_low(0.0, z)
+
+
+@inline
 def _horner18(z):
-    """The 18 terms of G(z) (float64 data), as :func:`_horner8`."""
+    """The 18 terms of G(z) (float64 data), Horner's steps from G_17 down."""
     g = _G[17]
     g = g * z + _G[16]
     g = g * z + _G[15]
@@ -105,14 +111,7 @@ def _horner18(z):
     g = g * z + _G[10]
     g = g * z + _G[9]
     g = g * z + _G[8]
-    g = g * z + _G[7]
-    g = g * z + _G[6]
-    g = g * z + _G[5]
-    g = g * z + _G[4]
-    g = g * z + _G[3]
-    g = g * z + _G[2]
-    g = g * z + _G[1]
-    return g * z + _G[0]
+    return _horner_low(g, z)
 
 
 def bregman_g(z, like):
