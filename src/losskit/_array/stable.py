@@ -524,22 +524,28 @@ def _bregman_row_sums(torch, a, b, axis):
     lr = torch.div(a_s, b).log_()
     lr = torch.where(torch.isfinite(lr), lr, torch.log(a_s).sub_(torch.log(b)))
     direct = lr.mul_(a).sub_(a).add_(b)  # (a log(a/b) - a) + b
-    d = torch.sub(a, b)
-    u = torch.add(a, b).clamp_min_(fi.tiny)
+    blended = _bregman_blend_torch(torch, direct, a, b, fi, a_s, torch.empty_like(a), torch.empty_like(a))
+    return torch.sum(blended, dim=axis, keepdim=True)
+
+
+def _bregman_blend_torch(torch, direct, a, b, fi, d, u, w):
+    """``direct``, the direct form of :func:`bregman_kl`'s terms, with the series blended in where
+    ``b/2 <= a <= 2b`` (by ``|u| <= 1/3``, up to rounding at the ends): both evaluated everywhere
+    on bounded inputs (``a + b = 0``: ``u = 0``, term 0), then one exact blend (``lerp`` with weight
+    0 or 1 returns an end point exactly). ``d``, ``u``, ``w``: buffers like ``a``, overwritten
+    (``w`` may be ``b``'s, which is read before it)."""
+    torch.sub(a, b, out=d)
+    u = torch.add(a, b, out=u).clamp_min_(fi.tiny)
     u = torch.div(d, u, out=u)
-    near = torch.abs(u).le_(1.0 / 3.0)  # 1.0 where b/2 <= a <= 2b (up to rounding at the ends)
-    return torch.sum(direct.lerp_(_bregman_series_torch(torch, d, u.clamp_(-_U_BOUND, _U_BOUND), fi), near),
-                     dim=axis, keepdim=True)
-
-
-def _bregman_series_torch(torch, d, u, fi):
-    """:func:`_bregman_series` in place (``d`` and ``u`` overwritten), Horner step by step."""
+    near = torch.abs(u, out=w).le_(1.0 / 3.0)
+    u.clamp_(-_U_BOUND, _U_BOUND)
+    # _bregman_series' Horner steps, in place
     coeffs = _BREGMAN_G[: BREGMAN_TERMS.get(fi.bits, len(_BREGMAN_G))]
     z = u * u
     g = torch.mul(z, coeffs[-1]).add_(coeffs[-2])
     for c in reversed(coeffs[:-2]):
         g.mul_(z).add_(c)
-    return g.mul_(z.add_(u)).add_(1.0).mul_(d.mul_(u))
+    return direct.lerp_(g.mul_(z.add_(u)).add_(1.0).mul_(d.mul_(u)), near)
 
 
 def kl_logits_sums(t, x, axis=-1, *, xp):
@@ -588,14 +594,9 @@ def _kl_logits_terms_torch(torch, t, x, axis, grad=None):
     q.div_(rest.add_(1.0))  # q = e^(x - m) / (1 + rest): two roundings, no second exp
     if grad is not None:
         torch.mul(q, torch.sum(t, dim=axis, keepdim=True), out=grad).sub_(t)
-    d = torch.sub(t, q, out=d)
     direct = torch.clamp_min(t, fi.tiny * fi.eps).log_().sub_(lq).mul_(t)
     direct.nan_to_num_(nan=0.0, posinf=math.inf).sub_(t).add_(q)  # (t (log t - log q) - t) + q
-    u = torch.add(t, q, out=lq).clamp_min_(fi.tiny)
-    u = torch.div(d, u, out=u)
-    near = torch.abs(u, out=q).le_(1.0 / 3.0)  # 1.0 where q/2 <= t <= 2q (up to rounding at the ends)
-    u.clamp_(-_U_BOUND, _U_BOUND)
-    return direct.lerp_(_bregman_series_torch(torch, d, u, fi), near)
+    return _bregman_blend_torch(torch, direct, t, q, fi, d, lq, q)
 
 
 def _exp_neg_abs(x, *, xp):

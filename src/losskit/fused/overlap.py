@@ -207,7 +207,7 @@ def _softmax_dice_stats(t, x, kept, c, lmax, zmin):
     rows = x.size // c
     rb = max(1, BLOCK // c)
     long = c >= _LONG_ROW
-    w = BLOCK if long else rb * c  # (long rows: the block buffers go unused)
+    w = 0 if long else rb * c  # (long rows need no block buffers)
     zb, eb, eg = np.empty(w), np.empty(w), np.empty(w)
     mx, rest, unused = np.empty(rb), np.empty(rb), np.empty(rb)
     keep = kept.size > 0

@@ -76,11 +76,17 @@ def _torch_prob_stats(torch, y, q, o):
     as :func:`_terms` forms it (``1 - q`` is exact from ``q = 1/2`` on: no cancellation near a
     perfect score), factors of 1 left out."""
     _, b, c = o["coef"]
-    err = torch.rsub(y, 1.0).mul_(q)
+    err = _torch_hard_err(torch, y, q, torch.rsub(q, 1.0), b, c)
+    return _summed_stats(torch, y, err, torch.mul(y, q), None, o)[0]
+
+
+def _torch_hard_err(torch, y, q, qc, b, c, out=None):
+    """``b q (1 - y) + c y qc`` (``qc``: ``1 - q``, accurate) as :func:`_terms` forms it, into
+    ``out`` when given, factors of 1 left out."""
+    err = torch.neg(y, out=out).add_(1.0).mul_(q)
     if b != 1.0:
         err.mul_(b)
-    err.addcmul_(y, torch.rsub(q, 1.0), value=c)
-    return _summed_stats(torch, y, err, torch.mul(y, q), None, o)[0]
+    return err.addcmul_(y, qc, value=c)
 
 
 def _torch_unit_stats(torch, y, q, o, e, f):
@@ -138,10 +144,7 @@ def _torch_softmax_stats(torch, y, q, o, e, f):
     inv = 1.0 / (1.0 + rest)
     ind = e.sub_(f)  # 1 at the maxima, 0 below
     qc = f.mul_(-inv).add_(1.0).sub_(ind).addcmul_(ind, rest * inv)  # 1 - q
-    err = torch.neg(y, out=ind).add_(1.0).mul_(q)  # q (1 - y)
-    if b != 1.0:
-        err.mul_(b)
-    err.addcmul_(y, qc, value=c)
+    err = _torch_hard_err(torch, y, q, qc, b, c, out=ind)
     return _summed_stats(torch, y, err, torch.mul(y, q, out=qc), total.mul_(qm), o)  # sum(q) = sum(e) max(q)
 
 
