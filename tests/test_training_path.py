@@ -492,6 +492,37 @@ def test_jax_rule_gradient_jaxpr_is_smaller(plain_jax):
         assert rule < plain
 
 
+@pytest.mark.parametrize("targets", ["one_hot", "smoothed"])
+def test_jax_soft_target_ce_gradient_of_confident_rows_float32(targets):
+    """``jax.grad`` of cross-entropy on soft targets keeps the maximum's entry ``S p - t`` accurate
+    where ``p`` rounds to 1 in float32 (down to ``1 - p ~ 1e-13``), tied maxima included: against
+    the float64 ``(S - t_j) - S sum_{k != j} p_k`` from the exact logits, which has no
+    cancellation at the maximum (a plain ``S p - t`` in float32 gives 0 or ~6e-8 there)."""
+    jnp = load_backend("jax")
+    import jax
+
+    rng = np.random.default_rng(11)
+    n, c = 48, 30
+    x = rng.normal(size=(n, c)).astype(np.float32)
+    labels = np.arange(n) % c
+    x[np.arange(n), labels] += np.linspace(0.0, 35.0, n, dtype=np.float32)  # tie-free .. confident
+    x[0, :2] = x[0].max() + 1.0  # tied maxima
+    t = np.eye(c, dtype=np.float32)[labels]
+    if targets == "smoothed":
+        t = (0.9 * t + 0.1 / c).astype(np.float32)
+    got = np.asarray(jax.jit(jax.grad(lambda z: lk.categorical_cross_entropy(
+        jnp.asarray(t), z, from_logits=True, reduction="sum")))(jnp.asarray(x)))
+    z = x.astype(np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    total = e.sum(axis=1, keepdims=True)
+    others = np.array([[np.delete(e[i], j).sum() for j in range(c)] for i in range(n)]) / total
+    s = t.astype(np.float64).sum(axis=1, keepdims=True)
+    at_max = z == z.max(axis=1, keepdims=True)
+    want = (s - t) - s * others
+    np.testing.assert_allclose(got[at_max], want[at_max], rtol=4e-6, atol=0)
+    np.testing.assert_allclose(got, want, rtol=4e-6, atol=4e-7 * float(s.max()))
+
+
 def test_jax_validation_eager_and_traced():
     """Concrete JAX arrays outside tracing are checked (LossInputError); under jit and grad the
     value checks are skipped, never a crash."""
