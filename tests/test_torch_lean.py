@@ -92,6 +92,49 @@ def test_mse_in_place_forms(validate):
     np.testing.assert_array_equal(yt.numpy(), y)
 
 
+def _piecewise_huber(d, delta, beta):
+    """The textbook pieces, each evaluated only where it applies (float32 NumPy): Huber for
+    ``delta`` (``beta`` None), smooth L1 for ``beta``; values and gradients."""
+    a = np.abs(d)
+    if beta is None:
+        inside = a <= delta
+        quad = np.where(inside, d, 0) * np.where(inside, d, 0) * np.float32(0.5)
+        return np.where(inside, quad, delta * (a - np.float32(0.5 * delta))), np.where(inside, d, delta * np.sign(d))
+    inside = a < beta
+    di = np.where(inside, d, 0)
+    return (np.where(inside, (np.float32(0.5) * di) * (di / np.float32(beta)), a - np.float32(0.5 * beta)),
+            np.where(inside, d / np.float32(beta), np.sign(d)))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize(("loss", "delta", "beta"), [("huber", 1.0, None), ("huber", 0.3, None),
+                                                     ("smooth_l1", None, 1.0), ("smooth_l1", None, 2.5)])
+def test_huber_and_smooth_l1_clip_forms_are_the_pieces(loss, delta, beta, backend):
+    """The clipped-residual forms give the piecewise formulas bit for bit (float32): residuals at
+    and around the kinks, huge ones (whose square would overflow) and NaN; the gradient through
+    the torch closed-form node too, and the inputs stay untouched."""
+    rng = np.random.default_rng(9)
+    k = np.float32(delta if beta is None else beta)
+    d = np.concatenate([rng.normal(scale=2.0, size=200), [k, -k, np.nextafter(k, 0), -np.nextafter(k, 0), 0.0,
+                                                          3e30, -3e30, np.nan]]).astype(np.float32)
+    y = rng.normal(size=d.shape).astype(np.float32)
+    p = (y + d).astype(np.float32)
+    d = p - y  # the residual the loss sees
+    want_v, want_g = _piecewise_huber(d, delta, beta)
+    opts = {"delta": delta} if beta is None else {"beta": beta}
+    f = lk.get(loss, **opts)
+    if backend == "numpy":
+        np.testing.assert_array_equal(f(y, p, reduction="none", validate=False), want_v)
+        np.testing.assert_array_equal(f.grad(y, p, reduction="sum", validate=False), want_g)
+        return
+    yt, x = torch.tensor(y), torch.tensor(p, requires_grad=True)
+    f(yt, x, reduction="sum", validate=False).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), want_g)
+    np.testing.assert_array_equal(f(yt, x.detach(), reduction="none", validate=False).numpy(), want_v)
+    np.testing.assert_array_equal(x.detach().numpy(), p)
+    np.testing.assert_array_equal(yt.numpy(), y)
+
+
 @pytest.mark.parametrize("options", [{}, {"axis": 1}, {"axis": 0}, {"class_axis": 0}])
 @pytest.mark.parametrize("soft", [False, True])
 @pytest.mark.parametrize("blocks", [False, True])
