@@ -140,6 +140,19 @@ def test_kl_one_hot_targets_within_4_ulp(backend):
     assert ulp_error(got, exact).max() <= MAX_ULP
 
 
+# --- log-cosh ---------------------------------------------------------------------------
+# Residuals around the switch at |d| = 1, tiny ones (log cosh d ~ d^2/2, where |d| + log1p(e^-2|d|)
+# - log 2 cancels every digit) and large ones (cosh overflows past |d| ~ 710).
+RESIDUALS = np.array([1e-20, -1e-8, 0.3, -0.999, 1.0, -1.0, np.nextafter(1.0, 2.0), 1.5, -7.0, 40.0, 800.0, -1e300])
+
+
+def test_log_cosh_within_4_ulp(backend):
+    got = on(backend, lk.log_cosh, np.zeros_like(RESIDUALS), RESIDUALS, reduction="none")
+    with mpmath.workdps(400):  # cosh(1e-20) - 1 needs 40 more digits than 1
+        exact = [+mpmath.log(mpmath.cosh(_mp(d))) for d in RESIDUALS]
+    assert ulp_error(got, exact).max() <= MAX_ULP
+
+
 # --- the course's failing inputs (COURSE.md) ----------------------------------------------
 def test_course_failing_inputs_are_finite_and_correct():
     bce = lk.binary_crossentropy(np.array([1, 0, 1, 0.0]), np.array([1, 0, 0.9, 0.1]))
