@@ -10,13 +10,14 @@ from ._common import checked_axis, float_pair, nonempty_axis
 _COSINE_FORMS = ("negative", "similarity", "distance")
 
 
-def _unit(xp, x, axis, eps):
-    """``(x^, u, ss, ok, norm)``: ``x^ = x / max(|x|, eps)``, ``u = x / 2^k`` (``2^k <= max|x| <
-    2^(k+1)``), ``ss = sum u^2``,
-    ``ok = |x| >= eps`` and ``norm = max(|x|, eps)``. The norm is computed on ``u``, so huge or
-    tiny entries neither overflow nor underflow in the squares; ``x / eps`` below the floor
-    (a linear map, so its derivatives are exact)."""
-    one = xp.ones_like(x)
+# Every selection below is per row (a vector's norm floored or not), applied as a row-sized
+# ``where`` or factor: a full-size ``where`` is a scalar loop on torch's CPU (~10x a pass).
+def _scaled(xp, x, axis, eps):
+    """``(u, ss, den, ok, norm)`` of a vector along ``axis``: ``u = x / 2^k`` (``2^k <= max|x| <
+    2^(k+1)``), ``ss = sum u^2``, ``ok = |x| >= eps``, ``norm = max(|x|, eps)`` and ``den`` with
+    ``x^ = u / den = x / norm`` (``sqrt(ss)``, or ``eps / 2^k`` below the floor: ``x / eps``, a
+    linear map, so its derivatives are exact). The norm is computed on ``u``, so huge or tiny
+    entries neither overflow nor underflow in the squares."""
     s = xp.max(xp.abs(x), axis=axis, keepdims=True)
     # scale by the power of two 2^floor(log2 max|x|): exact, and constant for autodiff (floor's
     # derivative is 0), so no derivative flows through the max and none overflows for tiny x
@@ -26,22 +27,19 @@ def _unit(xp, x, axis, eps):
     pos = ss > 0
     nu = xp.sqrt(xp.where(pos, ss, xp.ones_like(ss)))  # sqrt never sees 0 (its derivative is inf there)
     ok = pos & (s_safe * nu >= eps)
-    nu_ok = xp.where(ok, nu, xp.ones_like(nu))
-    unit = xp.where(ok, u / nu_ok, x / eps)
-    norm = xp.where(ok, s_safe * nu_ok, eps * xp.ones_like(nu))
-    return unit, xp.where(ok, u, 0.0 * one), xp.where(ok, ss, xp.ones_like(ss)), ok, norm
+    # (s_safe kept above eps * 2 / max: eps / s_safe never overflows, for subnormal vectors too)
+    den = xp.where(ok, nu, eps / xp.maximum(s_safe, eps * (2.0 / xp.finfo(x.dtype).max)))
+    return u, ss, den, ok, xp.where(ok, s_safe * nu, eps * xp.ones_like(nu))
 
 
-def _unit_vectors(xp, y_true, y_pred, axis, eps):
-    """(t^, p^, cos, max(|p|, eps), t_ok, p_ok). When neither norm is floored,
-    ``cos = <u_t, u_p> / sqrt(ss_t ss_p)`` (one rounding fewer than <t^, p^>: parallel vectors
-    give exactly 1)."""
-    t_hat, ut, sst, okt, _ = _unit(xp, y_true, axis, eps)
-    p_hat, up, ssp, okp, n_p = _unit(xp, y_pred, axis, eps)
+def _cosine(xp, st, sp, axis):
+    """``cos`` per row (axis kept) from :func:`_scaled`'s parts: ``<u_t, u_p> / sqrt(ss_t ss_p)``
+    where neither norm is floored (one rounding fewer than ``<t^, p^>``: parallel vectors give
+    exactly 1), else ``<u_t, u_p> / (den_t den_p) = <t^, p^>``."""
+    (ut, sst, dent, okt, _), (up, ssp, denp, okp, _) = st, sp
     both = okt & okp
-    c_scaled = xp.sum(ut * up, axis=axis, keepdims=True) / xp.sqrt(sst * ssp)
-    c_plain = xp.sum(t_hat * p_hat, axis=axis, keepdims=True)
-    return t_hat, p_hat, xp.where(both, c_scaled, c_plain), n_p, okt, okp
+    dot = xp.sum(ut * up, axis=axis, keepdims=True)
+    return xp.where(both, dot / xp.sqrt(xp.where(both, sst * ssp, xp.ones_like(sst))), (dot / dent) / denp)
 
 
 def _cos_prepare(xp, y_true, y_pred, opts, validate):
@@ -53,35 +51,41 @@ def _cos_prepare(xp, y_true, y_pred, opts, validate):
 
 
 def _cos_value(xp, y_true, y_pred, *, axis, form, epsilon):
-    t_hat, p_hat, c, _, t_ok, p_ok = _unit_vectors(xp, y_true, y_pred, axis, epsilon)
+    st, sp = _scaled(xp, y_true, axis, epsilon), _scaled(xp, y_pred, axis, epsilon)
     if form == "distance":
         # 1 - cos = |t^ - p^|^2 / 2 for unit vectors: no cancellation when they nearly align.
-        # A clamped (short) vector is not unit: add back its 1 - |x^|^2.
-        def deficit(x_hat, ok):
-            sq = xp.sum(x_hat * x_hat, axis=axis, keepdims=True)
-            return xp.where(ok, 0.0 * sq, 1.0 - sq)
+        # A floored (short) vector is not unit: add back its 1 - |x^|^2 = 1 - ss / den^2.
+        def deficit(parts):
+            _, ss, den, ok, _ = parts
+            return xp.where(ok, xp.zeros_like(ss), 1.0 - (ss / den) / den)
 
-        d = t_hat - p_hat
-        total = xp.sum(d * d, axis=axis, keepdims=True) + deficit(t_hat, t_ok) + deficit(p_hat, p_ok)
+        d = st[0] / st[2] - sp[0] / sp[2]
+        total = xp.sum(d * d, axis=axis, keepdims=True) + deficit(st) + deficit(sp)
         return 0.5 * xp.squeeze(total, axis=axis)
-    c = xp.squeeze(c, axis=axis)
+    c = xp.squeeze(_cosine(xp, st, sp, axis), axis=axis)
     return -c if form == "negative" else c
 
 
-def _cos_parts(xp, y_true, y_pred, axis, epsilon):
-    t_hat, p_hat, c, n_p, _, p_ok = _unit_vectors(xp, y_true, y_pred, axis, epsilon)
-    g = xp.where(p_ok, (t_hat - c * p_hat) / n_p, t_hat / epsilon)  # d cos / d p
-    h = xp.where(p_ok, -2.0 * g * p_hat / n_p - (c * (1.0 - p_hat * p_hat) / n_p) / n_p, 0.0 * g)
-    return g, h
+def _cos_parts(xp, y_true, y_pred, axis, epsilon, hess):
+    """``(d cos / dp, its Hessian diagonal or None)``: ``(t^ - cos p^) / n``, and below the floor
+    ``t^ / eps`` (the clamp's linear map: ``cos`` held 0 there) with Hessian 0."""
+    st, sp = _scaled(xp, y_true, axis, epsilon), _scaled(xp, y_pred, axis, epsilon)
+    c, n_p, p_ok = _cosine(xp, st, sp, axis), sp[4], sp[3]
+    t_hat, p_hat = st[0] / st[2], sp[0] / sp[2]
+    g = (t_hat - xp.where(p_ok, c, xp.zeros_like(c)) * p_hat) / n_p
+    if not hess:
+        return g, None
+    h = -2.0 * g * p_hat / n_p - (c * (1.0 - p_hat * p_hat) / n_p) / n_p
+    return g, h * xp.astype(p_ok, h.dtype)
 
 
 def _cos_grad(xp, y_true, y_pred, *, axis, form, epsilon):
-    g, _ = _cos_parts(xp, y_true, y_pred, axis, epsilon)
+    g, _ = _cos_parts(xp, y_true, y_pred, axis, epsilon, hess=False)
     return g if form == "similarity" else -g
 
 
 def _cos_hess(xp, y_true, y_pred, *, axis, form, epsilon):
-    _, h = _cos_parts(xp, y_true, y_pred, axis, epsilon)
+    _, h = _cos_parts(xp, y_true, y_pred, axis, epsilon, hess=True)
     return h if form == "similarity" else -h
 
 
