@@ -135,6 +135,38 @@ def test_huber_and_smooth_l1_clip_forms_are_the_pieces(loss, delta, beta, backen
     np.testing.assert_array_equal(yt.numpy(), y)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_msle_torch_form_on_adversarial_pairs(dtype):
+    """The where-free torch form of ``log1p(p) - log1p(y)`` (values and gradient through the
+    closed-form node) against a 50-digit reference: pairs that nearly agree (the difference of
+    logs would cancel), the close/far switch, ratios ``(1 + p) / (1 + y)`` that overflow or
+    underflow the dtype (the fallback ``log(1 + p) - log(1 + y)``), zeros and a NaN."""
+    mpmath = pytest.importorskip("mpmath")
+    fi = np.finfo(dtype)
+    low = -1 + fi.epsneg  # the float just above -1: 1 + low = 2^-24 or 2^-53
+    huge = fi.max / 4
+    pairs = [(3.0, 3.0 * (1 + 4 * fi.eps)), (3.0, 5.0), (0.0, 0.0), (1.0, 2.0), (1.0, np.nextafter(dtype(2.0), dtype(3.0))),
+             (0.5, 0.25), (low, huge), (huge, low), (0.0, 1e-30), (2.0, 1e19), (7.0, 7.0), (-0.5, low), (0.0, np.nan)]
+    y = np.array([a for a, _ in pairs], dtype=dtype)
+    p = np.array([b for _, b in pairs], dtype=dtype)
+    with mpmath.workdps(50):
+        r = [mpmath.log1p(mpmath.mpf(float(a))) - mpmath.log1p(mpmath.mpf(float(b))) for a, b in zip(p[:-1], y[:-1])]
+        want_v = np.array([float(v * v) for v in r])
+        want_g = np.array([float(2 * v / (1 + mpmath.mpf(float(a)))) for v, a in zip(r, p[:-1])])
+    yt, x = torch.tensor(y), torch.tensor(p, requires_grad=True)
+    f = lk.get("mean_squared_logarithmic_error")
+    f(yt, x, reduction="sum", validate=False).backward()
+    got_v = f(yt, x.detach(), reduction="none", validate=False).numpy()
+    assert np.isnan(got_v[-1]) and np.isnan(x.grad.numpy()[-1])
+
+    def ulps(got, want):
+        return np.abs(got.astype(np.float64) - want) / np.spacing(np.maximum(np.abs(want), fi.tiny).astype(dtype))
+
+    assert ulps(got_v[:-1], want_v).max() <= 6
+    assert ulps(x.grad.numpy()[:-1], want_g).max() <= 8
+    np.testing.assert_array_equal(x.detach().numpy()[:-1], p[:-1])  # inputs untouched
+
+
 @pytest.mark.parametrize("options", [{}, {"axis": 1}, {"axis": 0}, {"class_axis": 0}])
 @pytest.mark.parametrize("soft", [False, True])
 @pytest.mark.parametrize("blocks", [False, True])

@@ -497,15 +497,33 @@ def _log1p_diff(p, y, *, xp):
     return xp.where(near, close, far)
 
 
+def _log1p_diff_torch(torch, p, y):
+    """:func:`_log1p_diff` on an untracked torch pair without a ``where`` (a scalar loop on CPU):
+    each form on bounded inputs (the close one's ratio clamped to +-1/2, the far one's log clamped
+    to +-log(max), which only an overflowed or underflowed ratio reaches), then exact blends
+    (``lerp`` with weight 0 or 1 returns an end point) by float masks. The close/far switch is
+    ``|(p - y) / (1 + y)| <= 1/2``: the rounded ratio, where the reference compares ``|p - y|``
+    with ``(1 + y) / 2``; both forms are accurate at the switch."""
+    big = math.log(torch.finfo(p.dtype).max)
+    b = y + 1.0
+    close = (p - y).div_(b)
+    near = close.abs().le_(0.5)  # 1.0 / 0.0 in p's dtype
+    close.clamp_(-0.5, 0.5).log1p_()
+    a = p + 1.0
+    far = torch.div(a, b).log_().clamp_(-big, big)
+    ok = far.abs().lt_(big - 1.0)  # the ratio in range: else log a - log b, accurate when so large
+    return a.log_().sub_(b.log_()).lerp_(far, ok).lerp_(close, near)
+
+
 def _msle_parts(xp, y_true, y_pred, epsilon):
     """(log1p(p') - log1p(y), 1 / (1 + p'), d p'/d p) with p' = y_pred floored at epsilon."""
     if epsilon is None:
         p, dp = y_pred, 1.0
-    else:
-        low = y_pred <= epsilon  # NaN is not low: it stays NaN, as under Keras's maximum
-        p = xp.where(low, xp.zeros_like(y_pred) + epsilon, y_pred)
-        dp = xp.astype(y_pred > epsilon, y_pred.dtype)
-    return _log1p_diff(p, y_true, xp=xp), 1.0 / (1.0 + p), dp
+    else:  # clip keeps NaN NaN, as Keras's maximum does
+        p, dp = xp.clip(y_pred, min=epsilon), xp.astype(y_pred > epsilon, y_pred.dtype)
+    torch = torch_untracked_pair(y_true, p)
+    r = _log1p_diff(p, y_true, xp=xp) if torch is None else _log1p_diff_torch(torch, p, y_true)
+    return r, 1.0 / (1.0 + p), dp
 
 
 def _msle_value(xp, y_true, y_pred, *, epsilon):
@@ -516,6 +534,16 @@ def _msle_value(xp, y_true, y_pred, *, epsilon):
 def _msle_grad(xp, y_true, y_pred, *, epsilon):
     r, inv, dp = _msle_parts(xp, y_true, y_pred, epsilon)
     return 2.0 * r * inv * dp
+
+
+def _msle_value_grad(xp, y_true, y_pred, *, epsilon):
+    """Values and gradient from one ``r`` on an untracked torch pair."""
+    if torch_untracked_pair(y_true, y_pred) is None:
+        return None
+    r, inv, dp = _msle_parts(xp, y_true, y_pred, epsilon)
+    value = r * r
+    g = r.mul_(inv).mul_(2.0)
+    return value, (g if epsilon is None else g.mul_(dp))
 
 
 def _msle_hess(xp, y_true, y_pred, *, epsilon):
@@ -530,6 +558,7 @@ MEAN_SQUARED_LOGARITHMIC_ERROR = Loss(
     aliases=("msle", "mean_squared_log_error"),
     value=_msle_value,
     grad=_msle_grad,
+    value_grad=_msle_value_grad,
     hess=_msle_hess,
     prepare=_prepare_msle,
     options={"epsilon": None},
