@@ -153,6 +153,17 @@ def test_log_cosh_within_4_ulp(backend):
     assert ulp_error(got, exact).max() <= MAX_ULP
 
 
+@pytest.mark.parametrize("delta", [1.0, 0.1])
+def test_pseudo_huber_within_4_ulp(backend, delta):
+    """``delta^2 (sqrt(1 + (d/delta)^2) - 1)``: tiny residuals (the subtraction would cancel every
+    digit) and huge ones (the square would overflow)."""
+    d = np.array([1e-20, -1e-8, 0.5, 1.0, -3.0, 1e10, -1e200])
+    got = on(backend, lk.pseudo_huber, np.zeros_like(d), d, delta=delta, reduction="none")
+    with mpmath.workdps(500):
+        exact = [+(_mp(delta) ** 2 * (mpmath.sqrt(1 + (_mp(x) / _mp(delta)) ** 2) - 1)) for x in d]
+    assert ulp_error(got, exact).max() <= MAX_ULP
+
+
 # --- the course's failing inputs (COURSE.md) ----------------------------------------------
 def test_course_failing_inputs_are_finite_and_correct():
     bce = lk.binary_crossentropy(np.array([1, 0, 1, 0.0]), np.array([1, 0, 0.9, 0.1]))
