@@ -167,6 +167,32 @@ def test_msle_torch_form_on_adversarial_pairs(dtype):
     np.testing.assert_array_equal(x.detach().numpy()[:-1], p[:-1])  # inputs untouched
 
 
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("alpha", [None, 0.25, "vector"])
+@pytest.mark.parametrize("extra", [{}, {"ignore_index": 3}, {"label_smoothing": 0.1}, {"axis": 0}])
+def test_sparse_focal_gradient_from_the_label(gamma, alpha, extra):
+    """The torch closed-form node's gradient of the sparse focal loss (``-r_y`` times the
+    cross-entropy gradient, or the dense form with label smoothing) against the NumPy kernels'
+    dense form in float64, elementwise: confident rows (``1 - p_y`` down to ~1e-13), far-off
+    labels, ignored samples."""
+    rng = np.random.default_rng(12)
+    c = 7
+    labels, x = _labelled_logits(13, 60, c, -30.0, 30.0)
+    x = x.astype(np.float64)
+    axis = extra.get("axis", -1)
+    if axis == 0:
+        x = np.ascontiguousarray(x.T)
+    opts = {"from_logits": True, "gamma": gamma, "alpha": rng.uniform(0.2, 1.0, c) if alpha == "vector" else alpha,
+            **extra}
+    f = lk.get("sparse_categorical_focal_cross_entropy", **opts)
+    want = f.grad(labels, x, reduction="sum")
+    xt = torch.tensor(x, requires_grad=True)
+    f(torch.tensor(labels), xt, reduction="sum").backward()
+    np.testing.assert_allclose(xt.grad.numpy(), want, rtol=1e-11, atol=1e-300)
+    if "ignore_index" in extra:
+        assert np.all(want[labels == 3] == 0) and np.any(labels == 3)
+
+
 @pytest.mark.parametrize("options", [{}, {"axis": 1}, {"axis": 0}, {"class_axis": 0}])
 @pytest.mark.parametrize("soft", [False, True])
 @pytest.mark.parametrize("blocks", [False, True])

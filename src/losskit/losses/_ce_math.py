@@ -62,30 +62,29 @@ def clamped_log(xp, q, eps):
 
 def prob_chain(xp, a, b, y_pred, axis, renormalize):
     """Gradient and Hessian diagonal w.r.t. y_pred of ``sum_c phi_c(q_c)`` given
-    ``a = phi'(q)`` and ``b = phi''(q)``; ``q = y_pred`` or ``y_pred / sum(y_pred)``.
+    ``a = phi'(q)`` and ``b = phi''(q)``; ``q = y_pred`` or ``y_pred / sum(y_pred)``. ``b``
+    None: the gradient alone (the Hessian None).
 
     With q = p / s: g_j = (a_j - A) / s and H_jj = (b_j (1 - 2 q_j) - 2 a_j + B + 2 A) / s^2,
     A = sum_c a_c q_c, B = sum_c b_c q_c^2.
     """
     if not renormalize:
         return a, b
-    s, q, big_a = _renorm_parts(xp, a, y_pred, axis)
-    big_b = xp.sum(b * q * q, axis=axis, keepdims=True)
+    s = _row_sum(xp, y_pred, axis)
+    q = y_pred / s
+    big_a = xp.sum(a * q, axis=axis, keepdims=True)
     g = (a - big_a) / s
+    if b is None:
+        return g, None
+    big_b = xp.sum(b * q * q, axis=axis, keepdims=True)
     h = (b * (1.0 - 2.0 * q) - 2.0 * a + big_b + 2.0 * big_a) / (s * s)
     return g, h
 
 
-def _renorm_parts(xp, a, y_pred, axis):
-    """``(s, q, A)`` of :func:`prob_chain`: row sums, ``q = y_pred / s``, ``A = sum a q``."""
-    s = _row_sum(xp, y_pred, axis)
-    q = y_pred / s
-    return s, q, xp.sum(a * q, axis=axis, keepdims=True)
-
-
 def softmax_chain(xp, phi1p, phi2p2, logp, axis):
     """Gradient and Hessian diagonal w.r.t. logits x of ``sum_c phi_c(p_c)``, p = softmax(x),
-    given ``phi1p = phi'(p) p`` and ``phi2p2 = phi''(p) p^2`` (each bounded).
+    given ``phi1p = phi'(p) p`` and ``phi2p2 = phi''(p) p^2`` (each bounded; None: the gradient
+    alone, the Hessian None).
 
     g_j = r_j u_j - p_j (R - r_j) (= r_j - p_j R with r = phi' p, R = sum r, u = 1 - p)
     H_jj = (1 - 2 p_j) (phi''_j p_j^2 + g_j) + p_j^2 B,  B = sum_c phi''_c p_c^2.
@@ -94,6 +93,8 @@ def softmax_chain(xp, phi1p, phi2p2, logp, axis):
     u = -xp.expm1(logp)
     big_r = xp.sum(phi1p, axis=axis, keepdims=True)
     g = phi1p * u - p * (big_r - phi1p)
+    if phi2p2 is None:  # the gradient alone
+        return g, None
     big_b = xp.sum(phi2p2, axis=axis, keepdims=True)
     h = (1.0 - 2.0 * p) * (phi2p2 + g) + p * p * big_b
     return g, h
@@ -134,10 +135,7 @@ def ce_dense_grad(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):
     if from_logits:
         return softmax_xent_grad(t, y_pred, axis, xp=xp)
     a = -t * inv_above(probs(xp, y_pred, axis, renormalize), epsilon, xp=xp)
-    if not renormalize:
-        return a
-    s, _, big_a = _renorm_parts(xp, a, y_pred, axis)
-    return (a - big_a) / s
+    return prob_chain(xp, a, None, y_pred, axis, renormalize)[0]
 
 
 def ce_dense_value_grad(xp, t, y_pred, *, axis, from_logits, renormalize, epsilon):

@@ -6,7 +6,8 @@ Inputs, options and numerics follow the conventions of :mod:`losskit.losses.cate
 
 from __future__ import annotations
 
-from .._array.stable import log_softmax
+from .._array.lean import torch_untracked
+from .._array.stable import log_softmax, sparse_softmax_xent_value_grad
 from .._array.validate import check_number
 from ..spec import Boosting, Loss
 from ._ce_math import clamped_log, log_probs, nan_of_rows, prob_chain, probs, safe_inv, softmax_chain
@@ -28,9 +29,13 @@ from ._crossentropy import (
 
 
 def _pow(xp, u, g):
-    """u^g for u >= 0 with 0^g = 0 (g > 0), 0^0 = 1, written so that autodiff at u = 0 sees no inf."""
+    """u^g for u >= 0 with 0^g = 0 (g > 0), 0^0 = 1, written so that autodiff at u = 0 sees no inf
+    (untracked torch, which no autodiff follows: ``pow`` itself, the same numbers without a
+    ``where``, a scalar loop on CPU)."""
     if g == 0:
         return xp.ones_like(u)
+    if torch_untracked(u) is not None:
+        return u**g
     pos = u > 0
     return xp.where(pos, xp.where(pos, u, xp.ones_like(u)) ** g, xp.zeros_like(u))
 
@@ -45,18 +50,20 @@ def _focal_terms(xp, y_pred, axis, from_logits, renormalize, epsilon, gamma, x=N
     return u**gamma * (-clamped_log(xp, q, epsilon)) if gamma else -clamped_log(xp, q, epsilon)
 
 
-def _focal_grad_hess(xp, tau, y_pred, *, axis, from_logits, renormalize, epsilon, gamma):
-    """Derivatives of sum_c tau_c (1 - q_c)^gamma (-log q_c)."""
+def _focal_grad_hess(xp, tau, y_pred, *, axis, from_logits, renormalize, epsilon, gamma, hess=True):
+    """Derivatives of sum_c tau_c (1 - q_c)^gamma (-log q_c) (``hess`` False: the gradient alone,
+    the Hessian None)."""
     g0 = gamma
     if from_logits:
         logp = log_softmax(y_pred, axis, xp=xp)
         p, u, ell = xp.exp(logp), -xp.expm1(logp), -logp
-        pos = u > 0
-        lam = xp.where(pos, ell / xp.where(pos, u, xp.ones_like(u)), xp.ones_like(u))  # -log p / (1 - p)
+        lam = _log_ratio(xp, ell, u)
         ug = _pow(xp, u, g0)
         r = -tau * ug * (g0 * p * lam + 1.0)  # tau f'(p) p
         big_r = xp.sum(r, axis=axis, keepdims=True)
         g = r * u - p * (big_r - r)
+        if not hess:
+            return g, None
         # E = tau f''(p) p^2 (1 - p)^2, bounded for every gamma >= 0
         e = tau * ug * u * (g0 * (g0 - 1.0) * p * p * lam + 2.0 * g0 * p + u)
         small = p <= 0.5  # 1 - p >= 1/2: tau f''(p) p^2 = E / u^2 is bounded
@@ -78,13 +85,23 @@ def _focal_grad_hess(xp, tau, y_pred, *, axis, from_logits, renormalize, epsilon
     inv = safe_inv(xp, q, ok_p)
     zero = xp.zeros_like(q)
     if g0:
-        ug, ug1, ug2 = u**g0, u ** (g0 - 1.0), u ** (g0 - 2.0)
+        ug, ug1 = u**g0, u ** (g0 - 1.0)
         a = tau * (-g0 * xp.where(ok_u, ug1 * ell, zero) - ug * inv)
-        b = tau * (g0 * (g0 - 1.0) * xp.where(ok_u, ug2 * ell, zero)
-                   + 2.0 * g0 * xp.where(ok_u, ug1 * inv, zero) + ug * inv * inv)
+        b = None if not hess else tau * (g0 * (g0 - 1.0) * xp.where(ok_u, u ** (g0 - 2.0) * ell, zero)
+                                         + 2.0 * g0 * xp.where(ok_u, ug1 * inv, zero) + ug * inv * inv)
     else:
-        a, b = -tau * inv, tau * inv * inv
+        a, b = -tau * inv, (tau * inv * inv if hess else None)
     return prob_chain(xp, a, b, y_pred, axis, renormalize)
+
+
+def _log_ratio(xp, ell, u):
+    """``-log p / (1 - p)`` from ``ell = -log p`` and ``u = 1 - p``, 1 (its limit) where ``u = 0``.
+    Untracked torch: ``nan_to_num`` of the quotient, the same numbers without a ``where`` (only
+    ``0 / 0`` is NaN there: ``u = 0`` means ``ell = 0``; NaN logits stay NaN in ``p`` and ``u``)."""
+    if torch_untracked(u) is not None:
+        return (ell / u).nan_to_num_(nan=1.0)
+    pos = u > 0
+    return xp.where(pos, ell / xp.where(pos, u, xp.ones_like(u)), xp.ones_like(u))
 
 
 def _alpha_and_gamma(xp, opts, n, like, validate):
@@ -108,7 +125,7 @@ def _cfce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, 
 
 
 def _cfce_grad(xp, y_true, y_pred, **opts):
-    return _focal_grad_hess(xp, y_true, y_pred, **opts)[0]
+    return _focal_grad_hess(xp, y_true, y_pred, **opts, hess=False)[0]
 
 
 def _cfce_hess(xp, y_true, y_pred, **opts):
@@ -203,16 +220,37 @@ def _scfce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon,
 
 
 def _scfce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, gamma, alpha,
-                     label_smoothing, ignore_index, checked=False):
+                     label_smoothing, ignore_index, checked=False, hess=True):
     tau = sparse_target(xp, y_true, y_pred, axis, label_smoothing, None, ignore_index)
     if alpha is not None:
         tau = along(xp, alpha, axis, y_pred.ndim) * tau
     return _focal_grad_hess(xp, tau, y_pred, axis=axis, from_logits=from_logits, renormalize=renormalize,
-                            epsilon=epsilon, gamma=gamma)
+                            epsilon=epsilon, gamma=gamma, hess=hess)
 
 
 def _scfce_grad(xp, y_true, y_pred, **opts):
-    return _scfce_grad_hess(xp, y_true, y_pred, **opts)[0]
+    g = _sparse_focal_grad(xp, y_true, y_pred, **opts)
+    return _scfce_grad_hess(xp, y_true, y_pred, **opts, hess=False)[0] if g is None else g
+
+
+def _sparse_focal_grad(xp, y_true, y_pred, *, axis, from_logits, gamma, alpha, label_smoothing, ignore_index, **_):
+    """From logits without smoothing, on untracked torch: the focal factor's derivative lives at
+    the label alone (``r_y``, one number per row), so the gradient is ``-r_y`` times the
+    cross-entropy's ``p - onehot(y)`` (accurate at the label, where it is ``-(1 - p_y)`` summed
+    from the other classes): one softmax and row-sized work, where the dense form makes the
+    focal terms of every class. None elsewhere."""
+    if not from_logits or label_smoothing:
+        return None
+    valid, safe = valid_and_safe(xp, y_true, ignore_index)
+    pair = sparse_softmax_xent_value_grad(safe, y_pred, axis, xp=xp)
+    if pair is None:
+        return None
+    ell, ce_grad = pair  # -log p_y (axis kept) and p - onehot(y)
+    p, u = xp.exp(-ell), -xp.expm1(-ell)
+    r = _pow(xp, u, gamma) * (gamma * p * _log_ratio(xp, ell, u) + 1.0)  # -r_y, alpha and validity aside
+    if alpha is not None:
+        r = r * (xp.expand_dims(take(xp, alpha, safe), axis=axis) if getattr(alpha, "ndim", 0) == 1 else alpha)
+    return ce_grad.mul_(mask_rows(xp, r, valid, axis))
 
 
 def _scfce_hess(xp, y_true, y_pred, **opts):
@@ -270,7 +308,7 @@ def _poly_value(xp, y_true, y_pred, *, axis, epsilon):
     return xp.sum(y_true * (-logp) + epsilon * (y_true * -xp.expm1(logp)), axis=axis)
 
 
-def _poly_grad_hess(xp, y_true, y_pred, *, axis, epsilon):
+def _poly_grad_hess(xp, y_true, y_pred, *, axis, epsilon, hess=True):
     t = y_true
     logp = log_softmax(y_pred, axis, xp=xp)
     p, u = xp.exp(logp), -xp.expm1(logp)
@@ -279,12 +317,11 @@ def _poly_grad_hess(xp, y_true, y_pred, *, axis, epsilon):
     big_t = xp.sum(tp, axis=axis, keepdims=True)
     dt = t * u - (big_t - tp)  # t_j - sum_c t_c p_c, without cancellation for the dominant class
     g = (s - t) * p - t * u - epsilon * p * dt
-    h = s * p * u - epsilon * p * dt * (1.0 - 2.0 * p)
-    return g, h
+    return g, (s * p * u - epsilon * p * dt * (1.0 - 2.0 * p) if hess else None)
 
 
 def _poly_grad(xp, y_true, y_pred, **opts):
-    return _poly_grad_hess(xp, y_true, y_pred, **opts)[0]
+    return _poly_grad_hess(xp, y_true, y_pred, **opts, hess=False)[0]
 
 
 def _poly_hess(xp, y_true, y_pred, **opts):
@@ -356,23 +393,24 @@ def _gce_value(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, q
     return mask_rows(xp, xp.squeeze(out, axis=axis), valid)
 
 
-def _gce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, q, ignore_index, checked=False):
+def _gce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, q, ignore_index, checked=False,
+                   hess=True):
     t = sparse_target(xp, y_true, y_pred, axis, 0.0, None, ignore_index)
     if from_logits:
         logp = log_softmax(y_pred, axis, xp=xp)
         pq = xp.exp(q * logp)
-        return softmax_chain(xp, -t * pq, t * (1.0 - q) * pq, logp, axis)
+        return softmax_chain(xp, -t * pq, t * (1.0 - q) * pq if hess else None, logp, axis)
     qq = probs(xp, y_pred, axis, renormalize)
     ok = qq > epsilon
     safe = xp.where(ok, qq, xp.ones_like(qq))
     zero = xp.zeros_like(qq)
     a = xp.where(ok, -t * safe ** (q - 1.0), zero)
-    b = xp.where(ok, t * (1.0 - q) * safe ** (q - 2.0), zero)
+    b = xp.where(ok, t * (1.0 - q) * safe ** (q - 2.0), zero) if hess else None
     return prob_chain(xp, a, b, y_pred, axis, renormalize)
 
 
 def _gce_grad(xp, y_true, y_pred, **opts):
-    return _gce_grad_hess(xp, y_true, y_pred, **opts)[0]
+    return _gce_grad_hess(xp, y_true, y_pred, **opts, hess=False)[0]
 
 
 def _gce_hess(xp, y_true, y_pred, **opts):
