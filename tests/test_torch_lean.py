@@ -167,24 +167,35 @@ def test_msle_torch_form_on_adversarial_pairs(dtype):
     np.testing.assert_array_equal(x.detach().numpy()[:-1], p[:-1])  # inputs untouched
 
 
-@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
-@pytest.mark.parametrize("alpha", [None, 0.25, "vector"])
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+@pytest.mark.parametrize(("loss", "shape"), [("sparse_categorical_focal_cross_entropy", {"gamma": 0.0}),
+                                            ("sparse_categorical_focal_cross_entropy", {"gamma": 0.5}),
+                                            ("sparse_categorical_focal_cross_entropy", {"gamma": 2.0, "alpha": None}),
+                                            ("sparse_categorical_focal_cross_entropy", {"alpha": "vector"}),
+                                            ("generalized_cross_entropy", {"q": 0.7})])
 @pytest.mark.parametrize("extra", [{}, {"ignore_index": 3}, {"label_smoothing": 0.1}, {"axis": 0}])
-def test_sparse_focal_gradient_from_the_label(gamma, alpha, extra):
-    """The torch closed-form node's gradient of the sparse focal loss (``-r_y`` times the
-    cross-entropy gradient, or the dense form with label smoothing) against the NumPy kernels'
-    dense form in float64, elementwise: confident rows (``1 - p_y`` down to ~1e-13), far-off
-    labels, ignored samples."""
+def test_sparse_gradient_from_the_label(loss, shape, extra, from_logits):
+    """The torch closed-form node's gradient of the sparse focal and generalised cross-entropy
+    losses (from the label: ``-r_y`` times the cross-entropy gradient from logits, one scattered
+    entry on probabilities; the dense form with label smoothing) against the NumPy kernels' dense
+    form in float64, elementwise: confident rows (``1 - p_y`` down to ~1e-13), far-off labels,
+    ignored samples."""
+    if loss == "generalized_cross_entropy" and "label_smoothing" in extra:
+        pytest.skip("no label smoothing option")
     rng = np.random.default_rng(12)
     c = 7
     labels, x = _labelled_logits(13, 60, c, -30.0, 30.0)
     x = x.astype(np.float64)
+    if not from_logits:
+        x = np.exp(x - x.max(axis=1, keepdims=True))
+        x /= x.sum(axis=1, keepdims=True)
     axis = extra.get("axis", -1)
     if axis == 0:
         x = np.ascontiguousarray(x.T)
-    opts = {"from_logits": True, "gamma": gamma, "alpha": rng.uniform(0.2, 1.0, c) if alpha == "vector" else alpha,
-            **extra}
-    f = lk.get("sparse_categorical_focal_cross_entropy", **opts)
+    opts = {**shape, "from_logits": from_logits, **extra}
+    if opts.get("alpha") == "vector":
+        opts["alpha"] = rng.uniform(0.2, 1.0, c)
+    f = lk.get(loss, **opts)
     want = f.grad(labels, x, reduction="sum")
     xt = torch.tensor(x, requires_grad=True)
     f(torch.tensor(labels), xt, reduction="sum").backward()

@@ -79,19 +79,24 @@ def _focal_grad_hess(xp, tau, y_pred, *, axis, from_logits, renormalize, epsilon
         h = e + (1.0 - 2.0 * p) * g + p * p * (s_small - d) + xp.where(small, e_big * ratio * ratio, xp.zeros_like(e))
         return g, h
     q = probs(xp, y_pred, axis, renormalize)
+    return prob_chain(xp, *_focal_prob_ab(xp, tau, q, epsilon, g0, hess), y_pred, axis, renormalize)
+
+
+def _focal_prob_ab(xp, tau, q, epsilon, g0, hess):
+    """``(a, b)``: first and second derivatives in ``q`` of ``tau (1 - q)^g0 (-log q)`` with ``q`` and
+    ``1 - q`` floored at ``epsilon`` (``b`` None unless ``hess``)."""
     ok_p, ok_u = q > epsilon, (1.0 - q) > epsilon
     u = xp.clip(1.0 - q, min=epsilon)
     ell = -clamped_log(xp, q, epsilon)
     inv = safe_inv(xp, q, ok_p)
     zero = xp.zeros_like(q)
-    if g0:
-        ug, ug1 = u**g0, u ** (g0 - 1.0)
-        a = tau * (-g0 * xp.where(ok_u, ug1 * ell, zero) - ug * inv)
-        b = None if not hess else tau * (g0 * (g0 - 1.0) * xp.where(ok_u, u ** (g0 - 2.0) * ell, zero)
-                                         + 2.0 * g0 * xp.where(ok_u, ug1 * inv, zero) + ug * inv * inv)
-    else:
-        a, b = -tau * inv, (tau * inv * inv if hess else None)
-    return prob_chain(xp, a, b, y_pred, axis, renormalize)
+    if not g0:
+        return -tau * inv, (tau * inv * inv if hess else None)
+    ug, ug1 = u**g0, u ** (g0 - 1.0)
+    a = tau * (-g0 * xp.where(ok_u, ug1 * ell, zero) - ug * inv)
+    b = None if not hess else tau * (g0 * (g0 - 1.0) * xp.where(ok_u, u ** (g0 - 2.0) * ell, zero)
+                                     + 2.0 * g0 * xp.where(ok_u, ug1 * inv, zero) + ug * inv * inv)
+    return a, b
 
 
 def _log_ratio(xp, ell, u):
@@ -233,24 +238,54 @@ def _scfce_grad(xp, y_true, y_pred, **opts):
     return _scfce_grad_hess(xp, y_true, y_pred, **opts, hess=False)[0] if g is None else g
 
 
-def _sparse_focal_grad(xp, y_true, y_pred, *, axis, from_logits, gamma, alpha, label_smoothing, ignore_index, **_):
-    """From logits without smoothing, on untracked torch: the focal factor's derivative lives at
-    the label alone (``r_y``, one number per row), so the gradient is ``-r_y`` times the
-    cross-entropy's ``p - onehot(y)`` (accurate at the label, where it is ``-(1 - p_y)`` summed
-    from the other classes): one softmax and row-sized work, where the dense form makes the
-    focal terms of every class. None elsewhere."""
-    if not from_logits or label_smoothing:
+def _sparse_focal_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, gamma, alpha, label_smoothing,
+                       ignore_index, **_):
+    """Without smoothing: :func:`_label_ce_grad` (logits) or :func:`_label_prob_grad` (probabilities
+    as given) with the focal term's derivative at the label."""
+    if label_smoothing or (renormalize and not from_logits):
         return None
-    valid, safe = valid_and_safe(xp, y_true, ignore_index)
+
+    def weight(safe):
+        if alpha is None or getattr(alpha, "ndim", 0) != 1:
+            return 1.0 if alpha is None else alpha
+        return xp.expand_dims(take(xp, alpha, safe), axis=axis)
+
+    if not from_logits:
+        return _label_prob_grad(xp, y_true, y_pred, axis, ignore_index,
+                                lambda q_y, safe: _focal_prob_ab(xp, weight(safe), q_y, epsilon, gamma, False)[0])
+
+    def scale(ell, safe):
+        p, u = xp.exp(-ell), -xp.expm1(-ell)
+        return _pow(xp, u, gamma) * (gamma * p * _log_ratio(xp, ell, u) + 1.0) * weight(safe)
+
+    return _label_ce_grad(xp, y_true, y_pred, axis, ignore_index, scale)
+
+
+def _label_prob_grad(xp, labels, y_pred, axis, ignore_index, deriv):
+    """The gradient of a sparse loss ``f(q_y)`` on probabilities as given: ``deriv(q_y, labels) =
+    f'(q_y)`` at the label (the gathered entries, the axis kept) and 0 elsewhere, from row-sized
+    work and one scatter into zeros. Untracked torch; None elsewhere."""
+    torch = torch_untracked(y_pred)
+    if torch is None:
+        return None
+    valid, safe = valid_and_safe(xp, labels, ignore_index)
+    a = mask_rows(xp, deriv(gather(xp, y_pred, safe, axis), safe), valid, axis)
+    idx = torch.unsqueeze(safe, axis).clamp(0, y_pred.shape[axis] - 1)
+    return torch.zeros_like(y_pred, memory_format=torch.contiguous_format).scatter_(axis, idx, a)
+
+
+def _label_ce_grad(xp, labels, y_pred, axis, ignore_index, scale):
+    """The gradient from logits of a sparse loss ``f(p_y)``: its derivative lives at the label alone,
+    so it is ``scale = -f'(p_y) p_y`` (one number per row, from ``ell = -log p_y`` with the axis
+    kept, and the labels) times the cross-entropy's ``p - onehot(y)``, accurate at the label
+    (``-(1 - p_y)`` summed from the other classes): one softmax and row-sized work, where the
+    dense form makes every class's terms. Untracked torch; None elsewhere."""
+    valid, safe = valid_and_safe(xp, labels, ignore_index)
     pair = sparse_softmax_xent_value_grad(safe, y_pred, axis, xp=xp)
     if pair is None:
         return None
-    ell, ce_grad = pair  # -log p_y (axis kept) and p - onehot(y)
-    p, u = xp.exp(-ell), -xp.expm1(-ell)
-    r = _pow(xp, u, gamma) * (gamma * p * _log_ratio(xp, ell, u) + 1.0)  # -r_y, alpha and validity aside
-    if alpha is not None:
-        r = r * (xp.expand_dims(take(xp, alpha, safe), axis=axis) if getattr(alpha, "ndim", 0) == 1 else alpha)
-    return ce_grad.mul_(mask_rows(xp, r, valid, axis))
+    ell, ce_grad = pair
+    return ce_grad.mul_(mask_rows(xp, scale(ell, safe), valid, axis))
 
 
 def _scfce_hess(xp, y_true, y_pred, **opts):
@@ -402,15 +437,24 @@ def _gce_grad_hess(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilo
         return softmax_chain(xp, -t * pq, t * (1.0 - q) * pq if hess else None, logp, axis)
     qq = probs(xp, y_pred, axis, renormalize)
     ok = qq > epsilon
-    safe = xp.where(ok, qq, xp.ones_like(qq))
-    zero = xp.zeros_like(qq)
-    a = xp.where(ok, -t * safe ** (q - 1.0), zero)
-    b = xp.where(ok, t * (1.0 - q) * safe ** (q - 2.0), zero) if hess else None
-    return prob_chain(xp, a, b, y_pred, axis, renormalize)
+    b = xp.where(ok, t * (1.0 - q) * xp.where(ok, qq, xp.ones_like(qq)) ** (q - 2.0), xp.zeros_like(qq)) if hess else None
+    return prob_chain(xp, _gce_prob_a(xp, t, qq, epsilon, q), b, y_pred, axis, renormalize)
+
+
+def _gce_prob_a(xp, t, qq, epsilon, q):
+    """d/dq of ``t (1 - q^q) / q`` (the exponent ``q``) above the floor ``epsilon``, 0 at or below it."""
+    ok = qq > epsilon
+    return xp.where(ok, -t * xp.where(ok, qq, xp.ones_like(qq)) ** (q - 1.0), xp.zeros_like(qq))
 
 
 def _gce_grad(xp, y_true, y_pred, **opts):
-    return _gce_grad_hess(xp, y_true, y_pred, **opts, hess=False)[0]
+    q, axis, ignore_index, g = opts["q"], opts["axis"], opts["ignore_index"], None
+    if opts["from_logits"]:  # d/dx (1 - p_y^q) / q = p_y^q (p - onehot(y))
+        g = _label_ce_grad(xp, y_true, y_pred, axis, ignore_index, lambda ell, _: xp.exp(-q * ell))
+    elif not opts["renormalize"]:  # d/dq_y = -q_y^(q - 1) above the floor, 0 below
+        g = _label_prob_grad(xp, y_true, y_pred, axis, ignore_index,
+                             lambda q_y, _: _gce_prob_a(xp, xp.ones_like(q_y), q_y, opts["epsilon"], q))
+    return _gce_grad_hess(xp, y_true, y_pred, **opts, hess=False)[0] if g is None else g
 
 
 def _gce_hess(xp, y_true, y_pred, **opts):
