@@ -92,6 +92,23 @@ def test_mse_in_place_forms(validate):
     np.testing.assert_array_equal(yt.numpy(), y)
 
 
+def test_mae_and_sign_in_place_forms():
+    """Untracked torch: ``|d|`` in place and the two-pass sign (``sign + clamp(d, 0, 0)``) give
+    NumPy's numbers: NaN stays NaN (torch's own sign gives 0 there), zeros and infinities."""
+    from losskit._array.stable import sign
+
+    d = np.array([np.nan, 0.0, -0.0, 1e-45, -2.5, np.inf, -np.inf, 3.0], dtype=np.float32)
+    np.testing.assert_array_equal(sign(torch.tensor(d), xp=None).numpy(), np.sign(d))
+    y = np.linspace(-1.0, 1.0, d.size).astype(np.float32)
+    p = (y + d).astype(np.float32)
+    yt, x = torch.tensor(y), torch.tensor(p, requires_grad=True)
+    f = lk.get("mean_absolute_error")
+    np.testing.assert_array_equal(f(yt, x.detach(), reduction="none", validate=False).numpy(), np.abs(p - y))
+    f(yt, x, reduction="sum", validate=False).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.sign(p - y))
+    np.testing.assert_array_equal(x.detach().numpy(), p)
+
+
 def _piecewise_huber(d, delta, beta):
     """The textbook pieces, each evaluated only where it applies (float32 NumPy): Huber for
     ``delta`` (``beta`` None), smooth L1 for ``beta``; values and gradients."""

@@ -136,10 +136,14 @@ def sign(x, *, xp):
     """``sign(x)`` with NaN kept, and no host read: array-api-compat's torch ``sign`` writes
     NaN through a boolean mask (a read of the mask per call). Torch's own ``sign`` gives 0 at
     NaN, so the result is ``maximum(sign(x), min(x, -2))``: equal to ``sign(x)`` everywhere
-    else (never a tie: the second term is at most -2), NaN where ``x`` is."""
+    else (never a tie: the second term is at most -2), NaN where ``x`` is. Untracked (no autodiff
+    through it): ``sign(x) + clamp(x, 0, 0)``, the same numbers in two passes (the clamp is 0, or
+    NaN where ``x`` is)."""
     torch = torch_of(x)
     if torch is None:
         return xp.sign(x)
+    if torch_untracked(x) is not None:
+        return torch.sign(x).add_(torch.clamp(x, 0.0, 0.0))
     return torch.maximum(torch.sign(x), torch.clamp_max(x, -2.0))
 
 
@@ -162,7 +166,12 @@ def softplus(x, *, xp):
     """log(1 + e^x) as max(x, 0) + log1p(e^-|x|): exp never overflows, and log1p keeps
     the tiny values at large negative x (softplus(-40) = 4.2e-18, not 0). Both pieces are
     written with ``where`` rather than ``abs``/``maximum`` so autodiff is exact at x = 0
-    to every order (abs's derivative 0 there would zero the Hessian)."""
+    to every order (abs's derivative 0 there would zero the Hessian). Untracked torch (no
+    autodiff to keep exact): :func:`softplus_pair`'s first form, the same values without a
+    ``where`` (a scalar loop on CPU)."""
+    torch = torch_untracked(x)
+    if torch is not None:
+        return torch.clamp_min(x, 0.0).add_(x.abs().neg_().exp_().log1p_())
     pos = x >= 0
     zero = xp.zeros_like(x)
     return xp.where(pos, x, zero) + xp.log1p(xp.exp(xp.where(pos, -x, x)))

@@ -36,7 +36,10 @@ def _prepare_residual(xp, y_true, y_pred, opts, validate):
 
 def _abs(d, *, xp):
     """|d| written as d * sign(d): autodiff then gives sign(d), i.e. the subgradient 0 at 0,
-    under both torch and jax (jax differentiates ``abs`` at 0 as 1, torch as 0)."""
+    under both torch and jax (jax differentiates ``abs`` at 0 as 1, torch as 0). Untracked torch
+    (no autodiff): ``abs`` itself, in place (every caller passes a fresh residual)."""
+    if torch_untracked_pair(d, d) is not None:
+        return d.abs_()
     return d * sign(d, xp=xp)
 
 
