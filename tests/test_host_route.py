@@ -141,7 +141,9 @@ def _large_inputs(torch, name, dtype):
         "hinge": (2 * bits - 1, x, {}),
         "categorical_cross_entropy": (np.exp(x.T) / np.exp(x.T).sum(1, keepdims=True), x, {"from_logits": True}),
         "sparse_categorical_cross_entropy": (rng.integers(0, 100, size=100), x, {"from_logits": True}),
-        "dice": (np.eye(100)[rng.integers(0, 100, size=100)], 3 * x, {"activation": "softmax", "class_axis": -1}),
+        # (through a softmax the fused Dice kernels take rows of 256 classes or more)
+        "dice": (np.eye(300)[rng.integers(0, 300, size=40)], 3 * rng.normal(size=(40, 300)),
+                 {"activation": "softmax", "class_axis": -1}),
         "kl_divergence": (np.exp(x.T) / np.exp(x.T).sum(1, keepdims=True), x, {"from_logits": True}),
     }
     y, p, opts = cases[name]
@@ -180,6 +182,20 @@ def test_large_calls_of_fused_at_scale_losses(torch, routes, name, dtype):
         on_host, on_torch, used = routes(step)
         assert used == fused.available()
         _same(on_host, on_torch, rtol)
+
+
+def test_large_softmax_dice_with_short_rows_stays_on_torch(torch, routes):
+    """Through a softmax with fewer than 256 classes the lean torch kernels beat the fused ones:
+    a large call stays on torch (on probabilities it takes the host route)."""
+    rng = np.random.default_rng(7)
+    y = torch.as_tensor(np.eye(16)[rng.integers(0, 16, size=800)])
+    x = torch.as_tensor(rng.normal(size=(800, 16))).requires_grad_()
+    f = lk.get("dice", activation="softmax", class_axis=-1)
+    on_host, on_torch, used = routes(lambda: (f(y, x), torch.autograd.grad(f(y, x), x)[0]))
+    assert not used
+    _same(on_host, on_torch, 1e-12)
+    p = torch.softmax(x.detach(), -1).requires_grad_()
+    assert routes(lambda: lk.dice(y, p))[2] == fused.available()
 
 
 @pytest.mark.skipif(not fused.available(), reason="the fused kernels need numba")

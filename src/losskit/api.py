@@ -287,7 +287,9 @@ class LossFunction:
         or 1) that a fused kernel beating torch's at scale takes (the ``fused_at_scale`` trait)."""
         rec = self.record
         if large:
-            return not (rec.fused_at_scale and order < 2 and host[4] is None and host[5] != "none"
+            at_scale = rec.fused_at_scale
+            return not (order < 2 and host[4] is None and host[5] != "none" and at_scale
+                        and (at_scale is True or at_scale(host[2], host[3]))
                         and _engine.fuses(rec, host[1], host[2], host[3]))
         trait = rec.stays_on_torch
         if trait is None or not trait(host[3]):

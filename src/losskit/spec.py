@@ -222,8 +222,9 @@ class Loss:
     stays_on_torch: Callable[[Mapping[str, Any]], bool] | None = None
     # True where this loss's fused kernels (the [fast] extra, numba) beat its torch kernels on
     # large CPU tensors too (forward + backward at 4096 x 1000, one thread each: bench_training):
-    # a reduced, unweighted call they take then takes the host route whatever its size.
-    fused_at_scale: bool = False
+    # a reduced, unweighted call they take then takes the host route whatever its size. Or
+    # (y_pred's NumPy view, raw opts) -> that answer, where it depends on the shape.
+    fused_at_scale: bool | Callable[[Any, Mapping[str, Any]], bool] = False
     # (xp, y_true, y_pred, **opts) -> (values, grad) of the value and grad kernels from one pass,
     # or None where these inputs have no such form: the torch closed-form forward then holds
     # the gradient for its backward instead of recomputing the work they share (a softmax).

@@ -78,8 +78,8 @@ def _focal_grad_hess(xp, tau, y_pred, *, axis, from_logits, renormalize, epsilon
         ratio = xp.where(okb, p / xp.where(okb, u_big, xp.ones_like(u_big)), xp.zeros_like(p))  # <= 1 off the big class
         h = e + (1.0 - 2.0 * p) * g + p * p * (s_small - d) + xp.where(small, e_big * ratio * ratio, xp.zeros_like(e))
         return g, h
-    q = probs(xp, y_pred, axis, renormalize)
-    return prob_chain(xp, *_focal_prob_ab(xp, tau, q, epsilon, g0, hess), y_pred, axis, renormalize)
+    a, b = _focal_prob_ab(xp, tau, probs(xp, y_pred, axis, renormalize), epsilon, g0, hess)
+    return prob_chain(xp, a, b, y_pred, axis, renormalize)
 
 
 def _focal_prob_ab(xp, tau, q, epsilon, g0, hess):

@@ -133,6 +133,8 @@ def _torch_softmax_stats(torch, y, q, o, e, f):
     y q`` could cancel every digit of a small ``c y (1 - q)``.)"""
     ca = o["class_axis"]
     _, b, c = o["coef"]
+    if ca in o["axes"]:
+        return _pooled_softmax_stats(torch, y, q, o, e, f)
     if b == 1.0 and c == 1.0:
         return _torch_unit_stats(torch, y, q, o, e, f)
     qm = torch.amax(q, dim=ca, keepdim=True)
@@ -146,6 +148,20 @@ def _torch_softmax_stats(torch, y, q, o, e, f):
     qc = f.mul_(-inv).add_(1.0).sub_(ind).addcmul_(ind, rest * inv)  # 1 - q
     err = _torch_hard_err(torch, y, q, qc, b, c, out=ind)
     return _summed_stats(torch, y, err, torch.mul(y, q, out=qc), total.mul_(qm), o)  # sum(q) = sum(e) max(q)
+
+
+def _pooled_softmax_stats(torch, y, q, o, e, f):
+    """:func:`_torch_softmax_stats` where the statistics pool the classes of a sample (the class
+    axis is summed). Its probabilities sum to 1 along that axis, so its false negatives are the
+    other classes' probabilities: ``sum_c y_c (1 - q_c) = sum_k q_k (Y - y_k)`` with ``Y = sum_c
+    y_c``, and the pooled ``err`` sums ``q (b (1 - y) + c (Y - y))``, non-negative terms (``y_k <=
+    Y``, ``y <= 1``) without ``1 - q`` (which would lose every digit of a confident prediction) or
+    its accurate complement (a row max, a scatter and a gather, slow along a strided class axis)."""
+    ca = o["class_axis"]
+    _, b, c = o["coef"]
+    big_y = torch.sum(y, dim=ca, keepdim=True)
+    err = torch.mul(y, -(b + c), out=e).add_(big_y, alpha=c).add_(b).mul_(q)  # q ((b + c Y) - (b + c) y)
+    return _summed_stats(torch, y, err, torch.mul(y, q, out=f), torch.sum(q, dim=ca, keepdim=True), o)
 
 
 def _summed_blocks(torch, x, o):
