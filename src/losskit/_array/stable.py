@@ -448,8 +448,12 @@ def _sparse_xent_block(torch, idx, x, axis, out, value):
 
 
 def softmax(x, axis=-1, *, xp):
-    """The ``q`` of :func:`softmax_pair`: no overflow, each probability to a few roundings."""
-    return softmax_pair(x, axis, xp=xp)[0]
+    """The ``q`` of :func:`softmax_pair`: no overflow, each probability to a few roundings. On
+    torch its fused softmax (within an ulp; recorded or not), without the complement."""
+    torch = torch_of(x)
+    if torch is None:
+        return softmax_pair(x, axis, xp=xp)[0]
+    return torch_softmax(torch, x, axis) if torch_untracked(x) is not None else torch.softmax(x, axis)
 
 
 def xlogy(x, y, *, xp):

@@ -262,12 +262,19 @@ def ratio_stats(xp, y_true, y_pred, *, q=None, **o):
             o["memo"]["stats"] = (y_true, y_pred, y_pred._version, stats, q, rows)
         return stats
     act, ca = o["activation"], o["class_axis"]
-    if q is None:
-        q, qc = probs(xp, y_pred, act, ca)
-    else:
-        qc = complement(xp, y_pred, q, act, ca)
     a, b, c = o["coef"]
-    t, err = _terms(xp, y_true, q, qc, o["mode"], b, c)
+    if act == "softmax" and o["mode"] == "hard" and o["mask"] is None and ca in o["axes"]:
+        # pooled classes: the false negatives as the other classes' probabilities (see
+        # _pooled_softmax_stats), no complement (under torch.compile: no second exponential)
+        q = activate(xp, y_pred, act, ca)[0] if q is None else q
+        big_y = xp.sum(y_true, axis=ca, keepdims=True)
+        t, err = y_true * q, q * ((b + c * big_y) - (b + c) * y_true)
+    else:
+        if q is None:
+            q, qc = probs(xp, y_pred, act, ca)
+        else:
+            qc = complement(xp, y_pred, q, act, ca)
+        t, err = _terms(xp, y_true, q, qc, o["mode"], b, c)
     num = a * t
     y = y_true
     m = o["mask"]
