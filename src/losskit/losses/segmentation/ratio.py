@@ -219,12 +219,14 @@ def _torch_hard_grad(xp, torch, y, x, o, cotangent, stats):
     elif q is None:
         own, q, rows = _torch_blocked_stats(torch, y, x, o)
         stats = own if stats is None else stats
-    N, D, E, _ = _ratio_totals(xp, stats, o)
+    N, D, E, W = _ratio_totals(xp, stats, o)
     ok = torch.abs(D) > flat_below(torch, D.dtype)
     inv = torch.where(ok, 1.0 / torch.where(ok, D, 1.0), 0.0)
     R = N * inv
     a, b, c = o["coef"]
     alpha, beta = R * inv * b, inv * (R * (a - b - c) - a)
+    if W is not None:  # the generalised Dice's class weights scale each class's terms
+        alpha, beta = alpha * W, beta * W
     ct = expand_cotangent(xp, cotangent, o["reduced"])
     if ct is not None:
         alpha, beta = alpha * ct, beta * ct
@@ -246,7 +248,7 @@ def _torch_hard_grad(xp, torch, y, x, o, cotangent, stats):
     return out
 
 
-_LEAN_KINDS = ("dice", "jaccard", "tversky")  # w1 = 1, no class weights W
+_LEAN_KINDS = ("dice", "jaccard", "tversky", "generalized_dice")  # w1 = 1 (the focal Tversky's phi' aside)
 
 
 def ratio_stats(xp, y_true, y_pred, *, q=None, **o):
