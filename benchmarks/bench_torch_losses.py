@@ -50,6 +50,9 @@ def _inputs(kind, n=N, c=C, seed=0):
         return (torch.rand(n, c, generator=g) > 0.5).float(), torch.rand(n, c, generator=g) * 0.99 + 0.005
     if kind == "dists":
         return torch.softmax(normal(), -1), torch.softmax(normal(), -1)
+    if kind == "segmentation":  # one-hot masks and logits, N x C x H x W (MONAI's layout), 2^20 elements
+        labels = torch.randint(0, 4, (8, 128, 256), generator=g)
+        return F.one_hot(labels, 4).permute(0, 3, 1, 2).float().contiguous(), torch.randn(8, 4, 128, 256, generator=g)
     raise ValueError(kind)
 
 
@@ -71,6 +74,19 @@ def _dense_focal(t, x, gamma=2.0):
 def _soft_jaccard(y, p, smooth=1.0):
     inter = (y * p).sum()
     return 1 - (inter + smooth) / (y.sum() + p.sum() - inter + smooth)
+
+
+def _global_dice(y, x, smooth=1.0):
+    p = torch.softmax(x, 1)
+    return 1 - (2 * (y * p).sum() + smooth) / (y.sum() + p.sum() + smooth)
+
+
+def _generalized_dice(y, x, eps=1e-5):
+    """MONAI's GeneralizedDiceLoss formula (batch-pooled, square weights), softmax over the classes."""
+    p = torch.softmax(x, 1)
+    dims = (0, 2, 3)
+    w = 1.0 / (y.sum(dims) ** 2).clamp_min(eps)
+    return 1 - (2 * (w * (y * p).sum(dims)).sum() + eps) / ((w * (y.sum(dims) + p.sum(dims))).sum() + eps)
 
 
 # name: (input kind, losskit fn(y, x), native fn(y, x), native description, values comparable)
@@ -100,6 +116,10 @@ CASES = {
     "kl_probs": ("dists", lambda y, x: lk.kl_divergence(y, x), lambda y, x: F.kl_div(torch.log(x), y, reduction="sum") / x.shape[0],
                  "F.kl_div(log q, t, 'sum') / N", True),
     "jaccard": ("bits_probs", lambda y, x: lk.jaccard(y, x), _soft_jaccard, "1 - (I + 1) / (sum y + sum p - I + 1)", True),
+    "dice_nchw": ("segmentation", lambda y, x: lk.dice(y, x, activation="softmax"), _global_dice,
+                  "1 - (2 sum(y p) + 1) / (sum y + sum p + 1), p = softmax(x, 1)", True),
+    "generalized_dice_nchw": ("segmentation", lambda y, x: lk.generalized_dice(y, x, activation="softmax"),
+                              _generalized_dice, "MONAI's weighted formula (square weights, batch-pooled)", True),
 }
 
 
@@ -148,7 +168,7 @@ def report(rows, seconds):
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['shape'][0]} x {r['shape'][1]} | `{r['what']}` | {r['native'] * 1e3:.2f} | "
+        lines.append(f"| {r['name']} | {' x '.join(map(str, r['shape']))} | `{r['what']}` | {r['native'] * 1e3:.2f} | "
                      f"{r['lk'] * 1e3:.2f} | {r['ratio']:.2f} ({r['ratio_min']:.2f}) | {r['check']} |")
     return "\n".join(lines) + "\n"
 
