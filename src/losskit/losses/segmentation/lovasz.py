@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from ..._array.lean import torch_of
 from ..._array.stable import positive_part
 from ..._array.validate import LossInputError, check_axis, check_choice, check_flag, check_range
 from ...spec import Boosting, Loss, Refusal
@@ -52,9 +55,9 @@ def _lovasz_sorted(xp, err, fg, valid):
     kept = valid > 0
     key = xp.where(kept, err, xp.full_like(err, -math.inf))
     perm = xp.argsort(key, axis=-1, descending=True, stable=True)
-    e_s = xp.take_along_axis(xp.where(kept, err, xp.zeros_like(err)), perm, axis=-1)
-    g_s = xp.take_along_axis(fg * valid, perm, axis=-1)
-    v_s = xp.take_along_axis(valid, perm, axis=-1)
+    e_s = _take(xp, xp.where(kept, err, xp.zeros_like(err)), perm)
+    g_s = _take(xp, fg * valid, perm)
+    v_s = _take(xp, valid, perm)
     gts = xp.sum(g_s, axis=-1, keepdims=True)
     inter = gts - xp.cumulative_sum(g_s, axis=-1)
     union = gts + xp.cumulative_sum((1.0 - g_s) * v_s, axis=-1)
@@ -64,9 +67,24 @@ def _lovasz_sorted(xp, err, fg, valid):
     return e_s, (jac - prev) * v_s, perm
 
 
+def _take(xp, a, perm):
+    """``a`` in the order of ``perm`` along the last axis (``torch.gather`` on torch: array-api-compat's
+    ``take_along_axis`` first maps negative indices, three full passes a sort's indices never need)."""
+    torch = torch_of(a)
+    return xp.take_along_axis(a, perm, axis=-1) if torch is None else torch.gather(a, -1, perm)
+
+
 def _unsort(xp, a_sorted, perm):
-    inv = xp.argsort(perm, axis=-1, stable=True)
-    return xp.take_along_axis(a_sorted, inv, axis=-1)
+    """``a_sorted`` back in the unsorted order: a scatter through ``perm`` on torch and NumPy (no
+    second sort), the inverse permutation's ``argsort`` elsewhere (the array API has no scatter)."""
+    torch = torch_of(a_sorted)
+    if torch is not None:
+        return torch.empty_like(a_sorted).scatter_(-1, perm, a_sorted)
+    if isinstance(a_sorted, np.ndarray):
+        out = np.empty_like(a_sorted)
+        np.put_along_axis(out, perm, a_sorted, axis=-1)
+        return out
+    return xp.take_along_axis(a_sorted, xp.argsort(perm, axis=-1, stable=True), axis=-1)
 
 
 def _full_valid(xp, valid, like):
