@@ -55,31 +55,37 @@ def _focal_grad_hess(xp, tau, y_pred, *, axis, from_logits, renormalize, epsilon
     the Hessian None)."""
     g0 = gamma
     if from_logits:
-        logp = log_softmax(y_pred, axis, xp=xp)
-        p, u, ell = xp.exp(logp), -xp.expm1(logp), -logp
-        lam = _log_ratio(xp, ell, u)
-        ug = _pow(xp, u, g0)
-        r = -tau * ug * (g0 * p * lam + 1.0)  # tau f'(p) p
-        big_r = xp.sum(r, axis=axis, keepdims=True)
-        g = r * u - p * (big_r - r)
-        if not hess:
-            return g, None
-        # E = tau f''(p) p^2 (1 - p)^2, bounded for every gamma >= 0
-        e = tau * ug * u * (g0 * (g0 - 1.0) * p * p * lam + 2.0 * g0 * p + u)
-        small = p <= 0.5  # 1 - p >= 1/2: tau f''(p) p^2 = E / u^2 is bounded
-        d = xp.where(small, e / xp.where(small, u * u, xp.ones_like(u)), xp.zeros_like(u))
-        s_small = xp.sum(d, axis=axis, keepdims=True)
-        big = ~small  # at most one class per row
-        e_big = xp.sum(xp.where(big, e, xp.zeros_like(e)), axis=axis, keepdims=True)
-        any_big = xp.sum(xp.astype(big, u.dtype), axis=axis, keepdims=True) > 0
-        u_big = xp.where(any_big, xp.sum(xp.where(big, u, xp.zeros_like(u)), axis=axis, keepdims=True),
-                         xp.ones_like(e_big))
-        okb = u_big > 0
-        ratio = xp.where(okb, p / xp.where(okb, u_big, xp.ones_like(u_big)), xp.zeros_like(p))  # <= 1 off the big class
-        h = e + (1.0 - 2.0 * p) * g + p * p * (s_small - d) + xp.where(small, e_big * ratio * ratio, xp.zeros_like(e))
-        return g, h
+        return _focal_logit_derivs(xp, tau, log_softmax(y_pred, axis, xp=xp), axis, g0, hess)
     a, b = _focal_prob_ab(xp, tau, probs(xp, y_pred, axis, renormalize), epsilon, g0, hess)
     return prob_chain(xp, a, b, y_pred, axis, renormalize)
+
+
+def _focal_logit_derivs(xp, tau, logp, axis, g0, hess, u=None, ug=None):
+    """:func:`_focal_grad_hess` from the log-probabilities (``u = 1 - p`` and ``u^g0`` when the
+    caller has them)."""
+    p, ell = xp.exp(logp), -logp
+    u = -xp.expm1(logp) if u is None else u
+    lam = _log_ratio(xp, ell, u)
+    ug = _pow(xp, u, g0) if ug is None else ug
+    r = -tau * ug * (g0 * p * lam + 1.0)  # tau f'(p) p
+    big_r = xp.sum(r, axis=axis, keepdims=True)
+    g = r * u - p * (big_r - r)
+    if not hess:
+        return g, None
+    # E = tau f''(p) p^2 (1 - p)^2, bounded for every gamma >= 0
+    e = tau * ug * u * (g0 * (g0 - 1.0) * p * p * lam + 2.0 * g0 * p + u)
+    small = p <= 0.5  # 1 - p >= 1/2: tau f''(p) p^2 = E / u^2 is bounded
+    d = xp.where(small, e / xp.where(small, u * u, xp.ones_like(u)), xp.zeros_like(u))
+    s_small = xp.sum(d, axis=axis, keepdims=True)
+    big = ~small  # at most one class per row
+    e_big = xp.sum(xp.where(big, e, xp.zeros_like(e)), axis=axis, keepdims=True)
+    any_big = xp.sum(xp.astype(big, u.dtype), axis=axis, keepdims=True) > 0
+    u_big = xp.where(any_big, xp.sum(xp.where(big, u, xp.zeros_like(u)), axis=axis, keepdims=True),
+                     xp.ones_like(e_big))
+    okb = u_big > 0
+    ratio = xp.where(okb, p / xp.where(okb, u_big, xp.ones_like(u_big)), xp.zeros_like(p))  # <= 1 off the big class
+    h = e + (1.0 - 2.0 * p) * g + p * p * (s_small - d) + xp.where(small, e_big * ratio * ratio, xp.zeros_like(e))
+    return g, h
 
 
 def _focal_prob_ab(xp, tau, q, epsilon, g0, hess):
@@ -133,6 +139,18 @@ def _cfce_grad(xp, y_true, y_pred, **opts):
     return _focal_grad_hess(xp, y_true, y_pred, **opts, hess=False)[0]
 
 
+def _cfce_value_grad(xp, y_true, y_pred, *, axis, from_logits, renormalize, epsilon, gamma):
+    """Values and gradient from logits on untracked torch from one log-softmax, ``1 - p`` and
+    ``(1 - p)^gamma`` (the value's factors are the gradient's); None elsewhere."""
+    if not from_logits or torch_untracked(y_pred) is None:
+        return None
+    logp = log_softmax(y_pred, axis, xp=xp)
+    u = -xp.expm1(logp)
+    ug = _pow(xp, u, gamma)
+    value = xp.sum(y_true * (ug * (-logp)), axis=axis)
+    return value, _focal_logit_derivs(xp, y_true, logp, axis, gamma, False, u, ug)[0]
+
+
 def _cfce_hess(xp, y_true, y_pred, **opts):
     return _focal_grad_hess(xp, y_true, y_pred, **opts)[1]
 
@@ -165,6 +183,7 @@ CATEGORICAL_FOCAL_CROSS_ENTROPY = Loss(
     aliases=("categorical_focal_crossentropy", "cfce"),
     value=_cfce_value,
     grad=_cfce_grad,
+    value_grad=_cfce_value_grad,
     hess=_cfce_hess,
     prepare=_cfce_prepare,
     options=_FOCAL_OPTIONS,
