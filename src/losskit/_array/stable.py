@@ -136,9 +136,8 @@ def sign(x, *, xp):
     """``sign(x)`` with NaN kept, and no host read: array-api-compat's torch ``sign`` writes
     NaN through a boolean mask (a read of the mask per call). Torch's own ``sign`` gives 0 at
     NaN, so the result is ``maximum(sign(x), min(x, -2))``: equal to ``sign(x)`` everywhere
-    else (never a tie: the second term is at most -2), NaN where ``x`` is. Untracked (no autodiff
-    through it): ``sign(x) + clamp(x, 0, 0)``, the same numbers in two passes (the clamp is 0, or
-    NaN where ``x`` is)."""
+    else (never a tie: the second term is at most -2), NaN where ``x`` is. Untracked (no autodiff):
+    ``sign(x) + clamp(x, 0, 0)`` (0, or NaN at NaN), the same numbers in two passes."""
     torch = torch_of(x)
     if torch is None:
         return xp.sign(x)
@@ -448,8 +447,7 @@ def _sparse_xent_block(torch, idx, x, axis, out, value):
 
 
 def softmax(x, axis=-1, *, xp):
-    """The ``q`` of :func:`softmax_pair`: no overflow, each probability to a few roundings. On
-    torch its fused softmax (within an ulp; recorded or not), without the complement."""
+    """The ``q`` of :func:`softmax_pair` (no overflow, a few roundings); torch's own on torch."""
     torch = torch_of(x)
     if torch is None:
         return softmax_pair(x, axis, xp=xp)[0]
