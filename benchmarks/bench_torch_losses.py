@@ -131,7 +131,7 @@ def _step(fn, y, x):
     return step
 
 
-def run_case(name, repeats=12, budget=1.5):
+def run_case(name, repeats=30, budget=2.0):
     kind, lk_fn, native_fn, what, comparable = CASES[name]
     y, x0 = _inputs(kind)
     x = x0.clone().requires_grad_()
@@ -146,7 +146,7 @@ def run_case(name, repeats=12, budget=1.5):
         dv = abs(float(got.detach()) - ref_v) / max(abs(ref_v), 1e-30)
         dg = float((x.grad - ref_g).abs().max() / ref_g.abs().max().clamp_min(1e-30))
         check = f"{dv:.0e} / {dg:.0e}"
-    timed = timeit_rounds({"native": _step(native_fn, y, x), "lk": _step(lk_fn, y, x)}, repeats, budget)
+    timed = timeit_rounds({"native": _step(native_fn, y, x), "lk": _step(lk_fn, y, x)}, repeats, budget, rounds=5)
     (tn, tn_min), (tl, tl_min) = timed["native"], timed["lk"]
     return {"name": name, "what": what, "shape": tuple(x.shape), "native": tn, "lk": tl,
             "ratio": tl / tn, "ratio_min": tl_min / tn_min, "check": check}
