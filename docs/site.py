@@ -313,7 +313,7 @@ def write(src: pathlib.Path) -> None:
     (src / "gbdt.md").write_text(md_page(md_section(readme, "Gradient boosting")))
     (src / "dask.md").write_text(md_page(md_section(readme, "Dask")))
     perf = md_page(md_section(readme, "Performance and memory"))
-    for report in ("RESULTS.md", "RESULTS_training.md"):
+    for report in ("RESULTS.md", "RESULTS_training.md", "RESULTS_torch_losses.md"):
         text = (ROOT / "benchmarks" / report).read_text()
         perf += "\n" + md_page(text, f"benchmarks/{report}", top=2)
     (src / "performance.md").write_text(perf)
