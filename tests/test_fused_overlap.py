@@ -1,4 +1,4 @@
-"""The fused Dice kernels (losskit.fused.overlap) against the record's own kernels.
+"""The fused Dice and Jaccard kernels (losskit.fused.overlap) against the record's own kernels.
 
 The plan's ``stats`` / ``stats_grad`` are called directly, on the whole arrays (one box) and on
 three leading-axis boxes whose statistics are summed the way engine.stats.run_stats sums them
@@ -20,12 +20,17 @@ from losskit.fused import Plan  # noqa: E402
 from losskit.fused.overlap import PLANNERS  # noqa: E402
 
 REC = lk.get("dice").record
+NAMES = ["dice", "jaccard"]  # the kinds with fused kernels (a TP with a = 2 and 1)
 SHAPES = [(97,), (13, 11), (7, 5, 6), (5, 3, 4, 6)]
 DTYPES = ["float32", "float64"]
 
 
 def _opts(**kw):
     return {**REC.options, **kw}
+
+
+def _rec(name):
+    return lk.get(name).record
 
 
 def _tol(dtype):
@@ -58,11 +63,11 @@ def _boxes(a, n):
     return np.array_split(a, n, axis=0) if a.shape[0] >= n else [a]
 
 
-def _reference(y, p, opts, ct):
-    yt, yp, o = REC.prepare(np, y, p, dict(opts), True)
-    stats = REC.stats(np, yt, yp, **o)
-    value = REC.from_stats(np, stats, **o)
-    grad = REC.grad(np, yt, yp, cotangent=ct, **o)
+def _reference(y, p, opts, ct, rec=REC):
+    yt, yp, o = rec.prepare(np, y, p, dict(opts), True)
+    stats = rec.stats(np, yt, yp, **o)
+    value = rec.from_stats(np, stats, **o)
+    grad = rec.grad(np, yt, yp, cotangent=ct, **o)
     return yt, yp, o, value, grad
 
 
@@ -83,68 +88,74 @@ SMOOTHS = [{}, {"squared_pred": True}, {"smooth": 0.0}, {"smooth_nr": 0.0, "smoo
            {"smooth": 0.5, "squared_pred": True}]
 
 
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{len(s)}d")
 @pytest.mark.parametrize("kind", KINDS)
-def test_dice_stats_and_grad_match_reference(kind, shape, dtype):
+def test_dice_stats_and_grad_match_reference(kind, shape, dtype, name):
     tol = _tol(dtype)
+    rec = _rec(name)
     for i, extra in enumerate(SMOOTHS):
         opts = _opts(**extra)
         y, p = _inputs(kind, shape, dtype, seed=i)
-        plan = PLANNERS["dice"](y, p, opts)
+        plan = PLANNERS[name](y, p, opts)
         assert isinstance(plan, Plan) and plan.stats is not None and plan.stats_grad is not None
         ct = np.asarray(0.37, dtype=dtype)  # what _run_stats passes: a 0-d array of the values' dtype
-        yt, yp, o, want_v, want_g = _reference(y, p, opts, ct)
-        ref_stats = REC.stats(np, yt, yp, **o)
+        yt, yp, o, want_v, want_g = _reference(y, p, opts, ct, rec)
+        ref_stats = rec.stats(np, yt, yp, **o)
         for nboxes in (1, 3):
             totals, g = _fused(plan, y, p, nboxes, ref_stats[0].dtype, ct)
             for got, want in zip(totals, ref_stats):
                 np.testing.assert_allclose(got, want, rtol=tol, atol=0)
-            v = REC.from_stats(np, totals, **o)
+            v = rec.from_stats(np, totals, **o)
             assert v.dtype == want_v.dtype and v.shape == want_v.shape == ()
             np.testing.assert_allclose(v, want_v, rtol=tol, atol=0, err_msg=f"{kind} {extra} value")
             scale = float(np.max(np.abs(want_g)))
             np.testing.assert_allclose(g, want_g, rtol=tol, atol=tol * scale, err_msg=f"{kind} {extra} grad")
             # the same totals: the reference's gradient bit for bit
-            np.testing.assert_array_equal(g, REC.grad(np, yt, yp, cotangent=ct, stats=totals, **o))
+            np.testing.assert_array_equal(g, rec.grad(np, yt, yp, cotangent=ct, stats=totals, **o))
 
 
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dice_grad_cotangents(dtype):
+def test_dice_grad_cotangents(dtype, name):
+    rec = _rec(name)
     y, p = _inputs("soft", (6, 10), dtype)
-    plan = PLANNERS["dice"](y, p, _opts())
-    yt, yp, o = REC.prepare(np, y, p, _opts(), True)
-    totals = REC.stats(np, yt, yp, **o)
+    plan = PLANNERS[name](y, p, _opts())
+    yt, yp, o = rec.prepare(np, y, p, _opts(), True)
+    totals = rec.stats(np, yt, yp, **o)
     for ct in (None, 0.25, np.asarray(-1.5, dtype=dtype), np.float64(3.0)):
-        want = REC.grad(np, yt, yp, cotangent=ct, stats=totals, **o)
+        want = rec.grad(np, yt, yp, cotangent=ct, stats=totals, **o)
         g = np.empty_like(p)
         assert plan.stats_grad(totals, ct)(y, p, g)
         np.testing.assert_array_equal(g, want.astype(dtype), err_msg=repr(ct))
 
 
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dice_value_and_grad_from_random_totals(dtype):
+def test_dice_value_and_grad_from_random_totals(dtype, name):
     """``stats_value`` (NumPy scalars) equals the record's ``from_stats`` (arrays) bit for bit, and
     ``stats_grad``'s writer the reference gradient, on totals across magnitudes (a confident
     prediction's tiny error sum, huge counts, D = 0) and smoothings: the scalars round alike."""
     rng = np.random.default_rng(21)
+    rec = _rec(name)
     y, p = _inputs("soft", (4, 5), dtype)
     for smooth in [{}, {"smooth": 0.0}, {"smooth_nr": 0.0, "smooth_dr": 1e-7}, {"smooth_nr": 0.3, "smooth_dr": 1.7},
                    {"smooth_nr": 1e-5, "smooth_dr": 1e-5}]:
         opts = _opts(**smooth)
-        plan = PLANNERS["dice"](y, p, opts)
-        yt, yp, o = REC.prepare(np, y, p, opts, True)
+        plan = PLANNERS[name](y, p, opts)
+        yt, yp, o = rec.prepare(np, y, p, opts, True)
         cases = [(0.0, 0.0), (1e-30, 0.0), (2.0, 1e-9)]
         cases += [tuple(10.0 ** rng.uniform(-12, 9, size=2) * rng.uniform(size=2)) for _ in range(300)]
         for s_num, s_err in cases:
             totals = tuple(np.full((1, 1), v).astype(dtype) for v in (s_num, s_err))
-            want = REC.from_stats(np, totals, **o)
+            want = rec.from_stats(np, totals, **o)
             got = plan.stats_value(totals)
             assert type(got) is np.dtype(dtype).type
             np.testing.assert_array_equal(got, want, err_msg=f"{smooth} {s_num} {s_err}")
             g = np.empty_like(p)
             assert plan.stats_grad(totals, np.asarray(1.0, dtype=dtype))(y, p, g)
-            np.testing.assert_array_equal(g, REC.grad(np, yt, yp, cotangent=np.asarray(1.0, dtype=dtype),
+            np.testing.assert_array_equal(g, rec.grad(np, yt, yp, cotangent=np.asarray(1.0, dtype=dtype),
                                                       stats=totals, **o).astype(dtype))
 
 
@@ -214,10 +225,11 @@ def test_dice_non_contiguous_boxes_are_not_handled():
 
 
 # --- softmax activation: rows of logits, classes on the last axis -------------------------
-# Oracle: the global softmax Dice and its gradient in 40-digit mpmath at the given inputs, with
-# ``q = softmax(x)`` per row, ``l = 1 - (2 TP + 1) / (sum y + sum q + 1)`` and, per row,
-# ``dl/dx = q (gq - sum(q gq))``, ``gq_j = -(2 y_j - R) / D``, ``R = (2 TP + 1) / D``.
-def _exact_softmax_dice(y, x):
+# Oracle: the global softmax Dice (a = 2) or Jaccard (a = 1) and its gradient in 40-digit mpmath at
+# the given inputs, with ``q = softmax(x)`` per row, ``l = 1 - (a TP + 1) / D``, ``D = sum y + sum q
+# + (a - 2) TP + 1`` and, per row, ``dl/dx = q (gq - sum(q gq))``, ``gq_j = -(a y_j - R (1 + (a -
+# 2) y_j)) / D``, ``R = (a TP + 1) / D``.
+def _exact_softmax_dice(y, x, a=2):
     import mpmath
 
     with mpmath.workdps(40):
@@ -228,12 +240,12 @@ def _exact_softmax_dice(y, x):
             s = mpmath.fsum(e)
             qs.append([v / s for v in e])
         tp = mpmath.fsum(a * b for yr, qr in zip(ys, qs) for a, b in zip(yr, qr))
-        d = mpmath.fsum(map(mpmath.fsum, ys)) + mpmath.fsum(map(mpmath.fsum, qs)) + 1
-        r = (2 * tp + 1) / d
+        d = mpmath.fsum(map(mpmath.fsum, ys)) + mpmath.fsum(map(mpmath.fsum, qs)) + (a - 2) * tp + 1
+        r = (a * tp + 1) / d
         value = 1 - r
         grad = []
         for yr, qr in zip(ys, qs):
-            gq = [-(2 * a - r) / d for a in yr]
+            gq = [-(a * v - r * (1 + (a - 2) * v)) / d for v in yr]
             s = mpmath.fsum(a * b for a, b in zip(qr, gq))
             grad.append([float(a * (b - s)) for a, b in zip(qr, gq)])
         return float(value), np.array(grad)
@@ -262,10 +274,11 @@ def _softmax_case(kind, rows, c, rng):
 SOFTMAX_KINDS = ["random", "confident", "confident_wrong", "ties", "soft"]
 
 
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c", [3, 40, 64, 700])  # from 64: one row at a time; 700: longer than a block
 @pytest.mark.parametrize("kind", SOFTMAX_KINDS)
-def test_softmax_dice_kernels_against_mpmath(kind, c, dtype):
+def test_softmax_dice_kernels_against_mpmath(kind, c, dtype, name):
     """Value and gradient of the softmax kernels (statistics on one and three boxes, the
     exponentials kept in the gradient's array) against the 40-digit oracle at the same inputs:
     the value to 2 float32 ulp / 1e-13 relative (a confident prediction's tiny loss included:
@@ -274,9 +287,9 @@ def test_softmax_dice_kernels_against_mpmath(kind, c, dtype):
     rng = np.random.default_rng(c)
     y, x = _softmax_case(kind, 7 if c < 700 else 3, c, rng)
     y, x = y.astype(dtype), x.astype(dtype)
-    want_v, want_g = _exact_softmax_dice(y, x)
+    want_v, want_g = _exact_softmax_dice(y, x, a=2 if name == "dice" else 1)
     opts = _opts(activation="softmax", class_axis=-1)
-    plan = PLANNERS["dice"](y, x, opts)
+    plan = PLANNERS[name](y, x, opts)
     assert plan.keeps
     dt = np.dtype(dtype).type
     rtol = 2.4e-7 if dtype == "float32" else 1e-13

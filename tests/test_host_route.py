@@ -146,13 +146,14 @@ def _large_inputs(torch, name, dtype):
                  {"activation": "softmax", "class_axis": -1}),
         "kl_divergence": (np.exp(x.T) / np.exp(x.T).sum(1, keepdims=True), x, {"from_logits": True}),
     }
+    cases["jaccard"] = cases["dice"]
     y, p, opts = cases[name]
     ty = torch.as_tensor(y.astype(dtype) if y.dtype.kind == "f" else y)
     return ty, torch.as_tensor(p.astype(dtype)).requires_grad_(), opts
 
 
 FUSED_AT_SCALE = ["mean_squared_error", "binary_cross_entropy", "hinge", "categorical_cross_entropy",
-                  "sparse_categorical_cross_entropy", "dice", "kl_divergence"]
+                  "sparse_categorical_cross_entropy", "dice", "jaccard", "kl_divergence"]
 
 
 def test_fused_at_scale_losses_are_the_tested_ones():
@@ -170,7 +171,7 @@ def test_large_calls_of_fused_at_scale_losses(torch, routes, name, dtype):
     calls = [(f, tp)]
     if name == "binary_cross_entropy":
         calls.append((lk.binary_cross_entropy, torch.sigmoid(tp.detach()).requires_grad_()))
-    if name in ("dice", "kl_divergence"):
+    if name in ("dice", "jaccard", "kl_divergence"):
         calls.append((lk.get(name), torch.softmax(tp.detach(), -1).requires_grad_()))  # on probabilities
     rtol = 1e-12 if dtype == "float64" else 2e-5
     for loss, p in calls:

@@ -1,17 +1,18 @@
-"""Fused kernels for the global overlap losses: ``dice`` with ``axis=None`` (one score from sums
-over every element), probabilities in ``y_pred`` (``activation=None``) and masks or soft labels
+"""Fused kernels for the global overlap losses: ``dice`` and ``jaccard`` with ``axis=None`` (one
+score from sums over every element), probabilities in ``y_pred`` (``activation=None``) and masks or soft labels
 of the same shape and dtype in ``y_true``, with or without ``squared_pred``, any smoothing; or
 logits with ``activation="softmax"`` over the last axis (hard terms, no ``squared_pred``).
 
 The reference (losses/segmentation, ``ratio_stats`` / ``_ratio_derivs`` with ``a, b, c =
-2, 1, 1``), per element ``y, q``, every operation in the data's dtype:
+2, 1, 1`` for Dice, ``1, 1, 1`` for Jaccard), per element ``y, q``, every operation in the
+data's dtype:
 
-- ``stats``: ``(sum 2 (y q), sum err)`` with ``err = q (1 - y) + y (1 - q)`` (hard), or
+- ``stats``: ``(sum a (y q), sum err)`` with ``err = q (1 - y) + y (1 - q)`` (hard), or
   ``diff * diff`` with ``diff = (1 - y) - (1 - q)`` for ``y > 0.5`` else ``q - y``
   (``squared_pred``), each sum in float64 (shape ``(1,) * ndim``, the kept axes).
 - ``grad`` from the totals: ``N = s_num + nr``, ``D = (s_num + s_err) + dr``,
   ``inv = 1 / D`` (0 where ``|D|`` is below the derivatives' floor), ``R = N inv``; per element
-  ``num1 = 2 y``, ``den1 = num1 + ((1 - y) - y)`` (squared: ``num1 + ((2 q - y) - y)``) and
+  ``num1 = a y``, ``den1 = num1 + ((1 - y) - y)`` (squared: ``num1 + ((2 q - y) - y)``) and
   ``g = ct (R (den1 inv) - num1 inv)``.
 
 The kernels repeat these operations one for one in the same dtypes (the element terms of the
@@ -32,6 +33,7 @@ the reference kernels.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -89,21 +91,21 @@ def _dice_stats(t, p, one, squared):
 
 
 @jit
-def _dice_grad(t, g, one, two, r, inv, ct):
+def _dice_grad(t, g, one, a, r, inv, ct):
     """``g = ct (R (den1 inv) - num1 inv)``, hard terms (no ``y_pred`` needed)."""
     for i in range(g.size):
         y = t[i]
-        num1 = two * y
+        num1 = a * y
         den1 = num1 + ((one - y) - y)
         g[i] = ct * (r * (den1 * inv) - num1 * inv)
 
 
 @jit
-def _dice_grad_squared(t, p, g, one, two, r, inv, ct):
+def _dice_grad_squared(t, p, g, one, two, a, r, inv, ct):
     """As :func:`_dice_grad` with the squared terms: ``f' = 2 q - y``."""
     for i in range(g.size):
         y = t[i]
-        num1 = two * y
+        num1 = a * y
         den1 = num1 + ((two * p[i] - y) - y)
         g[i] = ct * (r * (den1 * inv) - num1 * inv)
 
@@ -238,16 +240,16 @@ def _softmax_dice_stats(t, x, kept, c, lmax, zmin):
 
 
 @jit
-def _softmax_dice_grad(t, g, c, r, inv, ct):
+def _softmax_dice_grad(t, g, c, r, inv, ct, k):
     """``g = q (gT - sum(q gT))`` per row, the softmax Jacobian applied to the hard terms ``gT = ct
-    (R inv - 2 y inv)`` of :func:`_dice_grad`, in float64, written in ``g``'s dtype over the
+    (R inv - k y inv)`` of :func:`_dice_grad` (``k = a - R (a - 2)``: 2 for Dice), in float64, written in ``g``'s dtype over the
     exponentials ``e^(x - max)`` :func:`_softmax_dice_stats` kept there (no second softmax;
     float32 data: ``q`` from the float32 ``e``, within an ulp of the first pass's). As the
     reference's ``project``, ``gT - w`` is taken against ``w``, the ``gT`` of the row's first
-    maximum: with ``b = 2 ct inv``, ``g = q (s - b (y - y_top))`` where ``s = b sum(q (y - y_top))
+    maximum: with ``b = k ct inv``, ``g = q (s - b (y - y_top))`` where ``s = b sum(q (y - y_top))
     = b (YE - y_top E) / (1 + E)`` from the sums over the other entries (no cancellation at a
     confident class). False (``g`` partly written) where a row holds no kept maximum."""
-    b = ct * (2.0 * inv)
+    b = ct * (k * inv)
     for start in range(0, g.size, c):
         er, tr = g[start:start + c], t[start:start + c]
         y_top, e_rest, _, ye_rest = _row_sums(er, tr, c)
@@ -277,7 +279,9 @@ _DICE_KNOWN = {"axis", "smooth", "smooth_nr", "smooth_dr", "activation", "class_
                "include_background", "ignore_index", "soft_label", "squared_pred"}
 
 
-def _dice_planner(y_true, y_pred, opts):
+def _overlap_planner(a, y_true, y_pred, opts):
+    """The plan of the global score with ``a = 2`` (Dice) or ``1`` (Jaccard): the same statistics
+    (``a TP``; ``a`` a power of two, so ``a sum(t)`` is ``sum(a t)`` exactly) and gradients."""
     if not (isinstance(y_true, np.ndarray) and isinstance(y_pred, np.ndarray)):
         return None
     dtype = y_pred.dtype
@@ -306,7 +310,7 @@ def _dice_planner(y_true, y_pred, opts):
         nr, dr = smoothing({k: opts.get(k) for k in ("smooth", "smooth_nr", "smooth_dr")})
     except Exception:  # noqa: BLE001 - the reference reports it
         return None
-    one, two = dtype.type(1), dtype.type(2)
+    one, two, a_d = dtype.type(1), dtype.type(2), dtype.type(a)
 
     def stats(yt, yp, kept=None):
         if yt.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
@@ -322,7 +326,7 @@ def _dice_planner(y_true, y_pred, opts):
         if not (math.isfinite(s_tp) and math.isfinite(s_err)):
             return None
         shape = (1,) * yp.ndim
-        return np.full(shape, 2.0 * s_tp), np.full(shape, s_err)  # sum(2 t) = 2 sum(t), exactly
+        return np.full(shape, a * s_tp), np.full(shape, s_err)  # sum(a t) = a sum(t), exactly
 
     def stats_value(totals):
         """The loss from these totals (one sample): ``ratio_from_stats``' ``E / D`` (0 where
@@ -362,12 +366,13 @@ def _dice_planner(y_true, y_pred, opts):
             views = flat(yt, yp, g)
             if views is None:
                 return False
-            if softmax:
-                return _softmax_dice_grad(views[0], views[2], c, float(R), float(inv), float(ct))
+            if softmax:  # (k = a - R (a - 2): exactly 2 for Dice)
+                return _softmax_dice_grad(views[0], views[2], c, float(R), float(inv), float(ct),
+                                          float(a - R * (a - 2)))
             if squared:
-                _dice_grad_squared(views[0], views[1], views[2], one, two, R, inv, ct)
+                _dice_grad_squared(views[0], views[1], views[2], one, two, a_d, R, inv, ct)
             else:
-                _dice_grad(views[0], views[2], one, two, R, inv, ct)
+                _dice_grad(views[0], views[2], one, a_d, R, inv, ct)
             return True
 
         return write
@@ -386,4 +391,4 @@ def scalars(totals):
 
 
 # kernel key (the ``fused`` trait of the records these kernels compute) -> planner
-PLANNERS = {"dice": _dice_planner}
+PLANNERS = {"dice": functools.partial(_overlap_planner, 2), "jaccard": functools.partial(_overlap_planner, 1)}

@@ -80,10 +80,14 @@ _EMPTY_DOC = """
 """
 
 
-def _dice_fused_at_scale(y_pred, opts):
-    """The fused Dice kernels beat the torch ones on large inputs of probabilities, and through a
-    softmax from 256 classes on (forward + backward at 2^20 elements, one thread: 3.9 against
-    4.1 ms at 256, level at 128, 6 against 10.5 at 16: the lean torch form's short rows win)."""
+_FUSED = ("dice", "jaccard")  # the kinds with fused kernels (losskit.fused.overlap)
+
+
+def _fused_at_scale(y_pred, opts):
+    """The fused Dice and Jaccard kernels beat the torch ones on large inputs of probabilities,
+    and through a softmax from 256 classes on (Dice, forward + backward at 2^20 elements, one
+    thread: 3.9 against 4.1 ms at 256, level at 128, 6 against 10.5 at 16: the lean torch form's
+    short rows win)."""
     return opts.get("activation") != "softmax" or y_pred.shape[-1] >= 256
 
 
@@ -92,8 +96,8 @@ def _ratio_record(name, aliases, kind, options, summary, doc):
         name=name,
         input_kind="probability",
         boosting=Boosting(refused=Refusal("coupled")),
-        fused="dice" if kind == "dice" else None,
-        fused_at_scale=_dice_fused_at_scale if kind == "dice" else False,
+        fused=kind if kind in _FUSED else None,
+        fused_at_scale=_fused_at_scale if kind in _FUSED else False,
         stays_on_torch=softmax_activated,
         aliases=aliases,
         value=ratio_value,
