@@ -147,13 +147,14 @@ def _large_inputs(torch, name, dtype):
         "kl_divergence": (np.exp(x.T) / np.exp(x.T).sum(1, keepdims=True), x, {"from_logits": True}),
     }
     cases["jaccard"] = cases["dice"]
+    cases["tversky"] = (bits, 1.0 / (1.0 + np.exp(-x)), {"alpha": 0.3, "beta": 0.7})  # on probabilities
     y, p, opts = cases[name]
     ty = torch.as_tensor(y.astype(dtype) if y.dtype.kind == "f" else y)
     return ty, torch.as_tensor(p.astype(dtype)).requires_grad_(), opts
 
 
 FUSED_AT_SCALE = ["mean_squared_error", "binary_cross_entropy", "hinge", "categorical_cross_entropy",
-                  "sparse_categorical_cross_entropy", "dice", "jaccard", "kl_divergence"]
+                  "sparse_categorical_cross_entropy", "dice", "jaccard", "tversky", "kl_divergence"]
 
 
 def test_fused_at_scale_losses_are_the_tested_ones():

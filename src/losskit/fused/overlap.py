@@ -40,6 +40,7 @@ import numbers
 import numba as nb
 import numpy as np
 
+from .._array.validate import check_number
 from ..losses.segmentation import flat_below, smoothing
 from .distribution import _LOGIT_MAX, _Z_FLUSH
 from .driver import BLOCK, block_sum, jit
@@ -55,8 +56,9 @@ from .rows import _helper as jit_helper
 
 
 @jit
-def _dice_stats(t, p, one, squared):
-    """``(sum y q, sum err)`` over the box in float64; NaN when an element is outside [0, 1]."""
+def _dice_stats(t, p, one, squared, b, c):
+    """``(sum y q, sum err)`` over the box in float64; NaN when an element is outside [0, 1]
+    (``b``, ``c``: the false positives' and negatives' weights, 1 unless Tversky's)."""
     n = p.size
     zero = one - one  # 0 and 1/2 in the data's dtype too: the comparisons stay in float32
     half = one / (one + one)
@@ -84,19 +86,19 @@ def _dice_stats(t, p, one, squared):
                 q = pb[j]
                 ok = (y >= zero) & (y <= one) & (q >= zero) & (q <= one)
                 b_tp[j] = y * q + (zero if ok else nan)
-                b_err[j] = q * (one - y) + y * (one - q)
+                b_err[j] = b * (q * (one - y)) + c * (y * (one - q))
         s_tp += block_sum(b_tp, m)
         s_err += block_sum(b_err, m)
     return s_tp, s_err
 
 
 @jit
-def _dice_grad(t, g, one, a, r, inv, ct):
+def _dice_grad(t, g, one, a, b, c, r, inv, ct):
     """``g = ct (R (den1 inv) - num1 inv)``, hard terms (no ``y_pred`` needed)."""
     for i in range(g.size):
         y = t[i]
         num1 = a * y
-        den1 = num1 + ((one - y) - y)
+        den1 = num1 + (b * (one - y) + c * (-y))
         g[i] = ct * (r * (den1 * inv) - num1 * inv)
 
 
@@ -277,16 +279,28 @@ _DICE_DEFAULTS = {  # options that must hold exactly these values (else the refe
 }
 _DICE_KNOWN = {"axis", "smooth", "smooth_nr", "smooth_dr", "activation", "class_axis", "class_weight",
                "include_background", "ignore_index", "soft_label", "squared_pred"}
+_A = {"dice": 2.0, "jaccard": 1.0, "tversky": 1.0}  # the coefficient of TP (ratio._COEF)
 
 
-def _overlap_planner(a, y_true, y_pred, opts):
-    """The plan of the global score with ``a = 2`` (Dice) or ``1`` (Jaccard): the same statistics
-    (``a TP``; ``a`` a power of two, so ``a sum(t)`` is ``sum(a t)`` exactly) and gradients."""
+def _overlap_planner(kind, y_true, y_pred, opts):
+    """The plan of the global score: ``a = 2`` (Dice) or ``1`` (Jaccard, Tversky), the same
+    statistics (``a TP``; ``a`` a power of two, so ``a sum(t)`` is ``sum(a t)`` exactly) and
+    gradients; Tversky's weights ``b, c`` on probabilities with hard terms only."""
     if not (isinstance(y_true, np.ndarray) and isinstance(y_pred, np.ndarray)):
         return None
     dtype = y_pred.dtype
     if dtype not in (np.float32, np.float64) or y_true.dtype != dtype or y_true.shape != y_pred.shape:
         return None
+    a, b, c = _A[kind], 1.0, 1.0
+    if kind == "tversky":
+        if opts.get("activation") is not None or opts.get("squared_pred", False) is not False:
+            return None
+        try:  # the reference's own parsing; it raises its own error on bad values
+            b = float(check_number(opts.get("alpha"), name="alpha", lo=0.0))
+            c = float(check_number(opts.get("beta"), name="beta", lo=0.0))
+        except Exception:  # noqa: BLE001 - the reference reports it
+            return None
+        opts = {k: v for k, v in opts.items() if k not in ("alpha", "beta")}
     if y_pred.ndim == 0 or not set(opts) <= _DICE_KNOWN:
         return None
     if any(opts.get(k, v) is not v for k, v in _DICE_DEFAULTS.items()):
@@ -310,7 +324,7 @@ def _overlap_planner(a, y_true, y_pred, opts):
         nr, dr = smoothing({k: opts.get(k) for k in ("smooth", "smooth_nr", "smooth_dr")})
     except Exception:  # noqa: BLE001 - the reference reports it
         return None
-    one, two, a_d = dtype.type(1), dtype.type(2), dtype.type(a)
+    one, two, a_d, b_d, c_d = dtype.type(1), dtype.type(2), dtype.type(a), dtype.type(b), dtype.type(c)
 
     def stats(yt, yp, kept=None):
         if yt.shape != yp.shape or yt.dtype != dtype or yp.dtype != dtype:
@@ -322,7 +336,7 @@ def _overlap_planner(a, y_true, y_pred, opts):
             s_tp, s_err = _softmax_dice_stats(views[0], views[1], views[2] if kept is not None else _NOT_KEPT[dtype],
                                               c, lmax, zmin)
         else:
-            s_tp, s_err = _dice_stats(views[0], views[1], one, squared)
+            s_tp, s_err = _dice_stats(views[0], views[1], one, squared, b_d, c_d)
         if not (math.isfinite(s_tp) and math.isfinite(s_err)):
             return None
         shape = (1,) * yp.ndim
@@ -372,7 +386,7 @@ def _overlap_planner(a, y_true, y_pred, opts):
             if squared:
                 _dice_grad_squared(views[0], views[1], views[2], one, two, a_d, R, inv, ct)
             else:
-                _dice_grad(views[0], views[2], one, a_d, R, inv, ct)
+                _dice_grad(views[0], views[2], one, a_d, b_d, c_d, R, inv, ct)
             return True
 
         return write
@@ -391,4 +405,4 @@ def scalars(totals):
 
 
 # kernel key (the ``fused`` trait of the records these kernels compute) -> planner
-PLANNERS = {"dice": functools.partial(_overlap_planner, 2), "jaccard": functools.partial(_overlap_planner, 1)}
+PLANNERS = {kind: functools.partial(_overlap_planner, kind) for kind in _A}

@@ -80,7 +80,7 @@ _EMPTY_DOC = """
 """
 
 
-_FUSED = ("dice", "jaccard")  # the kinds with fused kernels (losskit.fused.overlap)
+_FUSED = ("dice", "jaccard", "tversky")  # the kinds with fused kernels (losskit.fused.overlap; Tversky's on probabilities)
 
 
 def _fused_at_scale(y_pred, opts):
