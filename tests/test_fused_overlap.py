@@ -88,32 +88,38 @@ SMOOTHS = [{}, {"squared_pred": True}, {"smooth": 0.0}, {"smooth_nr": 0.0, "smoo
            {"smooth": 0.5, "squared_pred": True}]
 
 
+def _check_against_reference(rec, plan, y, p, opts, dtype, label):
+    """The plan's statistics, value and gradient (one and three boxes) against the record's:
+    statistics and value to ``_tol``, the gradient elementwise to it relative to its largest
+    entry, and bit for bit given the same totals."""
+    tol = _tol(dtype)
+    assert isinstance(plan, Plan) and plan.stats is not None and plan.stats_grad is not None
+    ct = np.asarray(0.37, dtype=dtype)  # what _run_stats passes: a 0-d array of the values' dtype
+    yt, yp, o, want_v, want_g = _reference(y, p, opts, ct, rec)
+    ref_stats = rec.stats(np, yt, yp, **o)
+    for nboxes in (1, 3):
+        totals, g = _fused(plan, y, p, nboxes, ref_stats[0].dtype, ct)
+        for got, want in zip(totals, ref_stats):
+            np.testing.assert_allclose(got, want, rtol=tol, atol=0)
+        v = rec.from_stats(np, totals, **o)
+        assert v.dtype == want_v.dtype and v.shape == want_v.shape == ()
+        np.testing.assert_allclose(v, want_v, rtol=tol, atol=0, err_msg=f"{label} value")
+        scale = float(np.max(np.abs(want_g)))
+        np.testing.assert_allclose(g, want_g, rtol=tol, atol=tol * scale, err_msg=f"{label} grad")
+        # the same totals: the reference's gradient bit for bit
+        np.testing.assert_array_equal(g, rec.grad(np, yt, yp, cotangent=ct, stats=totals, **o))
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{len(s)}d")
 @pytest.mark.parametrize("kind", KINDS)
 def test_dice_stats_and_grad_match_reference(kind, shape, dtype, name):
-    tol = _tol(dtype)
     rec = _rec(name)
     for i, extra in enumerate(SMOOTHS):
         opts = _opts(**extra)
         y, p = _inputs(kind, shape, dtype, seed=i)
-        plan = PLANNERS[name](y, p, opts)
-        assert isinstance(plan, Plan) and plan.stats is not None and plan.stats_grad is not None
-        ct = np.asarray(0.37, dtype=dtype)  # what _run_stats passes: a 0-d array of the values' dtype
-        yt, yp, o, want_v, want_g = _reference(y, p, opts, ct, rec)
-        ref_stats = rec.stats(np, yt, yp, **o)
-        for nboxes in (1, 3):
-            totals, g = _fused(plan, y, p, nboxes, ref_stats[0].dtype, ct)
-            for got, want in zip(totals, ref_stats):
-                np.testing.assert_allclose(got, want, rtol=tol, atol=0)
-            v = rec.from_stats(np, totals, **o)
-            assert v.dtype == want_v.dtype and v.shape == want_v.shape == ()
-            np.testing.assert_allclose(v, want_v, rtol=tol, atol=0, err_msg=f"{kind} {extra} value")
-            scale = float(np.max(np.abs(want_g)))
-            np.testing.assert_allclose(g, want_g, rtol=tol, atol=tol * scale, err_msg=f"{kind} {extra} grad")
-            # the same totals: the reference's gradient bit for bit
-            np.testing.assert_array_equal(g, rec.grad(np, yt, yp, cotangent=ct, stats=totals, **o))
+        _check_against_reference(rec, PLANNERS[name](y, p, opts), y, p, opts, dtype, f"{kind} {extra}")
 
 
 @pytest.mark.parametrize("weights", [(0.3, 0.7), (0.5, 0.5), (1.0, 1.0), (0.0, 2.5)])
@@ -121,24 +127,13 @@ def test_dice_stats_and_grad_match_reference(kind, shape, dtype, name):
 @pytest.mark.parametrize("kind", KINDS)
 def test_tversky_on_probabilities_matches_reference(kind, dtype, weights):
     """Tversky (``a = 1``, false positives and negatives weighted ``alpha, beta``) on
-    probabilities: statistics and value as the record's to 1e-6 / 1e-12, the gradient bit for bit
-    given the same totals; the planner declines what the kernels do not take."""
+    probabilities, as the Dice test; the planner declines what the kernels do not take."""
     rec = _rec("tversky")
-    tol = _tol(dtype)
     alpha, beta = weights
     for i, smooth in enumerate([{}, {"smooth": 0.0}, {"smooth_nr": 0.0, "smooth_dr": 1e-7}]):
         opts = {**rec.options, "alpha": alpha, "beta": beta, **smooth}
         y, p = _inputs(kind, (7, 5, 6), dtype, seed=i)
-        plan = PLANNERS["tversky"](y, p, opts)
-        ct = np.asarray(0.37, dtype=dtype)
-        yt, yp, o, want_v, want_g = _reference(y, p, opts, ct, rec)
-        ref_stats = rec.stats(np, yt, yp, **o)
-        for nboxes in (1, 3):
-            totals, g = _fused(plan, y, p, nboxes, ref_stats[0].dtype, ct)
-            for got, want in zip(totals, ref_stats):
-                np.testing.assert_allclose(got, want, rtol=tol, atol=0)
-            np.testing.assert_allclose(rec.from_stats(np, totals, **o), want_v, rtol=tol, atol=0)
-            np.testing.assert_array_equal(g, rec.grad(np, yt, yp, cotangent=ct, stats=totals, **o))
+        _check_against_reference(rec, PLANNERS["tversky"](y, p, opts), y, p, opts, dtype, f"{kind} {smooth}")
     y, p = _inputs("mask", (6, 4), dtype)
     for extra in [{"activation": "softmax"}, {"squared_pred": True}, {"alpha": -1.0}, {"beta": "x"}]:
         assert PLANNERS["tversky"](y, p, {**rec.options, **extra}) is None, extra

@@ -299,11 +299,10 @@ def _label_ce_grad(xp, labels, y_pred, axis, ignore_index, scale):
     kept, and the labels) times the cross-entropy's ``p - onehot(y)``, accurate at the label
     (``-(1 - p_y)`` summed from the other classes): one softmax and row-sized work, where the
     dense form makes every class's terms. Untracked torch; None elsewhere."""
-    valid, safe = valid_and_safe(xp, labels, ignore_index)
-    pair = sparse_softmax_xent_value_grad(safe, y_pred, axis, xp=xp)
-    if pair is None:
+    if torch_untracked(y_pred) is None:
         return None
-    ell, ce_grad = pair
+    valid, safe = valid_and_safe(xp, labels, ignore_index)
+    ell, ce_grad = sparse_softmax_xent_value_grad(safe, y_pred, axis, xp=xp)
     return ce_grad.mul_(mask_rows(xp, scale(ell, safe), valid, axis))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from .._array.lean import torch_untracked_pair
+from .._array.lean import torch_untracked, torch_untracked_pair
 from .._array.stable import sign, softplus
 from .._array.validate import check_flag, check_number
 from ..spec import Boosting, Loss, Refusal
@@ -38,7 +38,7 @@ def _abs(d, *, xp):
     """|d| written as d * sign(d): autodiff then gives sign(d), i.e. the subgradient 0 at 0,
     under both torch and jax (jax differentiates ``abs`` at 0 as 1, torch as 0). Untracked torch
     (no autodiff): ``abs`` itself, in place (every caller passes a fresh residual)."""
-    if torch_untracked_pair(d, d) is not None:
+    if torch_untracked(d) is not None:
         return d.abs_()
     return d * sign(d, xp=xp)
 
