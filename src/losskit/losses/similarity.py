@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._array.lean import torch_untracked_pair
 from .._array.validate import check_choice, check_number
 from ..spec import Boosting, Loss, Refusal
 from ._common import checked_axis, float_pair, nonempty_axis
@@ -50,43 +51,64 @@ def _cos_prepare(xp, y_true, y_pred, opts, validate):
     return y_true, y_pred, {"axis": axis, "form": form, "epsilon": eps}
 
 
-def _cos_value(xp, y_true, y_pred, *, axis, form, epsilon):
+def _parts(xp, y_true, y_pred, axis, epsilon):
+    """``(st, sp, t^, p^)``: both vectors' :func:`_scaled` parts and unit forms ``x^ = u / den``."""
     st, sp = _scaled(xp, y_true, axis, epsilon), _scaled(xp, y_pred, axis, epsilon)
+    return st, sp, st[0] / st[2], sp[0] / sp[2]
+
+
+def _cos_value_from(xp, parts, axis, form):
+    st, sp, t_hat, p_hat = parts
     if form == "distance":
         # 1 - cos = |t^ - p^|^2 / 2 for unit vectors: no cancellation when they nearly align.
         # A floored (short) vector is not unit: add back its 1 - |x^|^2 = 1 - ss / den^2.
-        def deficit(parts):
-            _, ss, den, ok, _ = parts
+        def deficit(scaled):
+            _, ss, den, ok, _ = scaled
             return xp.where(ok, xp.zeros_like(ss), 1.0 - (ss / den) / den)
 
-        d = st[0] / st[2] - sp[0] / sp[2]
+        d = t_hat - p_hat
         total = xp.sum(d * d, axis=axis, keepdims=True) + deficit(st) + deficit(sp)
         return 0.5 * xp.squeeze(total, axis=axis)
     c = xp.squeeze(_cosine(xp, st, sp, axis), axis=axis)
     return -c if form == "negative" else c
 
 
-def _cos_parts(xp, y_true, y_pred, axis, epsilon, hess):
-    """``(d cos / dp, its Hessian diagonal or None)``: ``(t^ - cos p^) / n``, and below the floor
-    ``t^ / eps`` (the clamp's linear map: ``cos`` held 0 there) with Hessian 0."""
-    st, sp = _scaled(xp, y_true, axis, epsilon), _scaled(xp, y_pred, axis, epsilon)
+def _cos_grad_from(xp, parts, axis, form, hess):
+    """``(d l / dp, its Hessian diagonal or None)`` for ``form``'s sign, from ``d cos / dp =
+    (t^ - cos p^) / n`` (below the floor ``t^ / eps``, the clamp's linear map: ``cos`` held 0
+    there, Hessian 0)."""
+    st, sp, t_hat, p_hat = parts
     c, n_p, p_ok = _cosine(xp, st, sp, axis), sp[4], sp[3]
-    t_hat, p_hat = st[0] / st[2], sp[0] / sp[2]
-    g = (t_hat - xp.where(p_ok, c, xp.zeros_like(c)) * p_hat) / n_p
+    cp = xp.where(p_ok, c, xp.zeros_like(c)) * p_hat
+    # the sign folded into the difference (b - a = -(a - b) exactly): no pass to negate
+    g = ((t_hat - cp) if form == "similarity" else (cp - t_hat)) / n_p
     if not hess:
         return g, None
-    h = -2.0 * g * p_hat / n_p - (c * (1.0 - p_hat * p_hat) / n_p) / n_p
+    # -2 p^ (d cos/dp) / n - cos (1 - p^2) / n^2, in the form's sign (g carries it already)
+    first, second = -2.0 * g * p_hat / n_p, (c * (1.0 - p_hat * p_hat) / n_p) / n_p
+    h = first - second if form == "similarity" else first + second
     return g, h * xp.astype(p_ok, h.dtype)
 
 
+def _cos_value(xp, y_true, y_pred, *, axis, form, epsilon):
+    return _cos_value_from(xp, _parts(xp, y_true, y_pred, axis, epsilon), axis, form)
+
+
 def _cos_grad(xp, y_true, y_pred, *, axis, form, epsilon):
-    g, _ = _cos_parts(xp, y_true, y_pred, axis, epsilon, hess=False)
-    return g if form == "similarity" else -g
+    return _cos_grad_from(xp, _parts(xp, y_true, y_pred, axis, epsilon), axis, form, hess=False)[0]
 
 
 def _cos_hess(xp, y_true, y_pred, *, axis, form, epsilon):
-    _, h = _cos_parts(xp, y_true, y_pred, axis, epsilon, hess=True)
-    return h if form == "similarity" else -h
+    return _cos_grad_from(xp, _parts(xp, y_true, y_pred, axis, epsilon), axis, form, hess=True)[1]
+
+
+def _cos_value_grad(xp, y_true, y_pred, *, axis, form, epsilon):
+    """``(_cos_value, _cos_grad)`` from one set of norms and unit vectors (the same bits), on an
+    untracked torch pair: the closed-form forward then holds the gradient; None otherwise."""
+    if torch_untracked_pair(y_true, y_pred) is None:
+        return None
+    parts = _parts(xp, y_true, y_pred, axis, epsilon)
+    return _cos_value_from(xp, parts, axis, form), _cos_grad_from(xp, parts, axis, form, hess=False)[0]
 
 
 _COS_DOC_COMMON = """
@@ -128,6 +150,7 @@ COSINE_SIMILARITY = Loss(
     aliases=("cosine_proximity",),
     value=_cos_value,
     grad=_cos_grad,
+    value_grad=_cos_value_grad,
     hess=_cos_hess,
     prepare=_cos_prepare,
     options={"form": "negative", "epsilon": 1e-8, "axis": -1},
@@ -161,6 +184,7 @@ COSINE_DISTANCE = Loss(
     aliases=(),
     value=_cos_value,
     grad=_cos_grad,
+    value_grad=_cos_value_grad,
     hess=_cos_hess,
     prepare=_cosd_prepare,
     options={"epsilon": 1e-8, "axis": -1},

@@ -129,13 +129,16 @@ def _torch_softmax_stats(torch, y, q, o, e, f):
     both accurate (``1 - q`` itself would lose every digit of a confident prediction). ``e``, ``f``:
     two buffers like ``q``, overwritten. Returns ``(stats, rows)``: ``rows`` is ``(sum(q y),
     sum(q))`` along the class axis when it is summed (for :func:`_torch_hard_grad`), else None.
-    (``b = c = 1``: :func:`_torch_unit_stats`; this way with weights, where ``(b q + c y) - (b + c)
-    y q`` could cancel every digit of a small ``c y (1 - q)``.)"""
+    (``b = c = 1`` along a contiguous class axis: :func:`_torch_unit_stats`. This way with weights,
+    where ``(b q + c y) - (b + c) y q`` could cancel every digit of a small ``c y (1 - q)``, and
+    along a strided class axis (channels first), where the unit form's max with indices, scatter
+    and gather cost more than these passes: a generalised Dice on N x 4 x 128 x 256, forward +
+    backward, 10.3 -> 6.8 ms; N x 32 x 128 x 128 level.)"""
     ca = o["class_axis"]
     _, b, c = o["coef"]
     if ca in o["axes"]:
         return _pooled_softmax_stats(torch, y, q, o, e, f)
-    if b == 1.0 and c == 1.0:
+    if b == 1.0 and c == 1.0 and q.stride(ca) == 1:  # (strided: a max with indices is slow there)
         return _torch_unit_stats(torch, y, q, o, e, f)
     qm = torch.amax(q, dim=ca, keepdim=True)
     e = torch.div(q, qm, out=e)
