@@ -15,7 +15,7 @@ from .xp import torch_forward_ad, torch_transforming
 
 __all__ = [
     "torch_of", "torch_untracked", "torch_untracked_pair", "torch_softmax", "torch_blocks",
-    "torch_elementwise_blocks", "torch_row_blocks", "torch_exp_rest", "torch_rest",
+    "torch_elementwise_blocks", "torch_row_blocks", "torch_exp_rest", "torch_rest", "compiled_take",
 ]
 
 
@@ -156,3 +156,17 @@ def torch_rest(torch, f, total, finite, axis):
     below = torch.sum(f, dim=axis, keepdim=True)
     rest = below + (torch.round(total - below) - 1.0)
     return torch.where(finite, rest, total - 1.0)
+
+
+def compiled_take(a, idx, axis):
+    """``take_along_dim(a, idx, axis)`` for a graph ``torch.compile`` traces, with a backward of
+    ``where(idx == class, g, 0)`` instead of autograd's ``scatter_add``. Inductor on CPU (torch
+    2.13) runs that ``scatter_add`` as a fallback kernel and can schedule it after a fused kernel
+    that already read its zero-filled output: a silently wrong gradient (sparse cross-entropy on
+    probabilities with ``renormalize`` and label smoothing lost its label terms). The ``where``
+    fuses into the backward's other passes too: compiled integer-label cross-entropy at 4096 x
+    1000, forward + backward, 1.2-1.3x -> 1.05-1.07x compiled native (a masked sum forward
+    instead: 1.42x)."""
+    from .torch_take import CompiledTake  # (a module of its own: a class Dynamo need not trace)
+
+    return CompiledTake.apply(a, idx, axis % a.ndim)

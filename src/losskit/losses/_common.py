@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from .._array.lean import compiled_take, torch_of
 from .._array.validate import (
     LossInputError,
     check_axis,
@@ -20,7 +21,7 @@ from .._array.validate import (
     numeric,
     require,
 )
-from .._array.xp import as_array, compute_dtype, device_of, namespace
+from .._array.xp import as_array, compute_dtype, device_of, namespace, torch_compiling
 
 __all__ = [
     "float_pair", "prob_epsilon", "complement_floor", "option_array", "check_unit_interval", "row_sum_tolerance",
@@ -209,10 +210,13 @@ def gather(xp, a, labels, axis):
     """``a[..., labels, ...]`` along ``axis`` with the axis kept (size 1).
 
     ``take_along_axis`` (array API 2024.12) where the namespace has it; otherwise (Dask) a
-    masked sum over the class axis, evaluated chunk by chunk."""
+    masked sum over the class axis, evaluated chunk by chunk. While ``torch.compile`` traces:
+    :func:`~losskit._array.lean.compiled_take` (a gather whose backward is a ``where``)."""
     # out-of-range ids reach here only with validate=False (a NaN id cast to int): a garbage
     # value then, never an IndexError from inside take_along_axis
     idx = xp.clip(xp.expand_dims(labels, axis=axis), 0, max(a.shape[axis] - 1, 0))
+    if torch_of(a) is not None and torch_compiling():
+        return compiled_take(a, idx, axis)
     if hasattr(xp, "take_along_axis"):
         return xp.take_along_axis(a, idx, axis=axis)
     mask = class_mask(xp, idx, axis, a.shape[axis], like=a)
