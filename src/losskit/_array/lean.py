@@ -16,6 +16,7 @@ from .xp import torch_forward_ad, torch_transforming
 __all__ = [
     "torch_of", "torch_untracked", "torch_untracked_pair", "torch_softmax", "torch_blocks",
     "torch_elementwise_blocks", "torch_row_blocks", "torch_exp_rest", "torch_rest", "compiled_take",
+    "torch_sum_kept",
 ]
 
 
@@ -156,6 +157,23 @@ def torch_rest(torch, f, total, finite, axis):
     below = torch.sum(f, dim=axis, keepdim=True)
     rest = below + (torch.round(total - below) - 1.0)
     return torch.where(finite, rest, total - 1.0)
+
+
+def torch_sum_kept(torch, x, dims):
+    """``torch.sum(x, dims, keepdim=True)`` one run of adjacent dims at a time, the innermost run
+    first. Over several runs at once (the classes' sums of an N x C x H x W input over (0, 2, 3))
+    torch's CPU kernel accumulates float32 along the outer run one term after another: 1e5 similar
+    probabilities lost up to 2.6e-4 of their sum (by runs: 2e-7; each run alone is summed
+    accurately)."""
+    runs: list[list[int]] = []
+    for d in sorted(d % x.ndim for d in dims):
+        if runs and runs[-1][-1] == d - 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    for run in reversed(runs):
+        x = torch.sum(x, dim=run, keepdim=True)
+    return x
 
 
 def compiled_take(a, idx, axis):

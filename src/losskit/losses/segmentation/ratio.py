@@ -108,16 +108,15 @@ def _summed_stats(torch, y, err, yq, q_rows, o):
     """``(stats, rows)`` of :func:`_torch_softmax_stats` from the per-element ``err`` and ``y q``
     terms and ``q_rows``, the sums of ``q`` along the class axis."""
     ca, dims, a = o["class_axis"], tuple(o["axes"]), o["coef"][0]
-    s_err = torch.sum(err, dim=dims, keepdim=True) if dims else err
+    s_err = sum_kept(torch, err, dims)
     s_num, rows = yq, None
     if ca in dims:
         s_num = torch.sum(s_num, dim=ca, keepdim=True)
         rows = (s_num, q_rows)
-    if dims:
-        s_num = torch.sum(s_num, dim=dims, keepdim=True)
+    s_num = sum_kept(torch, s_num, dims)
     stats = [s_num.mul_(a) if a != 1.0 else s_num, s_err]
     if o["kind"] == "generalized_dice":
-        stats.append(torch.sum(y, dim=dims, keepdim=True) if dims else y)
+        stats.append(sum_kept(torch, y, dims))
     return tuple(stats), rows
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numbers
 
+from ..._array.lean import torch_of, torch_sum_kept
 from ..._array.validate import LossInputError, check_axis
 from ..._array.xp import is_numpy
 
@@ -39,11 +40,15 @@ def squeeze_reduced(xp, x, axes):
 
 
 def sum_kept(xp, x, axes):
-    """Sum over ``axes`` keeping them (size 1); float64 accumulation on the NumPy float32 path."""
+    """Sum over ``axes`` keeping them (size 1); float64 accumulation on the NumPy float32 path, run
+    by run on torch (:func:`~losskit._array.lean.torch_sum_kept`)."""
     if not axes:
         return x
     if is_numpy(xp) and x.dtype == xp.float32:
         return xp.astype(xp.sum(x, axis=tuple(axes), dtype=xp.float64, keepdims=True), xp.float32)
+    torch = torch_of(x)
+    if torch is not None:
+        return torch_sum_kept(torch, x, axes)
     return xp.sum(x, axis=tuple(axes), keepdims=True)
 
 
