@@ -198,3 +198,26 @@ def test_autodiff_of_logit_losses_is_exact_at_zero():
     np.testing.assert_allclose(torch.diagonal(h).numpy(), [0.25, 0.25, 0.25], rtol=1e-15)
     _, hess = lk.binary_cross_entropy.grad_hess(y, x, from_logits=True, reduction="sum")
     np.testing.assert_allclose(hess.numpy(), [0.25, 0.25, 0.25], rtol=1e-15)
+
+
+# --- Lovasz weights over many pixels ----------------------------------------------------------
+def test_lovasz_hinge_gradient_over_many_pixels_float32(backend):
+    """The Lovasz weights are increments of about 1/n between Jaccard values near 1; as a
+    difference of those values a float32 gradient over 2e5 pixels lost ~1e-2 of its largest entry.
+    Scores on a 1/1024 grid keep every error ``1 - s y`` exact in float32, so float32 and float64
+    sort alike. Oracle: Berman's algorithm (``refs``) in float64."""
+    from refs.segmentation import _lovasz_grad
+
+    rng = np.random.default_rng(11)
+    n = 200_000
+    labels = (rng.uniform(size=n) < 0.3).astype(np.float64)
+    scores = np.round(rng.normal(size=n) * 1024.0) / 1024.0
+    signs = 2.0 * labels - 1.0
+    errors = 1.0 - scores * signs
+    order = np.argsort(-errors, kind="stable")
+    w = np.empty(n)
+    w[order] = _lovasz_grad(labels[order])
+    want = np.where(errors > 0, -signs * w, 0.0)
+    y32, p32 = backend.asarray(labels.astype(np.float32)), backend.asarray(scores.astype(np.float32))
+    got = to_numpy(lk.lovasz_hinge.grad(y32, p32, reduction="sum")).astype(np.float64)
+    assert np.abs(got - want).max() <= 2e-6 * np.abs(want).max()

@@ -60,11 +60,19 @@ def _lovasz_sorted(xp, err, fg, valid):
     v_s = _take(xp, valid, perm)
     gts = xp.sum(g_s, axis=-1, keepdims=True)
     inter = gts - xp.cumulative_sum(g_s, axis=-1)
-    union = gts + xp.cumulative_sum((1.0 - g_s) * v_s, axis=-1)
+    neg = (1.0 - g_s) * v_s
+    union = gts + xp.cumulative_sum(neg, axis=-1)
+    # The increments J_i - J_(i-1) of J = 1 - r, r = inter / union (r = 1 before the first entry
+    # and where the union is empty, J = 0 there), as non-negative terms: inter and union step by
+    # -g_i and +neg_i, so r_(i-1) - r_i = (r_(i-1) neg_i + g_i) / union_i. The difference of the
+    # J's themselves cancels: increments of about 1/n between values near 1 lost log2(n) bits
+    # (a float32 gradient over 3e5 pixels was off by 1e-2 of its largest entry).
     ok = union > 0
-    jac = xp.where(ok, 1.0 - inter / xp.where(ok, union, xp.ones_like(union)), xp.zeros_like(union))
-    prev = xp.concat([xp.zeros_like(jac[..., :1]), jac[..., :-1]], axis=-1)
-    return e_s, (jac - prev) * v_s, perm
+    safe = xp.where(ok, union, xp.ones_like(union))
+    r = xp.where(ok, inter / safe, xp.ones_like(union))
+    r_prev = xp.concat([xp.ones_like(r[..., :1]), r[..., :-1]], axis=-1)
+    step = xp.where(ok, (r_prev * neg + g_s) / safe, xp.zeros_like(union))
+    return e_s, step * v_s, perm
 
 
 def _take(xp, a, perm):
