@@ -630,3 +630,23 @@ def test_torch_compile_float32_mean_keeps_its_digits():
     want = f(t.astype(np.float64), x.astype(np.float64))
     assert got.dtype == torch.float32
     assert abs(float(got) - want) <= 1e-6 * abs(want)
+
+
+def test_torch_compile_bad_input_names_losskit_error():
+    """Inside ``torch.compile`` a call's metadata checks (shapes, dtypes, options other than floats)
+    run on meta tensors as Dynamo traces: without ``fullgraph`` the ``LossInputError`` itself
+    reaches the caller, with ``fullgraph=True`` Dynamo's error names it (it once said only
+    "Unsupported output type for nonstrict_trace-ed function")."""
+    torch = load_backend("torch")
+    y, p = torch.randn(6, 3), torch.randn(6, 2)
+    five_labels = torch.zeros(5, dtype=torch.int64)  # (a value check, such as an id out of range, is skipped)
+    calls = [(lambda a, b: lk.mean_squared_error(a, b), y, p, "must have the same shape"),
+             (lambda a, b: lk.sparse_categorical_cross_entropy(a, b, from_logits=True), five_labels, p,
+              "one integer class id per sample")]
+    for fn, a, b, message in calls:
+        torch._dynamo.reset()
+        with pytest.raises(lk.LossInputError, match=message):
+            torch.compile(fn)(a, b)
+        torch._dynamo.reset()
+        with pytest.raises(Exception, match=message):
+            torch.compile(fn, fullgraph=True)(a, b)

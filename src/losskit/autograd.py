@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from ._array.validate import LossInputError
 from ._array.xp import is_concrete, torch_compiling, torch_forward_ad, torch_transforming
 
 __all__ = ["takes_torch", "torch_value", "torch_held", "records", "times", "compiled_key", "compiled_value", "concrete_numbers",
@@ -200,7 +201,50 @@ def compiled_value(key: int, y_true: Any, y_pred: Any, options: dict[str, Any]) 
     if not all(v is None or _passes_whole(tensor, v) for v in options.values()) or not _opaque_ready():
         return None
     given = {k: _constant(v) for k, v in options.items() if v is not None}
-    return _OPAQUE[0](key, y_true, y_pred, given, tuple(k for k, v in options.items() if v is None))
+    nones = tuple(k for k, v in options.items() if v is None)
+    specs = [_spec(tensor, v) for v in (y_true, y_pred, *given.values())]
+    if all(sp is not None for sp in specs):  # (static shapes: Dynamo runs the check once, as it traces)
+        error = _metadata_error(key, specs[0], specs[1], tuple(zip(given, specs[2:])), nones)
+        if error is not None:
+            raise LossInputError(error)
+    return _OPAQUE[0](key, y_true, y_pred, given, nones)
+
+
+def _spec(tensor: Any, v: Any) -> Any:
+    """A constant standing for ``v`` in :func:`_metadata_error`: a tensor's ``("tensor", shape,
+    dtype)``, a bool, int or string (or a tuple of them) itself; None for a tensor of symbolic
+    shape and for a float, which Dynamo may have made symbolic (a float argument that changed
+    between calls) and cannot hand to such a function."""
+    if not isinstance(v, tensor):
+        plain = (bool, int, str)
+        ok = all(type(e) in plain for e in v) if isinstance(v, (tuple, list)) else type(v) in plain
+        return ("value", v) if ok else None
+    shape = tuple(v.shape)
+    return ("tensor", shape, v.dtype) if all(type(d) is int for d in shape) else None
+
+
+def _metadata_error(key: int, y_true: Any, y_pred: Any, given: tuple, nones: tuple[str, ...]) -> str | None:
+    """The message of the ``LossInputError`` the call's metadata checks (shapes, dtypes, options)
+    raise on ``meta`` tensors of its shapes and dtypes (no values, so nothing else is checked), or
+    None. Dynamo runs this function itself while it traces (marked below as
+    ``torch._dynamo.assume_constant_result`` marks), and the traced call raises the error: without
+    ``fullgraph`` it reaches the caller as raised, with ``fullgraph=True`` as Dynamo's "Observed
+    exception" naming it. Raised inside the opaque call's fake-tensor run instead, it came out as
+    "Unsupported output type for nonstrict_trace-ed function", without losskit's message."""
+    torch = sys.modules["torch"]
+
+    def value(spec: tuple) -> Any:
+        return torch.empty(spec[1], dtype=spec[2], device="meta") if spec[0] == "tensor" else spec[1]
+
+    options = {k: value(sp) for k, sp in given}
+    try:
+        _LOSSES[key]._run(value(y_true), value(y_pred), {**options, **dict.fromkeys(nones)}, order=0)
+    except LossInputError as e:
+        return str(e)
+    return None
+
+
+_metadata_error._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 _CONSTANTS = (bool, int, float, str)
