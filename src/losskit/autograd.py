@@ -216,9 +216,7 @@ def _spec(tensor: Any, v: Any) -> Any:
     shape and for a float, which Dynamo may have made symbolic (a float argument that changed
     between calls) and cannot hand to such a function."""
     if not isinstance(v, tensor):
-        plain = (bool, int, str)
-        ok = all(type(e) in plain for e in v) if isinstance(v, (tuple, list)) else type(v) in plain
-        return ("value", v) if ok else None
+        return ("value", v) if _of_types(v, (bool, int, str)) else None
     shape = tuple(v.shape)
     return ("tensor", shape, v.dtype) if all(type(d) is int for d in shape) else None
 
@@ -251,9 +249,12 @@ _CONSTANTS = (bool, int, float, str)
 
 
 def _passes_whole(tensor: type, v: Any) -> bool:
-    if isinstance(v, (tuple, list)):
-        return all(type(e) in _CONSTANTS for e in v)
-    return isinstance(v, tensor) or type(v) in _CONSTANTS
+    return isinstance(v, tensor) or _of_types(v, _CONSTANTS)
+
+
+def _of_types(v: Any, kinds: tuple[type, ...]) -> bool:
+    """``v``, or every element of a tuple or list ``v``, of exactly one of ``kinds``."""
+    return all(type(e) in kinds for e in v) if isinstance(v, (tuple, list)) else type(v) in kinds
 
 
 def _constant(v: Any) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ..._array.lean import torch_blocks, torch_softmax, torch_untracked_pair
+from ..._array.lean import torch_blocks, torch_softmax, torch_sum_kept, torch_untracked_pair
 from ..._array.validate import LossInputError, check_axis, check_choice, check_flag, check_number, check_range
 from .._common import along, ignore_index_option
 from .activation import activate, chain, complement, probs, project
@@ -108,15 +108,15 @@ def _summed_stats(torch, y, err, yq, q_rows, o):
     """``(stats, rows)`` of :func:`_torch_softmax_stats` from the per-element ``err`` and ``y q``
     terms and ``q_rows``, the sums of ``q`` along the class axis."""
     ca, dims, a = o["class_axis"], tuple(o["axes"]), o["coef"][0]
-    s_err = sum_kept(torch, err, dims)
+    s_err = torch_sum_kept(torch, err, dims)  # (no dims: err itself)
     s_num, rows = yq, None
     if ca in dims:
         s_num = torch.sum(s_num, dim=ca, keepdim=True)
         rows = (s_num, q_rows)
-    s_num = sum_kept(torch, s_num, dims)
+    s_num = torch_sum_kept(torch, s_num, dims)
     stats = [s_num.mul_(a) if a != 1.0 else s_num, s_err]
     if o["kind"] == "generalized_dice":
-        stats.append(sum_kept(torch, y, dims))
+        stats.append(torch_sum_kept(torch, y, dims))
     return tuple(stats), rows
 
 
